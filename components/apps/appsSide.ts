@@ -1,0 +1,100 @@
+// The application side in the apps cluster, fed only by the infra wiring (component outputs or a
+// StackReference): namespace, credentials Secret, datasource ConfigMap, backend Deployment.
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { StackConfig } from "../config";
+import { vaultExternalSecret } from "../externalSecret";
+import { platformLabels } from "../labels";
+import type { InfraWiring } from "../wiring";
+import { BackendDeployment } from "./backend";
+import { datasourceEnv } from "./datasource";
+import { AppsNamespace } from "./namespace";
+
+export interface AppsSideArgs {
+    config: StackConfig;
+    wiring: InfraWiring;
+    provider: k8s.Provider;
+}
+
+export class AppsSide extends pulumi.ComponentResource {
+    public readonly namespace: pulumi.Output<string>;
+    /** Auto-named: a new name on every datasource change, which rolls the Deployment out. */
+    public readonly datasourceConfigMapName: pulumi.Output<string>;
+    public readonly jdbcUrl: pulumi.Output<string>;
+
+    constructor(name: string, args: AppsSideArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("synergyflow-db:apps:AppsSide", name, {}, opts);
+        const { config, wiring, provider } = args;
+        const { backend, tenant, externalSecrets } = config;
+        const childOpts = { parent: this, provider };
+        const labels = platformLabels(tenant.appName, "backend");
+
+        const namespace = new AppsNamespace(
+            `${name}-namespace`,
+            { name: backend.namespace, mode: backend.namespaceMode, podSecurityLevel: backend.podSecurityLevel, labels: platformLabels(tenant.appName, "namespace"), provider },
+            { parent: this },
+        );
+        this.namespace = namespace.name;
+
+        if (config.pooler.exposure.mode === "clusterMesh") {
+            // Cilium merges the endpoints of global Services with the same name and namespace in both clusters.
+            new k8s.core.v1.Service(
+                `${name}-global-pooler-service`,
+                {
+                    metadata: {
+                        name: wiring.poolerServiceName,
+                        namespace: wiring.infraNamespace,
+                        labels: platformLabels(tenant.appName, "pooler"),
+                        annotations: { "service.cilium.io/global": "true", "service.cilium.io/shared": "false" },
+                    },
+                    spec: { type: "ClusterIP", ports: [{ name: "pgbouncer", port: 5432, targetPort: 5432, protocol: "TCP" }] },
+                },
+                childOpts,
+            );
+        }
+
+        const credentials = vaultExternalSecret(
+            `${name}-credentials`,
+            {
+                namespace: backend.namespace,
+                storeName: externalSecrets.appsStore,
+                refreshInterval: externalSecrets.refreshInterval,
+                targetName: backend.credentialsSecretName,
+                secretType: "Opaque",
+                vaultKey: wiring.vaultKey,
+                properties: { [backend.usernameEnv]: "username", [backend.passwordEnv]: "password" },
+                labels,
+                waitForReady: config.waitForControllers,
+            },
+            { ...childOpts, dependsOn: [namespace] },
+        );
+
+        const env = pulumi
+            .all([wiring.poolerHost, wiring.poolerPort, wiring.databaseName])
+            .apply(([host, port, database]) => datasourceEnv(backend, { host, port: Number(port), database }, tenant.appName));
+        const datasource = new k8s.core.v1.ConfigMap(
+            `${name}-datasource`,
+            { metadata: { namespace: backend.namespace, labels }, data: env },
+            { ...childOpts, dependsOn: [namespace] },
+        );
+        this.datasourceConfigMapName = datasource.metadata.name;
+        this.jdbcUrl = env.apply((e) => e["SPRING_DATASOURCE_URL"] ?? "");
+
+        new BackendDeployment(
+            `${name}-backend`,
+            {
+                config: backend,
+                namespace: backend.namespace,
+                datasourceConfigMapName: this.datasourceConfigMapName,
+                credentialsSecretName: backend.credentialsSecretName,
+                credentialsVersion: wiring.vaultSecretVersion,
+                labels,
+                waitForReady: config.waitForControllers,
+                provider,
+                dependsOn: [namespace, credentials],
+            },
+            { parent: this },
+        );
+        this.registerOutputs({ namespace: this.namespace, datasourceConfigMapName: this.datasourceConfigMapName, jdbcUrl: this.jdbcUrl });
+    }
+}

@@ -1,0 +1,133 @@
+// Connection-budget arithmetic for the shared cluster, the pooler and the backend. Pure functions: each
+// problem carries the arithmetic in its message so a platform engineer sees at a glance what does not fit.
+import type { StackConfig } from "./config";
+import { integerParameter } from "./infra/poolerParameters";
+
+export interface BudgetProblem {
+    /** The config key (without the project prefix) to change. */
+    key: string;
+    message: string;
+}
+
+export interface ConnectionBudget {
+    /** max_connections minus superuser_reserved_connections. */
+    usableSlots: number;
+    otherTenantsTotal: number;
+    /** Role connection limits this program adds to the shared cluster. */
+    ourRoleLimits: Record<string, number>;
+    /** Server connections all pooler pods may open together (pods x max_db_connections). */
+    poolerServerConnections: number;
+    /** Client connections the backend may hold during a rollout (pods x Hikari maximum pool). */
+    backendClientConnections: number;
+    /** Client connections the pooler accepts with one pod unavailable. */
+    poolerClientCapacity: number;
+}
+
+/** The roles this program adds to the shared cluster, with their connection limits. */
+export function ourRoleLimits(config: StackConfig): Record<string, number> {
+    const limits: Record<string, number> = { [config.tenant.roleName]: config.tenant.connectionLimit };
+    if (config.pooler.authMode === "vault") limits[config.pooler.authRoleName] = config.pooler.authRoleConnectionLimit;
+    return limits;
+}
+
+export function computeBudget(config: StackConfig): ConnectionBudget {
+    const { sharedCluster, pooler, backend } = config;
+    const maxDb = integerParameter(pooler.parameters, "max_db_connections") ?? 0;
+    const maxClient = integerParameter(pooler.parameters, "max_client_conn") ?? 100;
+    return {
+        usableSlots: sharedCluster.maxConnections - sharedCluster.superuserReservedConnections,
+        otherTenantsTotal: Object.values(sharedCluster.otherTenantRoleLimits).reduce((a, b) => a + b, 0),
+        ourRoleLimits: ourRoleLimits(config),
+        poolerServerConnections: pooler.instances * maxDb,
+        backendClientConnections: (backend.replicas + backend.maxSurge) * backend.hikari.maximumPoolSize,
+        poolerClientCapacity: maxClient * Math.max(pooler.instances - 1, 1),
+    };
+}
+
+/** Every way the stack's numbers do not fit. Empty when they do. */
+export function checkConnectionBudget(config: StackConfig): BudgetProblem[] {
+    const { sharedCluster, tenant, pooler, backend } = config;
+    const budget = computeBudget(config);
+    const problems: BudgetProblem[] = [];
+    const p = pooler.parameters;
+    const maxDb = integerParameter(p, "max_db_connections");
+    const defaultPool = integerParameter(p, "default_pool_size") ?? 20;
+    const minPool = integerParameter(p, "min_pool_size") ?? 0;
+    const reservePool = integerParameter(p, "reserve_pool_size") ?? 0;
+    const maxUser = integerParameter(p, "max_user_connections");
+
+    if (maxDb === undefined || maxDb === 0) {
+        problems.push({
+            key: "pooler.parameters.max_db_connections",
+            message: `is unset or 0 (unlimited): each of the ${pooler.instances} pooler pods could open any number of server connections; set it so that ${pooler.instances} x max_db_connections <= tenant.connectionLimit ${tenant.connectionLimit}`,
+        });
+    } else if (budget.poolerServerConnections > tenant.connectionLimit) {
+        problems.push({
+            key: "pooler.parameters.max_db_connections",
+            message: `${pooler.instances} pooler pods x max_db_connections ${maxDb} = ${budget.poolerServerConnections} server connections > tenant.connectionLimit ${tenant.connectionLimit} (limits apply per PgBouncer pod); use max_db_connections <= ${Math.floor(tenant.connectionLimit / pooler.instances)} or fewer pods`,
+        });
+    }
+
+    const ours = Object.entries(budget.ourRoleLimits);
+    const ourTotal = ours.reduce((a, [, n]) => a + n, 0);
+    const total = budget.otherTenantsTotal + ourTotal;
+    if (total > budget.usableSlots) {
+        const others = Object.entries(sharedCluster.otherTenantRoleLimits).map(([r, n]) => `${r} ${n}`).join(", ");
+        problems.push({
+            key: "tenant.connectionLimit",
+            message: `role limits on ${sharedCluster.name}: other tenants ${budget.otherTenantsTotal} (${others}) + ours ${ourTotal} (${ours.map(([r, n]) => `${r} ${n}`).join(", ")}) = ${total} > ${budget.usableSlots} usable slots (max_connections ${sharedCluster.maxConnections} - superuser_reserved_connections ${sharedCluster.superuserReservedConnections}); at most ${Math.max(budget.usableSlots - budget.otherTenantsTotal - (ourTotal - tenant.connectionLimit), 0)} fit for tenant.connectionLimit`,
+        });
+    }
+
+    if (budget.backendClientConnections > budget.poolerClientCapacity) {
+        problems.push({
+            key: "pooler.parameters.max_client_conn",
+            message: `backend (${backend.replicas} replicas + ${backend.maxSurge} surge) x Hikari maximumPoolSize ${backend.hikari.maximumPoolSize} = ${budget.backendClientConnections} client connections > pooler capacity ${budget.poolerClientCapacity} (max_client_conn x ${Math.max(pooler.instances - 1, 1)} pod(s), one pooler pod unavailable)`,
+        });
+    }
+
+    if (minPool > defaultPool) {
+        problems.push({ key: "pooler.parameters.min_pool_size", message: `${minPool} > default_pool_size ${defaultPool}` });
+    }
+    if (maxDb !== undefined && maxDb > 0) {
+        if (defaultPool > maxDb) {
+            problems.push({ key: "pooler.parameters.default_pool_size", message: `${defaultPool} > max_db_connections ${maxDb}: the pool can never reach its size` });
+        }
+        const headroom = Math.max(maxDb - defaultPool, 0);
+        if (reservePool > headroom) {
+            problems.push({
+                key: "pooler.parameters.reserve_pool_size",
+                message: `${reservePool} > headroom ${headroom} (max_db_connections ${maxDb} - default_pool_size ${defaultPool}): the reserve above the headroom can never be used`,
+            });
+        }
+        if (maxUser !== undefined && maxUser > maxDb) {
+            problems.push({ key: "pooler.parameters.max_user_connections", message: `${maxUser} > max_db_connections ${maxDb}` });
+        }
+    }
+    return problems;
+}
+
+/** Hikari's lifetimes must end before anything in the path closes the connection under it. */
+export function checkTimeouts(config: StackConfig): BudgetProblem[] {
+    const { hikari } = config.backend;
+    const p = config.pooler.parameters;
+    const limits: [string, number | undefined][] = [
+        ["pooler.parameters.server_lifetime", integerParameter(p, "server_lifetime")],
+        ["pooler.parameters.client_idle_timeout", integerParameter(p, "client_idle_timeout")],
+        ["pooler.exposure.pathIdleTimeoutSeconds", config.pooler.exposure.pathIdleTimeoutSeconds],
+    ];
+    const problems: BudgetProblem[] = [];
+    for (const [key, seconds] of limits) {
+        if (!seconds) continue;
+        if (hikari.maxLifetimeMs >= seconds * 1000) {
+            problems.push({ key: "backend.hikari.maxLifetimeMs", message: `${hikari.maxLifetimeMs} ms must be below ${key} (${seconds} s = ${seconds * 1000} ms)` });
+        }
+        if (hikari.idleTimeoutMs >= seconds * 1000) {
+            problems.push({ key: "backend.hikari.idleTimeoutMs", message: `${hikari.idleTimeoutMs} ms must be below ${key} (${seconds} s = ${seconds * 1000} ms)` });
+        }
+    }
+    if (hikari.keepaliveTimeMs > 0 && hikari.keepaliveTimeMs >= hikari.maxLifetimeMs) {
+        problems.push({ key: "backend.hikari.keepaliveTimeMs", message: `${hikari.keepaliveTimeMs} ms must be below backend.hikari.maxLifetimeMs ${hikari.maxLifetimeMs} ms` });
+    }
+    return problems;
+}

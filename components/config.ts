@@ -1,0 +1,366 @@
+// The stack configuration of synergyflow-db: one typed model, validated in one place.
+// Every problem is reported at once, naming the full config key, the bad value and what is allowed,
+// before the program registers any resource.
+import { z } from "zod";
+import { checkPoolerParameters, DEFAULT_POOLER_PARAMETERS } from "./infra/poolerParameters";
+import { checkConnectionBudget, checkTimeouts } from "./budget";
+
+export const PROJECT = "synergyflow-db";
+
+const k8sName = z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a lowercase RFC 1123 name (a-z, 0-9, '-')")
+    .max(63, "must be at most 63 characters");
+const pgIdentifier = z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]*$/, "must be a lowercase PostgreSQL identifier (a-z, 0-9, '_', not starting with a digit)")
+    .max(63, "must be at most 63 characters");
+const positiveInt = z.number().int("must be an integer").positive("must be > 0");
+const nonNegativeInt = z.number().int("must be an integer").nonnegative("must be >= 0");
+const cidr = z
+    .string()
+    .regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$|^[0-9a-fA-F:]+\/\d{1,3}$/, "must be a CIDR such as 10.42.0.0/16");
+const duration = z.string().regex(/^\d+(s|m|h)$/, "must be a duration such as 30s, 15m or 1h");
+const quantity = z.string().regex(/^\d+(\.\d+)?(m|Mi|Gi|Ki)?$/, "must be a Kubernetes quantity such as 100m or 256Mi");
+
+const clusterAccess = (defaultContext: string) =>
+    z.strictObject({
+        context: z.string().min(1, "must not be empty").default(defaultContext),
+        // A path to a kubeconfig file, or its contents; omitted = the ambient kubeconfig (the context is still explicit).
+        kubeconfig: z.string().min(1).optional(),
+        // Stable across kubeconfig/context renames, so the provider is not replaced (which would replace every object).
+        clusterIdentifier: z.string().min(1).default(defaultContext),
+    });
+
+const resources = z.strictObject({
+    requests: z.strictObject({ cpu: quantity, memory: quantity }),
+    limits: z.strictObject({ cpu: quantity.optional(), memory: quantity }),
+});
+
+export const RESERVED_ROLE_NAMES = ["postgres", "streaming_replica"];
+export const RESERVED_ROLE_PREFIXES = ["pg_", "cnpg_"];
+
+export const MODULE_SCHEMAS = [
+    "synergyflow_users",
+    "synergyflow_incidents",
+    "synergyflow_changes",
+    "synergyflow_knowledge",
+    "synergyflow_tasks",
+    "synergyflow_audit",
+    "synergyflow_workflows",
+];
+
+export const configSchema = z.strictObject({
+    infraCluster: clusterAccess("infra").prefault({}),
+    appsCluster: clusterAccess("apps").prefault({}),
+    sharedCluster: z
+        .strictObject({
+            name: k8sName.default("shared-postgres"),
+            namespace: k8sName.default("cnpg-system"),
+            // The CNPG operator's minor version: DatabaseRole needs >= 1.30; auth_dbname=postgres since 1.28.
+            operatorVersion: z
+                .string()
+                .regex(/^1\.\d+$/, "must be a CNPG minor version such as 1.27")
+                .default("1.27"),
+            maxConnections: positiveInt.default(200),
+            superuserReservedConnections: nonNegativeInt.default(3),
+            otherTenantRoleLimits: z
+                .record(pgIdentifier, nonNegativeInt)
+                .default({ gitlab_app: 50, harbor_app: 30, mattermost_app: 40, keycloak_app: 20, readonly_user: 10 }),
+            roleStrategy: z.enum(["databaseRole", "clusterPatch", "external"]).default("clusterPatch"),
+            superuserSecretName: k8sName.default("shared-postgres-superuser"),
+        })
+        .prefault({}),
+    tenant: z
+        .strictObject({
+            appName: k8sName.default("synergyflow"),
+            roleName: pgIdentifier.default("synergyflow_app"),
+            databaseName: pgIdentifier.default("synergyflow"),
+            schemas: z.array(pgIdentifier).min(1, "must list at least one schema").default(MODULE_SCHEMAS),
+            connectionLimit: positiveInt.default(40),
+            passwordSecretName: k8sName.default("synergyflow-app-role-password"),
+            databaseReclaimPolicy: z.enum(["retain", "delete"]).default("retain"),
+            roleReclaimPolicy: z.enum(["retain", "delete"]).default("retain"),
+            // Change this value to generate a new password (Vault version bumps, the backend rolls out).
+            passwordRotation: z.string().default("1"),
+        })
+        .prefault({}),
+    pooler: z
+        .strictObject({
+            name: k8sName.default("synergyflow-pooler"),
+            podDisruptionBudgetName: k8sName.default("synergyflow-pooler"),
+            instances: positiveInt.default(2),
+            poolMode: z.enum(["transaction", "session"]).default("transaction"),
+            // PgBouncer parameters by their PgBouncer names; rendered as strings for the Pooler.
+            parameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).default(DEFAULT_POOLER_PARAMETERS),
+            resources: resources.default({ requests: { cpu: "100m", memory: "64Mi" }, limits: { memory: "128Mi" } }),
+            authMode: z.enum(["vault", "operator"]).default("vault"),
+            authRoleName: pgIdentifier.default("synergyflow_pooler_auth"),
+            authRoleConnectionLimit: positiveInt.default(4),
+            authSecretName: k8sName.default("synergyflow-pooler-auth"),
+            authFunctionSchema: pgIdentifier.default("synergyflow_pooler_auth"),
+            bootstrapJobName: k8sName.default("synergyflow-db-bootstrap"),
+            bootstrapImage: z.string().min(1).default("ghcr.io/cloudnative-pg/postgresql:16.8"),
+            exposure: z
+                .strictObject({
+                    mode: z.enum(["loadBalancer", "clusterMesh", "external"]).default("loadBalancer"),
+                    // loadBalancer: fixed IP requested from the Cilium LB IPAM pool; external: the DNS name.
+                    loadBalancerIP: z.string().min(1).optional(),
+                    host: z.string().min(1).optional(),
+                    appsPodCidrs: z.array(cidr).default([]),
+                    networkPolicyName: k8sName.default("synergyflow-pooler-from-apps"),
+                    // Idle timeout of anything between the backend and the pooler (LB, NAT); 0 = none known.
+                    pathIdleTimeoutSeconds: nonNegativeInt.default(0),
+                })
+                .prefault({}),
+            podMonitor: z.boolean().default(false),
+        })
+        .prefault({}),
+    vault: z
+        .strictObject({
+            address: z.string().regex(/^https?:\/\/\S+$/, "must be an http(s) URL").default("https://vault.example.internal:8200"),
+            kvMount: z
+                .string()
+                .regex(/^[A-Za-z0-9_-]+$/, "must be the KV v2 mount name alone (no '/', never ending in /data)")
+                .default("secret"),
+            keyPrefix: z
+                .string()
+                .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, "must be a path without leading or trailing '/'")
+                .default("kubernetes/infra/cloudnative-pg"),
+        })
+        .prefault({}),
+    // Secret: `pulumi config set --secret synergyflow-db:vaultToken ...`, or VAULT_TOKEN in the environment.
+    vaultToken: z.string().default(""),
+    externalSecrets: z
+        .strictObject({
+            infraStore: k8sName.default("vault-backend"),
+            appsStore: k8sName.default("vault-backend"),
+            refreshInterval: duration.default("1h"),
+        })
+        .prefault({}),
+    backend: z
+        .strictObject({
+            namespace: k8sName.default("synergyflow"),
+            // create: the program owns the namespace; patch: it exists already, the program only sets its labels.
+            namespaceMode: z.enum(["create", "patch"]).default("patch"),
+            podSecurityLevel: z.enum(["baseline", "restricted"]).default("baseline"),
+            deploymentName: k8sName.default("synergyflow-backend"),
+            image: z.string().min(1).default("registry.example.internal/synergyflow/backend:1.0.0"),
+            replicas: positiveInt.default(3),
+            maxSurge: nonNegativeInt.default(1),
+            maxUnavailable: nonNegativeInt.default(0),
+            hikari: z
+                .strictObject({
+                    maximumPoolSize: positiveInt.default(20),
+                    minimumIdle: nonNegativeInt.default(5),
+                    connectionTimeoutMs: positiveInt.default(30000),
+                    idleTimeoutMs: positiveInt.default(300000),
+                    maxLifetimeMs: positiveInt.default(1500000),
+                    keepaliveTimeMs: nonNegativeInt.default(120000),
+                })
+                .prefault({}),
+            resources: resources.default({ requests: { cpu: "250m", memory: "768Mi" }, limits: { memory: "1536Mi" } }),
+            credentialsSecretName: k8sName.default("synergyflow-db-credentials"),
+            usernameEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name").default("DB_USERNAME"),
+            passwordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name").default("DB_PASSWORD"),
+            waitForDbImage: z.string().min(1).default("postgres:16.8-alpine"),
+            waitForDbAttempts: positiveInt.default(30),
+        })
+        .prefault({}),
+    // false on test clusters without CNPG/ESO controllers or kubelets: do not wait for Ready/Complete.
+    waitForControllers: z.boolean().default(true),
+    // Split mode: the infra side is run by another stack (org/project/stack); this one creates the apps side only.
+    // "" = single-stack mode.
+    infraStack: z
+        .string()
+        .regex(/^$|^[^/\s]+\/[^/\s]+\/[^/\s]+$/, "must be a fully qualified stack name org/project/stack (or empty)")
+        .default(""),
+});
+
+export type StackConfig = z.infer<typeof configSchema>;
+export type TenantConfig = StackConfig["tenant"];
+export type PoolerConfig = StackConfig["pooler"];
+export type BackendConfig = StackConfig["backend"];
+export type SharedClusterConfig = StackConfig["sharedCluster"];
+
+export const CONFIG_KEYS = Object.keys(configSchema.shape) as (keyof StackConfig)[];
+
+/** One problem with the stack config, addressed by its full key. */
+export interface ConfigProblem {
+    key: string;
+    message: string;
+}
+
+export class ConfigError extends Error {
+    constructor(readonly problems: ConfigProblem[]) {
+        super(
+            `invalid ${PROJECT} stack config (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
+                problems.map((p) => `  - ${p.key}: ${p.message}`).join("\n"),
+        );
+        this.name = "ConfigError";
+    }
+}
+
+function valueAt(root: unknown, path: PropertyKey[]): unknown {
+    let current: unknown = root;
+    for (const segment of path) {
+        if (current === null || typeof current !== "object") return undefined;
+        current = (current as Record<PropertyKey, unknown>)[segment];
+    }
+    return current;
+}
+
+function fullKey(path: PropertyKey[]): string {
+    const [top, ...rest] = path;
+    return `${PROJECT}:${String(top)}` + rest.map((s) => (typeof s === "number" ? `[${s}]` : `.${String(s)}`)).join("");
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): ConfigProblem[] {
+    const value = valueAt(raw, issue.path);
+    const shown = value === undefined ? "(missing)" : JSON.stringify(value);
+    switch (issue.code) {
+        case "unrecognized_keys":
+            return issue.keys.map((k) => ({
+                key: fullKey([...issue.path, k]),
+                message: `unknown key (a typo?); allowed here: ${allowedKeysAt(issue.path).join(", ")}`,
+            }));
+        case "invalid_value":
+            return [
+                {
+                    key: fullKey(issue.path),
+                    message: `${shown} is not allowed; allowed values: ${issue.values.map((v) => JSON.stringify(v)).join(" | ")}`,
+                },
+            ];
+        case "invalid_type":
+            return [{ key: fullKey(issue.path), message: `${shown} is not a ${issue.expected}` }];
+        default:
+            return [{ key: fullKey(issue.path), message: `${shown} ${issue.message}` }];
+    }
+}
+
+function allowedKeysAt(path: PropertyKey[]): string[] {
+    let schema: z.ZodType = configSchema;
+    for (const segment of path) {
+        schema = unwrap(schema);
+        if (schema instanceof z.ZodObject) schema = schema.shape[segment as string];
+        else return [];
+    }
+    schema = unwrap(schema);
+    return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+    let current = schema;
+    while (current instanceof z.ZodDefault || current instanceof z.ZodPrefault || current instanceof z.ZodOptional) {
+        current = current.def.innerType as z.ZodType;
+    }
+    return current;
+}
+
+/**
+ * Parses the raw config (keys without the project prefix) into the typed model, then runs the checks that
+ * span several keys (PgBouncer parameters, role names, exposure, connection budget). Throws ConfigError with
+ * every problem found.
+ */
+export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
+    const parsed = configSchema.safeParse(raw);
+    if (!parsed.success) {
+        throw new ConfigError(parsed.error.issues.flatMap((issue) => describeIssue(issue, raw)));
+    }
+    const config = parsed.data;
+    const problems = crossKeyProblems(config);
+    if (problems.length > 0) throw new ConfigError(problems);
+    return config;
+}
+
+function roleNameProblems(key: string, name: string): ConfigProblem[] {
+    if (RESERVED_ROLE_NAMES.includes(name) || RESERVED_ROLE_PREFIXES.some((p) => name.startsWith(p))) {
+        return [
+            {
+                key,
+                message: `${JSON.stringify(name)} is reserved by CloudNativePG (postgres, streaming_replica, pg_*, cnpg_*)`,
+            },
+        ];
+    }
+    return [];
+}
+
+function crossKeyProblems(config: StackConfig): ConfigProblem[] {
+    const { tenant, pooler, sharedCluster, backend } = config;
+    const problems: ConfigProblem[] = [
+        ...roleNameProblems(`${PROJECT}:tenant.roleName`, tenant.roleName),
+        ...roleNameProblems(`${PROJECT}:pooler.authRoleName`, pooler.authRoleName),
+        ...checkPoolerParameters(pooler.parameters).map((p) => ({ key: `${PROJECT}:pooler.parameters.${p.parameter}`, message: p.message })),
+    ];
+
+    const ourRoles = [tenant.roleName, ...(pooler.authMode === "vault" ? [pooler.authRoleName] : [])];
+    if (pooler.authMode === "vault" && pooler.authRoleName === tenant.roleName) {
+        problems.push({
+            key: `${PROJECT}:pooler.authRoleName`,
+            message: `${JSON.stringify(pooler.authRoleName)} equals tenant.roleName: the pooler's auth role must never be the application's role`,
+        });
+    }
+    for (const role of ourRoles) {
+        if (role in sharedCluster.otherTenantRoleLimits) {
+            problems.push({
+                key: `${PROJECT}:sharedCluster.otherTenantRoleLimits.${role}`,
+                message: `${JSON.stringify(role)} is one of this program's roles; a role name must appear once in the shared cluster`,
+            });
+        }
+    }
+    if (pooler.poolMode === "transaction" && pooler.parameters["max_prepared_statements"] === 0) {
+        problems.push({
+            key: `${PROJECT}:pooler.parameters.max_prepared_statements`,
+            message: `0 with pooler.poolMode "transaction" breaks PgJDBC, which prepares statements server-side after 5 executions ("prepared statement S_1 does not exist"); use a value > 0 (default 200)`,
+        });
+    }
+    const dupSchemas = tenant.schemas.filter((s, i) => tenant.schemas.indexOf(s) !== i);
+    if (dupSchemas.length > 0) {
+        problems.push({ key: `${PROJECT}:tenant.schemas`, message: `duplicate schema names: ${[...new Set(dupSchemas)].join(", ")}` });
+    }
+    const [major, minor] = sharedCluster.operatorVersion.split(".").map(Number);
+    if (sharedCluster.roleStrategy === "databaseRole" && (major ?? 0) === 1 && (minor ?? 0) < 30) {
+        problems.push({
+            key: `${PROJECT}:sharedCluster.roleStrategy`,
+            message: `"databaseRole" needs CNPG >= 1.30 but sharedCluster.operatorVersion is ${sharedCluster.operatorVersion}; allowed with this operator: "clusterPatch" | "external"`,
+        });
+    }
+    if (pooler.name === sharedCluster.name) {
+        problems.push({ key: `${PROJECT}:pooler.name`, message: `${JSON.stringify(pooler.name)} equals the Cluster's name; CNPG rejects a Pooler named like its Cluster` });
+    }
+
+    const exposure = pooler.exposure;
+    if (exposure.mode === "external" && !exposure.host) {
+        problems.push({ key: `${PROJECT}:pooler.exposure.host`, message: `(missing) is required when pooler.exposure.mode is "external": the DNS name managed elsewhere` });
+    }
+    if (exposure.mode === "loadBalancer" && exposure.appsPodCidrs.length === 0) {
+        problems.push({
+            key: `${PROJECT}:pooler.exposure.appsPodCidrs`,
+            message: `[] must list the apps cluster's pod CIDRs when pooler.exposure.mode is "loadBalancer" (cnpg-system denies other traffic by default)`,
+        });
+    }
+    if (exposure.mode !== "loadBalancer") {
+        for (const field of ["loadBalancerIP"] as const) {
+            if (exposure[field] !== undefined) {
+                problems.push({ key: `${PROJECT}:pooler.exposure.${field}`, message: `is only used when pooler.exposure.mode is "loadBalancer" (it is ${JSON.stringify(exposure.mode)})` });
+            }
+        }
+    }
+    if (exposure.mode === "clusterMesh" && exposure.host !== undefined) {
+        problems.push({ key: `${PROJECT}:pooler.exposure.host`, message: `is derived from the global Service name when pooler.exposure.mode is "clusterMesh"; remove it` });
+    }
+    if (backend.maxSurge === 0 && backend.maxUnavailable === 0) {
+        problems.push({ key: `${PROJECT}:backend.maxSurge`, message: `0 together with backend.maxUnavailable 0 would make every rollout stall; set one of them >= 1` });
+    }
+    if (backend.hikari.minimumIdle > backend.hikari.maximumPoolSize) {
+        problems.push({
+            key: `${PROJECT}:backend.hikari.minimumIdle`,
+            message: `${backend.hikari.minimumIdle} exceeds backend.hikari.maximumPoolSize ${backend.hikari.maximumPoolSize}`,
+        });
+    }
+
+    if (problems.length === 0) {
+        problems.push(...[...checkConnectionBudget(config), ...checkTimeouts(config)].map((p) => ({ key: `${PROJECT}:${p.key}`, message: p.message })));
+    }
+    return problems;
+}

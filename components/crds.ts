@@ -1,0 +1,122 @@
+// Typed inputs for the custom resources this program creates: the CNPG and External Secrets fields it uses.
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+type In<T> = pulumi.Input<T>;
+
+export interface LocalObjectReference {
+    name: In<string>;
+}
+
+/** postgresql.cnpg.io/v1 role fields, shared by DatabaseRole.spec and Cluster.spec.managed.roles[]. */
+export interface CnpgRoleFields {
+    name: string;
+    ensure?: "present" | "absent";
+    login: boolean;
+    inherit: boolean;
+    connectionLimit: number;
+    superuser: boolean;
+    createdb: boolean;
+    createrole: boolean;
+    replication: boolean;
+    bypassrls: boolean;
+    comment?: string;
+    passwordSecret?: { name: string };
+}
+
+export interface DatabaseRoleSpec extends CnpgRoleFields {
+    cluster: LocalObjectReference;
+    databaseRoleReclaimPolicy: "retain" | "delete";
+}
+
+export interface DatabaseSpec {
+    cluster: LocalObjectReference;
+    name: string;
+    owner: string;
+    ensure?: "present" | "absent";
+    databaseReclaimPolicy: "retain" | "delete";
+    schemas: { name: string; owner: string; ensure?: "present" | "absent" }[];
+}
+
+export interface PoolerSpec {
+    cluster: LocalObjectReference;
+    instances: number;
+    type: "rw" | "ro";
+    pgbouncer: {
+        poolMode: "session" | "transaction";
+        parameters: Record<string, string>;
+        pg_hba: string[];
+        authQuerySecret?: LocalObjectReference;
+        authQuery?: string;
+    };
+    template: {
+        metadata: { labels: Record<string, string> };
+        spec: {
+            containers: k8s.types.input.core.v1.Container[];
+            affinity?: k8s.types.input.core.v1.Affinity;
+        };
+    };
+    deploymentStrategy: k8s.types.input.apps.v1.DeploymentStrategy;
+    serviceTemplate?: {
+        metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+        spec: { type: "ClusterIP" | "LoadBalancer"; loadBalancerIP?: string };
+    };
+}
+
+export interface ExternalSecretSpec {
+    refreshInterval: string;
+    secretStoreRef: { kind: "ClusterSecretStore" | "SecretStore"; name: string };
+    target: {
+        name: string;
+        creationPolicy: "Owner" | "Orphan" | "Merge" | "None";
+        deletionPolicy?: "Delete" | "Merge" | "Retain";
+        template: {
+            type: string;
+            engineVersion?: "v2";
+            metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+        };
+    };
+    data: { secretKey: string; remoteRef: { key: In<string>; property: string } }[];
+}
+
+export interface PodMonitorSpec {
+    selector: { matchLabels: Record<string, string> };
+    podMetricsEndpoints: { port: string }[];
+}
+
+interface CustomResourceArgs<Spec> {
+    apiVersion: string;
+    kind: string;
+    metadata: k8s.types.input.meta.v1.ObjectMeta;
+    spec: In<Spec>;
+}
+
+/** A CustomResource whose spec is type-checked against the interfaces above. */
+export function customResource<Spec>(
+    name: string,
+    args: CustomResourceArgs<Spec>,
+    opts: pulumi.CustomResourceOptions,
+): k8s.apiextensions.CustomResource {
+    return new k8s.apiextensions.CustomResource(name, args, opts);
+}
+
+/** A live object read at preview; its fields are outputs (CustomResource.get would expose none of them). */
+export interface LiveObject<Spec, Status> {
+    metadata: pulumi.Output<k8s.types.output.meta.v1.ObjectMeta>;
+    spec: pulumi.Output<Spec | undefined>;
+    status: pulumi.Output<Status | undefined>;
+}
+
+export function readCustomResource<Spec, Status>(
+    name: string,
+    args: { apiVersion: string; kind: string; id: pulumi.Input<string> },
+    opts: pulumi.CustomResourceOptions,
+): LiveObject<Spec, Status> {
+    // Naming metadata/spec/status as (empty) inputs makes the SDK create an output for each of them.
+    const resource = new k8s.apiextensions.CustomResource(
+        name,
+        { apiVersion: args.apiVersion, kind: args.kind, metadata: undefined, spec: undefined, status: undefined },
+        { ...opts, id: args.id },
+    );
+    return resource as unknown as LiveObject<Spec, Status>;
+}

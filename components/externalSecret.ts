@@ -1,0 +1,61 @@
+// ExternalSecrets reading this program's Vault KV v2 keys through a ClusterSecretStore, on either cluster.
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { customResource, type ExternalSecretSpec } from "./crds";
+
+export interface VaultExternalSecretArgs {
+    namespace: string;
+    storeName: string;
+    refreshInterval: string;
+    /** The Kubernetes Secret to produce. */
+    targetName: string;
+    /** e.g. kubernetes.io/basic-auth; ESO makes Opaque Secrets unless the template says otherwise. */
+    secretType: string;
+    secretLabels?: Record<string, string>;
+    /** The KV v2 secret name, relative to the store's mount: the same string vault.kv.SecretV2 was given. */
+    vaultKey: pulumi.Input<string>;
+    /** Secret key -> Vault property. */
+    properties: Record<string, string>;
+    labels: Record<string, string>;
+    /** Wait for Ready (needs a running ESO controller). */
+    waitForReady: boolean;
+}
+
+export function vaultExternalSecret(
+    name: string,
+    args: VaultExternalSecretArgs,
+    opts: pulumi.CustomResourceOptions,
+): k8s.apiextensions.CustomResource {
+    return customResource<ExternalSecretSpec>(
+        name,
+        {
+            apiVersion: "external-secrets.io/v1",
+            kind: "ExternalSecret",
+            metadata: {
+                name: args.targetName,
+                namespace: args.namespace,
+                labels: args.labels,
+                annotations: args.waitForReady ? { "pulumi.com/waitFor": "condition=Ready" } : {},
+            },
+            spec: {
+                refreshInterval: args.refreshInterval,
+                secretStoreRef: { kind: "ClusterSecretStore", name: args.storeName },
+                target: {
+                    name: args.targetName,
+                    // The Secret lives and dies with its ExternalSecret.
+                    creationPolicy: "Owner",
+                    template: {
+                        type: args.secretType,
+                        engineVersion: "v2",
+                        metadata: args.secretLabels ? { labels: args.secretLabels } : undefined,
+                    },
+                },
+                data: Object.entries(args.properties).map(([secretKey, property]) => ({
+                    secretKey,
+                    remoteRef: { key: args.vaultKey, property },
+                })),
+            },
+        },
+        opts,
+    );
+}

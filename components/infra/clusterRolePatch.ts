@@ -1,0 +1,117 @@
+// The clusterPatch role strategy as a Pulumi dynamic resource: our entries in the shared Cluster's
+// spec.managed.roles, added, updated and removed with guarded JSON Patches, read back on refresh.
+import * as pulumi from "@pulumi/pulumi";
+import type { CnpgRoleFields } from "../crds";
+import { type ClusterAccessSpec, type SharedClusterApi, kubeSharedClusterApi } from "./clusterApi";
+import {
+    computeRoleAbsentPatch,
+    computeRolePatch,
+    computeRoleRemovalPatch,
+    foreignRoleOwners,
+    readRoleEntries,
+    roleDropped,
+    sameRole,
+} from "./rolePatch";
+
+export interface RolePatchState extends ClusterAccessSpec {
+    roles: CnpgRoleFields[];
+    /** How long delete waits for CNPG to drop a role marked absent; 0 = do not wait (no operator running). */
+    dropTimeoutSeconds: number;
+    /** Our entries as last read from the live Cluster: refresh updates them, so drift shows in the next preview. */
+    liveRoles?: Record<string, unknown>[];
+    /** Field managers other than ours that own spec.managed.roles. */
+    foreignOwners?: string[];
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The provider logic, given a way to reach the cluster (the real client, or a fake in tests). */
+export function rolePatchProvider(connect: (access: ClusterAccessSpec) => Promise<SharedClusterApi>): pulumi.dynamic.ResourceProvider {
+    const names = (state: RolePatchState) => state.roles.map((r) => r.name);
+    const idOf = (s: RolePatchState) => `${s.namespace}/${s.clusterName}/managed.roles/${names(s).join(",")}`;
+
+    async function apply(state: RolePatchState): Promise<RolePatchState> {
+        const api = await connect(state);
+        const ops = computeRolePatch(await api.get(), state.roles);
+        if (ops.length > 0) {
+            try {
+                await api.jsonPatch(ops);
+            } catch (error) {
+                throw new Error(`patching spec.managed.roles of ${state.namespace}/${state.clusterName} failed (did the list change underneath? re-run \`pulumi up\`): ${String(error)}`);
+            }
+        }
+        const live = await api.get();
+        return { ...state, liveRoles: readRoleEntries(live, names(state)), foreignOwners: foreignRoleOwners(live, state.fieldManager) };
+    }
+
+    async function remove(state: RolePatchState, roleNames: string[]): Promise<void> {
+        const api = await connect(state);
+        const absent = computeRoleAbsentPatch(await api.get(), roleNames);
+        const afterAbsent = absent.length > 0 ? await api.jsonPatch(absent) : await api.get();
+        const version = afterAbsent.metadata.resourceVersion ?? "";
+        const deadline = Date.now() + state.dropTimeoutSeconds * 1000;
+        let current = afterAbsent;
+        while (state.dropTimeoutSeconds > 0 && !roleNames.every((n) => roleDropped(current, n, version))) {
+            if (Date.now() > deadline) {
+                throw new Error(
+                    `CNPG has not dropped ${roleNames.join(", ")} within ${state.dropTimeoutSeconds}s; the entries stay with ensure: absent. ` +
+                        `Check the Cluster's status.managedRolesStatus (a role that still owns objects cannot be dropped), then re-run.`,
+                );
+            }
+            await sleep(2000);
+            current = await api.get();
+        }
+        const removal = computeRoleRemovalPatch(await api.get(), roleNames);
+        if (removal.length > 0) await api.jsonPatch(removal);
+    }
+
+    return {
+        async create(inputs: RolePatchState) {
+            const outs = await apply(inputs);
+            return { id: idOf(outs), outs };
+        },
+        async read(id: string, props: RolePatchState) {
+            const live = await (await connect(props)).get();
+            return { id, props: { ...props, liveRoles: readRoleEntries(live, names(props)), foreignOwners: foreignRoleOwners(live, props.fieldManager) } };
+        },
+        async diff(_id: string, olds: RolePatchState, news: RolePatchState) {
+            const replaces = (["namespace", "clusterName"] as const).filter((k) => olds[k] !== news[k]);
+            const live = olds.liveRoles ?? [];
+            const drifted = news.roles.some((role) => !sameRole(live.find((r) => r["name"] === role.name), role));
+            const gone = names(olds).some((n) => !names(news).includes(n));
+            return { changes: replaces.length > 0 || drifted || gone, replaces, deleteBeforeReplace: true };
+        },
+        async update(_id: string, olds: RolePatchState, news: RolePatchState) {
+            const dropped = names(olds).filter((n) => !names(news).includes(n));
+            if (dropped.length > 0) await remove(olds, dropped);
+            return { outs: await apply(news) };
+        },
+        async delete(_id: string, props: RolePatchState) {
+            await remove(props, names(props));
+        },
+    };
+}
+
+export interface ClusterRolePatchArgs {
+    access: ClusterAccessSpec;
+    roles: CnpgRoleFields[];
+    dropTimeoutSeconds: number;
+}
+
+export class ClusterRolePatch extends pulumi.dynamic.Resource {
+    public readonly liveRoles!: pulumi.Output<Record<string, unknown>[]>;
+    public readonly foreignOwners!: pulumi.Output<string[]>;
+
+    constructor(name: string, args: ClusterRolePatchArgs, opts?: pulumi.CustomResourceOptions) {
+        const inputs = {
+            ...args.access,
+            // A kubeconfig's contents may hold credentials.
+            kubeconfig: args.access.kubeconfig === undefined ? undefined : pulumi.secret(args.access.kubeconfig),
+            roles: args.roles,
+            dropTimeoutSeconds: args.dropTimeoutSeconds,
+            liveRoles: undefined,
+            foreignOwners: undefined,
+        };
+        super(rolePatchProvider(kubeSharedClusterApi), name, inputs, opts, "synergyflow-db", "ClusterRolePatch");
+    }
+}

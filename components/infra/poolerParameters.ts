@@ -1,0 +1,119 @@
+// PgBouncer parameters for the CNPG Pooler: CNPG's rules (its pooler webhook, v1.30) and rendering to strings.
+
+/** The parameters CNPG's pooler webhook accepts in spec.pgbouncer.parameters. */
+export const CNPG_ALLOWED_PARAMETERS: ReadonlySet<string> = new Set([
+    "application_name_add_host", "auth_type", "autodb_idle_timeout", "cancel_wait_timeout", "client_idle_timeout",
+    "client_login_timeout", "client_tls_sslmode", "default_pool_size", "disable_pqexec", "dns_max_ttl",
+    "dns_nxdomain_ttl", "idle_transaction_timeout", "ignore_startup_parameters", "listen_backlog", "log_connections",
+    "log_disconnections", "log_pooler_errors", "log_stats", "max_client_conn", "max_db_connections", "max_packet_size",
+    "max_prepared_statements", "max_user_connections", "min_pool_size", "pkt_buf", "query_timeout",
+    "query_wait_timeout", "reserve_pool_size", "reserve_pool_timeout", "sbuf_loopcnt", "server_check_delay",
+    "server_check_query", "server_connect_timeout", "server_fast_close", "server_idle_timeout", "server_lifetime",
+    "server_login_retry", "server_reset_query", "server_reset_query_always", "server_round_robin", "server_tls_ciphers",
+    "server_tls_protocols", "server_tls_sslmode", "stats_period", "suspend_timeout", "tcp_defer_accept",
+    "tcp_socket_buffer", "tcp_keepalive", "tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_user_timeout",
+    "track_extra_parameters", "verbose",
+]);
+
+/** Parameters CNPG sets itself (pool mode, listeners, auth, admin users, TLS files): never ours to set. */
+export const CNPG_MANAGED_PARAMETERS: ReadonlySet<string> = new Set([
+    "pool_mode", "listen_addr", "listen_port", "unix_socket_dir", "auth_user", "auth_query", "auth_dbname", "auth_file",
+    "auth_hba_file", "admin_users", "stats_users", "client_tls_key_file", "client_tls_cert_file", "client_tls_ca_file",
+    "server_tls_key_file", "server_tls_cert_file", "server_tls_ca_file", "logfile", "pidfile",
+]);
+
+/** Parameters whose value must be a non-negative integer (counts and seconds). */
+const INTEGER_PARAMETERS = new Set([
+    "max_client_conn", "default_pool_size", "min_pool_size", "reserve_pool_size", "reserve_pool_timeout",
+    "max_db_connections", "max_user_connections", "server_idle_timeout", "server_lifetime", "server_connect_timeout",
+    "query_timeout", "query_wait_timeout", "client_idle_timeout", "client_login_timeout", "idle_transaction_timeout",
+    "max_prepared_statements", "stats_period", "tcp_keepidle", "tcp_keepintvl", "tcp_keepcnt", "autodb_idle_timeout",
+]);
+const BOOLEAN_PARAMETERS = new Set([
+    "log_connections", "log_disconnections", "log_pooler_errors", "log_stats", "tcp_keepalive", "server_round_robin",
+    "server_fast_close", "application_name_add_host", "disable_pqexec", "server_reset_query_always",
+]);
+
+export type PoolerParameterValue = number | string | boolean;
+export type PoolerParameters = Record<string, PoolerParameterValue>;
+
+/**
+ * The default PgBouncer settings. max_prepared_statements is explicit: PgJDBC switches to named server-side
+ * prepared statements after prepareThreshold (5) executions, and in transaction mode PgBouncer >= 1.21 must
+ * track them or the next transaction may land on a server connection that never saw the PREPARE.
+ */
+export const DEFAULT_POOLER_PARAMETERS: PoolerParameters = {
+    max_client_conn: 200,
+    default_pool_size: 10,
+    min_pool_size: 2,
+    reserve_pool_size: 2,
+    reserve_pool_timeout: 3,
+    max_db_connections: 12,
+    max_user_connections: 12,
+    max_prepared_statements: 200,
+    server_idle_timeout: 600,
+    server_lifetime: 3600,
+    server_connect_timeout: 5,
+    query_wait_timeout: 60,
+    client_idle_timeout: 0,
+    idle_transaction_timeout: 300,
+    log_connections: false,
+    log_disconnections: false,
+    log_pooler_errors: true,
+    tcp_keepalive: true,
+};
+
+export interface ParameterProblem {
+    parameter: string;
+    message: string;
+}
+
+/** Every problem with a set of PgBouncer parameters, against CNPG's allow-list and the value types. */
+export function checkPoolerParameters(parameters: PoolerParameters): ParameterProblem[] {
+    const problems: ParameterProblem[] = [];
+    for (const [name, value] of Object.entries(parameters)) {
+        if (CNPG_MANAGED_PARAMETERS.has(name)) {
+            problems.push({ parameter: name, message: `is set by CloudNativePG itself and rejected in spec.pgbouncer.parameters (pool mode: pooler.poolMode; auth: pooler.authMode)` });
+        } else if (!CNPG_ALLOWED_PARAMETERS.has(name)) {
+            problems.push({ parameter: name, message: `is not on CloudNativePG's PgBouncer allow-list (e.g. max_client_conn, default_pool_size, max_db_connections, max_prepared_statements, server_lifetime)` });
+        } else if (INTEGER_PARAMETERS.has(name) && !(typeof value === "number" && Number.isInteger(value) && value >= 0)) {
+            problems.push({ parameter: name, message: `${JSON.stringify(value)} must be a non-negative integer` });
+        } else if (BOOLEAN_PARAMETERS.has(name) && typeof value !== "boolean") {
+            problems.push({ parameter: name, message: `${JSON.stringify(value)} must be true or false` });
+        }
+    }
+    if (parameters["max_prepared_statements"] === undefined) {
+        problems.push({ parameter: "max_prepared_statements", message: `(missing) must be set explicitly: the JDBC settings rely on PgBouncer tracking prepared statements (0 disables it)` });
+    }
+    return problems;
+}
+
+/** The parameters as CNPG wants them: a map of strings (booleans as 1/0, PgBouncer's own spelling). */
+export function renderPoolerParameters(parameters: PoolerParameters): Record<string, string> {
+    const rendered: Record<string, string> = {};
+    for (const name of Object.keys(parameters).sort()) {
+        const value = parameters[name];
+        rendered[name] = typeof value === "boolean" ? (value ? "1" : "0") : String(value);
+    }
+    return rendered;
+}
+
+/** An integer parameter's value, or undefined when unset (PgBouncer's default applies). */
+export function integerParameter(parameters: PoolerParameters, name: string): number | undefined {
+    const value = parameters[name];
+    return typeof value === "number" ? value : undefined;
+}
+
+/**
+ * spec.pgbouncer.pg_hba: CNPG places these rules after its `local pgbouncer pgbouncer peer` line and before its
+ * catch-all `host all all ... md5` lines, and PgBouncer takes the first match: admit only the tenant role to
+ * the tenant database, over TLS, and reject everything else before the catch-all is reached.
+ */
+export function renderPoolerHba(databaseName: string, roleName: string): string[] {
+    return [
+        `hostssl ${databaseName} ${roleName} 0.0.0.0/0 scram-sha-256`,
+        `hostssl ${databaseName} ${roleName} ::/0 scram-sha-256`,
+        `host all all 0.0.0.0/0 reject`,
+        `host all all ::/0 reject`,
+    ];
+}

@@ -1,0 +1,134 @@
+// The tenant's PostgreSQL roles on the shared cluster, by the stack's role strategy (DESIGN.md §2 "Roles").
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { SharedClusterConfig } from "../config";
+import { type CnpgRoleFields, type DatabaseRoleSpec, customResource, readCustomResource } from "../crds";
+import type { ClusterAccessSpec } from "./clusterApi";
+import { ClusterRolePatch } from "./clusterRolePatch";
+import { type LiveCluster, foreignOwnerWarning, foreignRoleOwners, sameRole } from "./rolePatch";
+
+/** A login role with nothing but what an application needs: CNPG defaults login to false, so it is set. */
+export function applicationRoleFields(name: string, connectionLimit: number, passwordSecretName: string, comment: string): CnpgRoleFields {
+    return {
+        name,
+        ensure: "present",
+        comment,
+        login: true,
+        inherit: true,
+        connectionLimit,
+        superuser: false,
+        createdb: false,
+        createrole: false,
+        replication: false,
+        bypassrls: false,
+        passwordSecret: { name: passwordSecretName },
+    };
+}
+
+/** What is wrong with the live Cluster's entries for our roles, for the `external` strategy. */
+export function externalRoleProblems(cluster: LiveCluster, desired: CnpgRoleFields[]): string[] {
+    const roles = cluster.spec.managed?.roles ?? [];
+    const where = `Cluster ${cluster.metadata.namespace ?? ""}/${cluster.metadata.name} spec.managed.roles`;
+    return desired.flatMap((role) => {
+        const live = roles.find((r) => r["name"] === role.name);
+        if (!live) return [`${where} has no entry for role ${JSON.stringify(role.name)}; add it to the Cluster manifest: ${JSON.stringify(role)}`];
+        if (sameRole(live, role)) return [];
+        const fields = Object.keys(role).filter((k) => JSON.stringify(live[k]) !== JSON.stringify((role as unknown as Record<string, unknown>)[k]));
+        return [`${where} entry ${JSON.stringify(role.name)} differs in ${fields.map((f) => `${f} (live ${JSON.stringify(live[f])}, expected ${JSON.stringify((role as unknown as Record<string, unknown>)[f])})`).join(", ")}`];
+    });
+}
+
+export interface TenantRolesArgs {
+    sharedCluster: SharedClusterConfig;
+    roles: CnpgRoleFields[];
+    reclaimPolicy: "retain" | "delete";
+    labels: Record<string, string>;
+    /** For the clusterPatch strategy, which talks to the infra cluster itself. */
+    access: Pick<ClusterAccessSpec, "context" | "kubeconfig">;
+    /** 0 when no CNPG operator runs (test clusters): removal does not wait for the role to be dropped. */
+    dropTimeoutSeconds: number;
+    provider: k8s.Provider;
+}
+
+export const ROLE_PATCH_FIELD_MANAGER = "synergyflow-db-role-patch";
+
+export class TenantRoles extends pulumi.ComponentResource {
+    /** The resources the roles exist through (for dependsOn). */
+    public readonly ready: pulumi.Resource[];
+
+    constructor(name: string, args: TenantRolesArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("synergyflow-db:infra:TenantRoles", name, {}, opts);
+        const { sharedCluster } = args;
+        const childOpts = { parent: this, provider: args.provider };
+
+        switch (sharedCluster.roleStrategy) {
+            case "databaseRole":
+                this.ready = args.roles.map((role) =>
+                    customResource<DatabaseRoleSpec>(
+                        `${name}-${role.name}`,
+                        {
+                            apiVersion: "postgresql.cnpg.io/v1",
+                            kind: "DatabaseRole",
+                            metadata: { name: role.name.replace(/_/g, "-"), namespace: sharedCluster.namespace, labels: args.labels },
+                            // ensure: absent is not allowed on a DatabaseRole: removal = deleting it.
+                            spec: { ...role, ensure: undefined, cluster: { name: sharedCluster.name }, databaseRoleReclaimPolicy: args.reclaimPolicy },
+                        },
+                        childOpts,
+                    ),
+                );
+                break;
+            case "clusterPatch": {
+                const live = this.readLiveCluster(name, sharedCluster, args.provider);
+                live.apply((cluster) => {
+                    const warning = foreignOwnerWarning(cluster, foreignRoleOwners(cluster, ROLE_PATCH_FIELD_MANAGER));
+                    if (warning) pulumi.log.warn(warning, this);
+                });
+                this.ready = [
+                    new ClusterRolePatch(
+                        `${name}-patch`,
+                        {
+                            access: {
+                                ...args.access,
+                                namespace: sharedCluster.namespace,
+                                clusterName: sharedCluster.name,
+                                fieldManager: ROLE_PATCH_FIELD_MANAGER,
+                            },
+                            roles: args.roles,
+                            dropTimeoutSeconds: args.dropTimeoutSeconds,
+                        },
+                        // Removal marks our entries absent and waits for CNPG before deleting them.
+                        { parent: this, retainOnDelete: args.reclaimPolicy === "retain" },
+                    ),
+                ];
+                break;
+            }
+            case "external": {
+                const live = this.readLiveCluster(name, sharedCluster, args.provider);
+                const checked = live.apply((cluster) => {
+                    const problems = externalRoleProblems(cluster, args.roles);
+                    if (problems.length > 0) {
+                        throw new Error(
+                            `synergyflow-db:sharedCluster.roleStrategy is "external", but the live Cluster does not declare the roles as expected:\n  - ${problems.join("\n  - ")}`,
+                        );
+                    }
+                    return true;
+                });
+                this.registerOutputs({ externalRolesChecked: checked });
+                this.ready = [];
+                return;
+            }
+        }
+        this.registerOutputs({});
+    }
+
+    private readLiveCluster(name: string, sharedCluster: SharedClusterConfig, provider: k8s.Provider): pulumi.Output<LiveCluster> {
+        const cluster = readCustomResource<LiveCluster["spec"], LiveCluster["status"]>(
+            `${name}-live-cluster`,
+            { apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", id: `${sharedCluster.namespace}/${sharedCluster.name}` },
+            { parent: this, provider },
+        );
+        return pulumi
+            .all([cluster.metadata, cluster.spec, cluster.status])
+            .apply(([metadata, spec, status]) => ({ metadata: metadata as LiveCluster["metadata"], spec: spec ?? {}, status }));
+    }
+}

@@ -1,0 +1,65 @@
+// The whole program: config -> providers -> infra tenant -> apps side -> stack outputs. index.ts runs it under
+// the Pulumi engine; scripts/synth.ts runs it under the mock runtime.
+import * as pulumi from "@pulumi/pulumi";
+import { AppsSide } from "./apps/appsSide";
+import { computeBudget } from "./budget";
+import { CONFIG_KEYS, ConfigError, PROJECT, type StackConfig, parseStackConfig } from "./config";
+import { InfraTenant } from "./infra/tenant";
+import { infraProviders, kubeProvider } from "./providers";
+import { type InfraWiring, wiringFromStack } from "./wiring";
+
+/** Reads every config key of the stack, rejecting keys this program does not know (a typo must not pass). */
+export function loadStackConfig(all: Record<string, string> = pulumi.runtime.allConfig()): StackConfig {
+    const raw: Record<string, unknown> = {};
+    const unknown: { key: string; message: string }[] = [];
+    for (const [fullKey, value] of Object.entries(all)) {
+        const [namespace, key] = fullKey.split(":", 2) as [string, string];
+        if (namespace === "pulumi") continue;
+        if (namespace !== PROJECT) {
+            unknown.push({ key: fullKey, message: `is not read by this program: its providers are configured from ${PROJECT}:* keys only (default providers are disabled)` });
+        } else if (!(CONFIG_KEYS as string[]).includes(key)) {
+            unknown.push({ key: fullKey, message: `unknown key (a typo?); allowed keys: ${CONFIG_KEYS.join(", ")}` });
+        } else {
+            raw[key] = parseValue(value);
+        }
+    }
+    let config: StackConfig | undefined;
+    const problems = [...unknown];
+    try {
+        config = parseStackConfig(raw);
+    } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        problems.push(...error.problems);
+    }
+    if (problems.length > 0 || config === undefined) throw new ConfigError(problems);
+    return config;
+}
+
+/** Structured config values arrive as JSON text; plain strings stay strings. */
+function parseValue(value: string): unknown {
+    try {
+        return JSON.parse(value);
+    } catch {
+        return value;
+    }
+}
+
+export function synergyflowDb(config: StackConfig): Record<string, pulumi.Output<unknown>> {
+    let wiring: InfraWiring;
+    const outputs: Record<string, pulumi.Output<unknown>> = {};
+    if (config.infraStack) {
+        wiring = wiringFromStack(config.infraStack);
+    } else {
+        const infra = new InfraTenant("synergyflow", { config, providers: infraProviders(config) });
+        wiring = infra.wiring;
+        outputs["connectionBudget"] = pulumi.output(computeBudget(config));
+    }
+    const apps = new AppsSide("synergyflow", { config, wiring, provider: kubeProvider("apps", config.appsCluster) });
+    return {
+        ...wiring,
+        ...outputs,
+        appsNamespace: apps.namespace,
+        datasourceConfigMap: apps.datasourceConfigMapName,
+        backendJdbcUrl: apps.jdbcUrl,
+    };
+}

@@ -1,0 +1,47 @@
+// The providers every resource names explicitly: the infra and apps Kubernetes clusters, Vault, and random.
+// The stack sets pulumi:disable-default-providers, so a resource that forgets its provider fails instead of
+// landing in whatever cluster the ambient kubeconfig points at.
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import * as vault from "@pulumi/vault";
+import type { StackConfig } from "./config";
+
+/** The providers of the infra side: its cluster, Vault, and the password generator. */
+export interface InfraProviders {
+    infra: k8s.Provider;
+    vault: vault.Provider;
+    random: random.Provider;
+}
+
+type ClusterAccess = StackConfig["infraCluster"];
+
+export function kubeProvider(name: string, access: ClusterAccess): k8s.Provider {
+    return new k8s.Provider(name, {
+        context: access.context,
+        kubeconfig: access.kubeconfig,
+        clusterIdentifier: access.clusterIdentifier,
+        enableServerSideApply: true,
+        // Creating an object that already exists (Flux owns a Pooler and a PDB by our default names) must fail
+        // loudly instead of taking it over.
+        upsertExistingObjects: false,
+    });
+}
+
+export function vaultProvider(config: StackConfig): vault.Provider {
+    const token = config.vaultToken || process.env["VAULT_TOKEN"];
+    return new vault.Provider("vault", {
+        address: config.vault.address,
+        token: token === undefined ? undefined : pulumi.secret(token),
+        // The token's own TTL governs; a child token would expire mid-run on long updates.
+        skipChildToken: true,
+    });
+}
+
+export function infraProviders(config: StackConfig): InfraProviders {
+    return {
+        infra: kubeProvider("infra", config.infraCluster),
+        vault: vaultProvider(config),
+        random: new random.Provider("random"),
+    };
+}

@@ -1,0 +1,38 @@
+// What the infra side hands to the apps side: as component outputs in one stack, or as stack outputs of the
+// infra stack in split mode (read through a StackReference).
+import * as pulumi from "@pulumi/pulumi";
+
+export interface InfraWiring {
+    poolerHost: pulumi.Output<string>;
+    poolerPort: pulumi.Output<number>;
+    poolerServiceName: pulumi.Output<string>;
+    databaseName: pulumi.Output<string>;
+    roleName: pulumi.Output<string>;
+    vaultMount: pulumi.Output<string>;
+    vaultKey: pulumi.Output<string>;
+    /** KV v2 version of the tenant's credentials: changes on every password rotation. */
+    vaultSecretVersion: pulumi.Output<string>;
+    jdbcUrl: pulumi.Output<string>;
+    infraNamespace: pulumi.Output<string>;
+}
+
+export const WIRING_KEYS: (keyof InfraWiring)[] = [
+    "poolerHost",
+    "poolerPort",
+    "poolerServiceName",
+    "databaseName",
+    "roleName",
+    "vaultMount",
+    "vaultKey",
+    "vaultSecretVersion",
+    "jdbcUrl",
+    "infraNamespace",
+];
+
+/** Split mode: every wiring value is a required output of the infra stack, so a missing one fails clearly. */
+export function wiringFromStack(infraStack: string): InfraWiring {
+    const ref = new pulumi.StackReference("infra-stack", { name: infraStack });
+    const wiring = {} as Record<keyof InfraWiring, pulumi.Output<unknown>>;
+    for (const key of WIRING_KEYS) wiring[key] = ref.requireOutput(key);
+    return wiring as unknown as InfraWiring;
+}

@@ -1,0 +1,31 @@
+// Prints the `config:` block of Pulumi.yaml from the config schema: every key with its type, description and
+// default. `npm run gen:project-config` rewrites Pulumi.yaml; a test keeps the two in step.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import YAML from "yaml";
+import { CONFIG_KEYS, PROJECT, configSchema } from "../components/config";
+import { CONFIG_DESCRIPTIONS } from "../components/configDocs";
+
+export function projectConfigBlock(): Record<string, { type: string; description: string; default?: unknown; secret?: boolean }> {
+    const defaults = configSchema.parse({}) as Record<string, unknown>;
+    const block: Record<string, { type: string; description: string; default?: unknown; secret?: boolean }> = {};
+    for (const key of CONFIG_KEYS) {
+        const value = defaults[key];
+        const type = typeof value === "object" ? "object" : typeof value === "boolean" ? "boolean" : "string";
+        block[`${PROJECT}:${key}`] = {
+            type,
+            description: CONFIG_DESCRIPTIONS[key],
+            ...(value === undefined ? {} : { default: value }),
+            ...(key === "vaultToken" ? { secret: true } : {}),
+        };
+    }
+    return block;
+}
+
+if (require.main === module) {
+    const file = path.join(__dirname, "..", "Pulumi.yaml");
+    const project = YAML.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+    project["config"] = projectConfigBlock();
+    fs.writeFileSync(file, YAML.stringify(project, { lineWidth: 0 }));
+    console.log(`wrote the config block of ${file}`);
+}

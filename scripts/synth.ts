@@ -1,0 +1,305 @@
+// `npm run synth -- <stack> [--out DIR] [--config FILE]`: evaluates the real program offline under Pulumi's
+// mock runtime (no CLI, no clusters, no Vault) and writes what it would send where:
+//   DIR/<stack>/infra/*.yaml, DIR/<stack>/apps/*.yaml   one manifest per Kubernetes resource (patches marked)
+//   DIR/<stack>/vault/*.json                              what would be written to Vault, every value masked
+//   DIR/<stack>/plan.json                                 every resource: type, name, parent, target
+//   DIR/<stack>/outputs.json                              the stack outputs
+// Secret values are replaced by MASK everywhere. Live-only values come from the config or from fixtures/.
+// Invalid config: exit status 2, every problem on stderr, nothing written.
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import YAML from "yaml";
+import { ConfigError, PROJECT, type StackConfig } from "../components/config";
+import { computeRolePatch, type LiveCluster } from "../components/infra/rolePatch";
+import { PASSWORD_POLICY } from "../components/infra/vaultCredential";
+import { loadStackConfig, synergyflowDb } from "../components/program";
+
+export const MASK = "********";
+const ROOT = path.join(__dirname, "..");
+export const FIXTURES = {
+    sharedCluster: "fixtures/shared-postgres.cluster.yaml",
+    poolerService: "fixtures/pooler-service.yaml",
+    infraStackOutputs: "fixtures/infra-stack-outputs.json",
+};
+
+// Pulumi's marker for a secret value inside mock inputs.
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+
+export interface SynthOptions {
+    stack: string;
+    outDir: string;
+    /** A file in the Pulumi.<stack>.yaml format; default Pulumi.<stack>.yaml. */
+    configFile?: string;
+}
+
+export type Target = "infra" | "apps" | "vault" | "none";
+
+export interface PlanEntry {
+    type: string;
+    name: string;
+    parent: string | null;
+    target: Target;
+    operation: "create" | "read" | "patch";
+    /** Where a live-only value came from, when synth had to supply one. */
+    liveValuesFrom?: string;
+}
+
+export interface SynthResult {
+    dir: string;
+    plan: PlanEntry[];
+    outputs: Record<string, unknown>;
+    files: string[];
+}
+
+/** Reads a stack file into Pulumi's flat config map; `secure:` values cannot be decrypted offline. */
+export function readStackFile(file: string): { config: Record<string, string>; secretKeys: string[] } {
+    const doc = (YAML.parse(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+    const config: Record<string, string> = {};
+    const secretKeys: string[] = [];
+    for (const [key, value] of Object.entries(doc.config ?? {})) {
+        if (value !== null && typeof value === "object" && "secure" in value) {
+            config[key] = MASK;
+            secretKeys.push(key);
+        } else {
+            config[key] = typeof value === "string" ? value : JSON.stringify(value);
+        }
+    }
+    return { config, secretKeys };
+}
+
+function isSecretWrapper(value: unknown): value is { value: unknown } {
+    return value !== null && typeof value === "object" && (value as Record<string, unknown>)[SECRET_SIG] === SECRET_SIG_VALUE;
+}
+
+/** Replaces every secret in a mock input tree by MASK. */
+export function maskSecrets(value: unknown): unknown {
+    if (isSecretWrapper(value)) return MASK;
+    if (Array.isArray(value)) return value.map(maskSecrets);
+    if (value !== null && typeof value === "object") {
+        return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, maskSecrets(v)]));
+    }
+    return value;
+}
+
+const hash = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/** A deterministic stand-in for RandomPassword.result, within the password policy's alphabet. */
+export function mockPassword(seed: string): string {
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + PASSWORD_POLICY.overrideSpecial;
+    const digest = createHash("sha512").update(seed).digest();
+    return "Aa1" + Array.from(digest.subarray(0, PASSWORD_POLICY.length - 3), (b) => alphabet[b % alphabet.length]).join("");
+}
+
+interface Recorded {
+    type: string;
+    name: string;
+    inputs: Record<string, unknown>;
+    provider?: string;
+    read: boolean;
+    /** metadata.name as the object gets it (auto-named objects included). */
+    objectName?: string;
+}
+
+class SynthMocks implements pulumi.runtime.Mocks {
+    readonly recorded: Recorded[] = [];
+    readonly liveValues = new Map<string, string>();
+
+    constructor(private readonly fixtures: { cluster: LiveCluster; service: Record<string, unknown>; infraOutputs: Record<string, unknown> }) {}
+
+    newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
+        const inputs = { ...(args.inputs as Record<string, unknown>) };
+        delete inputs["__provider"];
+        this.recorded.push({ type: args.type, name: args.name, inputs, provider: args.provider, read: args.id !== undefined && args.id !== "" });
+        const unwrapped = unwrapSecrets(inputs) as Record<string, unknown>;
+        switch (args.type) {
+            case "random:index/randomPassword:RandomPassword":
+                return { id: args.name, state: { ...inputs, result: mockPassword(`${args.name}/${JSON.stringify(unwrapped["keepers"])}`) } };
+            case "vault:kv/secretV2:SecretV2":
+                // KV v2 bumps its version on every write: stand in with one derived from the data.
+                return { id: `${unwrapped["mount"]}/data/${unwrapped["name"]}`, state: { ...inputs, path: `${unwrapped["mount"]}/data/${unwrapped["name"]}`, metadata: { version: String((parseInt(hash(String(unwrapped["dataJson"])).slice(0, 6), 16) % 97) + 1) } } };
+            case "pulumi:pulumi:StackReference":
+                this.liveValues.set(`${args.type}::${args.name}`, `fixture ${FIXTURES.infraStackOutputs}`);
+                return { id: String(unwrapped["name"]), state: { name: unwrapped["name"], outputs: this.fixtures.infraOutputs, secretOutputNames: [] } };
+                case "kubernetes:postgresql.cnpg.io/v1:Cluster":
+                this.liveValues.set(`${args.type}::${args.name}`, `fixture ${FIXTURES.sharedCluster}`);
+                return { id: args.id ?? args.name, state: { ...this.fixtures.cluster } };
+            case "kubernetes:core/v1:Service":
+                if (args.id) {
+                    this.liveValues.set(`${args.type}::${args.name}`, `fixture ${FIXTURES.poolerService}`);
+                    return { id: args.id, state: { ...this.fixtures.service } };
+                }
+                break;
+        }
+        if (args.type.startsWith("kubernetes:") && !args.type.startsWith("kubernetes:index")) {
+            const metadata = { ...((unwrapped["metadata"] as Record<string, unknown>) ?? {}) };
+            // Pulumi auto-names objects without metadata.name (here from the content, so a change shows).
+            if (!metadata["name"]) metadata["name"] = `${args.name}-${hash(JSON.stringify(unwrapped)).slice(0, 8)}`;
+            this.recorded[this.recorded.length - 1]!.objectName = String(metadata["name"]);
+            return { id: `${metadata["namespace"] ?? ""}/${metadata["name"]}`, state: { ...inputs, metadata } };
+        }
+        return { id: `${args.name}-id`, state: inputs };
+    }
+
+    call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
+        throw new Error(`synth: unexpected provider function call ${args.token}`);
+    }
+}
+
+function unwrapSecrets(value: unknown): unknown {
+    if (isSecretWrapper(value)) return unwrapSecrets(value.value);
+    if (Array.isArray(value)) return value.map(unwrapSecrets);
+    if (value !== null && typeof value === "object") {
+        return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, unwrapSecrets(v)]));
+    }
+    return value;
+}
+
+function targetOf(record: Recorded): Target {
+    if (record.type.startsWith("pulumi:providers:")) {
+        const kind = record.type.slice("pulumi:providers:".length);
+        return kind === "vault" ? "vault" : kind === "kubernetes" && (record.name === "infra" || record.name === "apps") ? record.name : "none";
+    }
+    if (record.type.startsWith("vault:")) return "vault";
+    if (record.type.startsWith("pulumi-nodejs:dynamic")) return "infra";
+    const providerName = record.provider?.split("::")[3];
+    return providerName === "infra" || providerName === "apps" ? providerName : "none";
+}
+
+function awaitOutput<T>(output: pulumi.Output<T>): Promise<T> {
+    return new Promise((resolve) => output.apply((v) => resolve(v)));
+}
+
+const fileName = (...parts: string[]) => parts.join("-").toLowerCase().replace(/[^a-z0-9.-]+/g, "-");
+
+/** Runs the program under mocks for one stack config and writes the rendered layout. */
+export async function runSynth(options: SynthOptions): Promise<SynthResult> {
+    const configFile = options.configFile ?? path.join(ROOT, `Pulumi.${options.stack}.yaml`);
+    const { config: flatConfig, secretKeys } = readStackFile(configFile);
+    // Validates before anything is registered or written.
+    const config: StackConfig = loadStackConfig(flatConfig);
+
+    const readFixture = (file: string) => YAML.parse(fs.readFileSync(path.join(ROOT, file), "utf8")) as Record<string, unknown>;
+    const mocks = new SynthMocks({
+        cluster: readFixture(FIXTURES.sharedCluster) as unknown as LiveCluster,
+        service: readFixture(FIXTURES.poolerService),
+        infraOutputs: readFixture(FIXTURES.infraStackOutputs),
+    });
+    await pulumi.runtime.setMocks(mocks, PROJECT, options.stack, false);
+    pulumi.runtime.setAllConfig(flatConfig, secretKeys);
+
+    const parents = new Map<string, string>();
+    const resolved: Record<string, unknown> = {};
+    await pulumi.runtime.runInPulumiStack(async () => {
+        pulumi.runtime.registerStackTransformation((args) => {
+            const parent = args.opts.parent as unknown as { __pulumiType?: string; __name?: string } | undefined;
+            if (parent?.__name && parent.__pulumiType !== "pulumi:pulumi:Stack") parents.set(`${args.type}::${args.name}`, `${parent.__pulumiType}::${parent.__name}`);
+            return undefined;
+        });
+        const outputs = synergyflowDb(config);
+        for (const [key, output] of Object.entries(outputs)) {
+            const value = await awaitOutput(output);
+            resolved[key] = (await pulumi.isSecret(output)) ? MASK : value;
+        }
+        return {};
+    });
+    // Wait for every outstanding registration, including those no output depends on.
+    await pulumi.runtime.disconnect();
+
+    const dir = path.join(options.outDir, options.stack);
+    fs.rmSync(dir, { recursive: true, force: true });
+    for (const sub of ["infra", "apps", "vault"]) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+    const files: string[] = [];
+    const write = (relative: string, text: string) => {
+        fs.writeFileSync(path.join(dir, relative), text);
+        files.push(relative);
+    };
+
+    const liveCluster = readFixture(FIXTURES.sharedCluster) as unknown as LiveCluster;
+    const plan: PlanEntry[] = [];
+    for (const record of mocks.recorded) {
+        const key = `${record.type}::${record.name}`;
+        const target = targetOf(record);
+        const masked = maskSecrets(record.inputs) as Record<string, unknown>;
+        const isPatch = record.type.startsWith("pulumi-nodejs:dynamic");
+        plan.push({
+            type: record.type,
+            name: record.name,
+            parent: parents.get(key) ?? null,
+            target,
+            operation: record.read ? "read" : isPatch ? "patch" : "create",
+            ...(mocks.liveValues.has(key) ? { liveValuesFrom: mocks.liveValues.get(key) } : {}),
+        });
+        if (record.read) continue;
+        if (isPatch) {
+            const roles = unwrapSecrets(record.inputs["roles"]) as Parameters<typeof computeRolePatch>[1];
+            const patch = {
+                kind: "JSONPatch",
+                note: `RFC 6902 patch of the live Cluster (computed against ${FIXTURES.sharedCluster}); not a manifest`,
+                target: { apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", namespace: masked["namespace"], name: masked["clusterName"] },
+                fieldManager: masked["fieldManager"],
+                patch: computeRolePatch(liveCluster, roles),
+            };
+            write(path.join("infra", fileName("patch", "cluster", String(masked["clusterName"]), "roles") + ".yaml"), YAML.stringify(maskSecrets(patch)));
+        } else if (target === "vault" && record.type === "vault:kv/secretV2:SecretV2") {
+            const data = JSON.parse(String(unwrapSecrets(record.inputs["dataJson"]))) as Record<string, unknown>;
+            write(
+                path.join("vault", fileName(String(masked["name"])) + ".json"),
+                JSON.stringify({ mount: masked["mount"], name: masked["name"], data: Object.fromEntries(Object.keys(data).map((k) => [k, MASK])) }, null, 2) + "\n",
+            );
+        } else if ((target === "infra" || target === "apps") && record.type.startsWith("kubernetes:")) {
+            const name = record.objectName ?? record.name;
+            const manifest = { ...masked, metadata: { ...((masked["metadata"] ?? {}) as object), name } };
+            if (record.type.endsWith("Patch")) {
+                // A server-side apply patch of an object the program does not own.
+                write(path.join(target, fileName("patch", String(masked["kind"]), name) + ".yaml"), `# server-side apply patch (${record.type}): only these fields are applied; the object is never created or deleted\n${YAML.stringify(manifest)}`);
+            } else {
+                write(path.join(target, fileName(String(masked["kind"] ?? record.type), name) + ".yaml"), YAML.stringify(manifest));
+            }
+        }
+    }
+    write("plan.json", JSON.stringify(plan, null, 2) + "\n");
+    write("outputs.json", JSON.stringify(resolved, null, 2) + "\n");
+    return { dir, plan, outputs: resolved, files };
+}
+
+function parseArgs(argv: string[]): SynthOptions {
+    const [stack, ...rest] = argv;
+    if (!stack || stack.startsWith("-")) throw new Error("usage: npm run synth -- <stack> [--out DIR] [--config FILE]");
+    const options: SynthOptions = { stack, outDir: path.join(ROOT, "rendered") };
+    for (let i = 0; i < rest.length; i++) {
+        const flag = rest[i];
+        const value = rest[++i];
+        if (value === undefined) throw new Error(`${flag} needs a value`);
+        if (flag === "--out") options.outDir = path.resolve(value);
+        else if (flag === "--config") options.configFile = path.resolve(value);
+        else throw new Error(`unknown option ${flag}; usage: npm run synth -- <stack> [--out DIR] [--config FILE]`);
+    }
+    return options;
+}
+
+if (require.main === module) {
+    const started = Date.now();
+    let options: SynthOptions;
+    try {
+        options = parseArgs(process.argv.slice(2));
+    } catch (error) {
+        console.error(String((error as Error).message));
+        process.exit(2);
+    }
+    runSynth(options).then(
+        (result) => {
+            console.log(`synth ${options.stack}: ${result.plan.length} resources, ${result.files.length} files in ${path.relative(process.cwd(), result.dir) || "."} (${Date.now() - started} ms)`);
+        },
+        (error: unknown) => {
+            if (error instanceof ConfigError) {
+                console.error(error.message);
+                process.exit(2);
+            }
+            console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+            process.exit(1);
+        },
+    );
+}
