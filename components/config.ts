@@ -15,6 +15,12 @@ const pgIdentifier = z
     .string()
     .regex(/^[a-z_][a-z0-9_]*$/, "must be a lowercase PostgreSQL identifier (a-z, 0-9, '_', not starting with a digit)")
     .max(63, "must be at most 63 characters");
+export const RESERVED_ROLE_NAMES = ["postgres", "streaming_replica"];
+export const RESERVED_ROLE_PREFIXES = ["pg_", "cnpg_"];
+const roleName = pgIdentifier.refine(
+    (name) => !RESERVED_ROLE_NAMES.includes(name) && !RESERVED_ROLE_PREFIXES.some((p) => name.startsWith(p)),
+    "is reserved by CloudNativePG (postgres, streaming_replica, pg_*, cnpg_*)",
+);
 const positiveInt = z.number().int("must be an integer").positive("must be > 0");
 const nonNegativeInt = z.number().int("must be an integer").nonnegative("must be >= 0");
 const cidr = z
@@ -36,9 +42,6 @@ const resources = z.strictObject({
     requests: z.strictObject({ cpu: quantity, memory: quantity }),
     limits: z.strictObject({ cpu: quantity.optional(), memory: quantity }),
 });
-
-export const RESERVED_ROLE_NAMES = ["postgres", "streaming_replica"];
-export const RESERVED_ROLE_PREFIXES = ["pg_", "cnpg_"];
 
 export const MODULE_SCHEMAS = [
     "synergyflow_users",
@@ -74,7 +77,7 @@ export const configSchema = z.strictObject({
     tenant: z
         .strictObject({
             appName: k8sName.default("synergyflow"),
-            roleName: pgIdentifier.default("synergyflow_app"),
+            roleName: roleName.default("synergyflow_app"),
             databaseName: pgIdentifier.default("synergyflow"),
             schemas: z.array(pgIdentifier).min(1, "must list at least one schema").default(MODULE_SCHEMAS),
             connectionLimit: positiveInt.default(40),
@@ -92,10 +95,17 @@ export const configSchema = z.strictObject({
             instances: positiveInt.default(2),
             poolMode: z.enum(["transaction", "session"]).default("transaction"),
             // PgBouncer parameters by their PgBouncer names; rendered as strings for the Pooler.
-            parameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).default(DEFAULT_POOLER_PARAMETERS),
+            parameters: z
+                .record(z.string(), z.union([z.number(), z.string(), z.boolean()]))
+                .superRefine((parameters, ctx) => {
+                    for (const problem of checkPoolerParameters(parameters)) {
+                        ctx.addIssue({ code: "custom", path: [problem.parameter], message: problem.message, input: parameters[problem.parameter] });
+                    }
+                })
+                .default(DEFAULT_POOLER_PARAMETERS),
             resources: resources.default({ requests: { cpu: "100m", memory: "64Mi" }, limits: { memory: "128Mi" } }),
             authMode: z.enum(["vault", "operator"]).default("vault"),
-            authRoleName: pgIdentifier.default("synergyflow_pooler_auth"),
+            authRoleName: roleName.default("synergyflow_pooler_auth"),
             authRoleConnectionLimit: positiveInt.default(4),
             authSecretName: k8sName.default("synergyflow-pooler-auth"),
             authFunctionSchema: pgIdentifier.default("synergyflow_pooler_auth"),
@@ -273,25 +283,9 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
     return config;
 }
 
-function roleNameProblems(key: string, name: string): ConfigProblem[] {
-    if (RESERVED_ROLE_NAMES.includes(name) || RESERVED_ROLE_PREFIXES.some((p) => name.startsWith(p))) {
-        return [
-            {
-                key,
-                message: `${JSON.stringify(name)} is reserved by CloudNativePG (postgres, streaming_replica, pg_*, cnpg_*)`,
-            },
-        ];
-    }
-    return [];
-}
-
 function crossKeyProblems(config: StackConfig): ConfigProblem[] {
     const { tenant, pooler, sharedCluster, backend } = config;
-    const problems: ConfigProblem[] = [
-        ...roleNameProblems(`${PROJECT}:tenant.roleName`, tenant.roleName),
-        ...roleNameProblems(`${PROJECT}:pooler.authRoleName`, pooler.authRoleName),
-        ...checkPoolerParameters(pooler.parameters).map((p) => ({ key: `${PROJECT}:pooler.parameters.${p.parameter}`, message: p.message })),
-    ];
+    const problems: ConfigProblem[] = [];
 
     const ourRoles = [tenant.roleName, ...(pooler.authMode === "vault" ? [pooler.authRoleName] : [])];
     if (pooler.authMode === "vault" && pooler.authRoleName === tenant.roleName) {

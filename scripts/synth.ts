@@ -49,6 +49,8 @@ export interface PlanEntry {
 
 export interface SynthResult {
     dir: string;
+    /** Every registration as the mock monitor saw it (secret inputs still wrapped). */
+    resources: RecordedResource[];
     plan: PlanEntry[];
     outputs: Record<string, unknown>;
     files: string[];
@@ -93,7 +95,7 @@ export function mockPassword(seed: string): string {
     return "Aa1" + Array.from(digest.subarray(0, PASSWORD_POLICY.length - 3), (b) => alphabet[b % alphabet.length]).join("");
 }
 
-interface Recorded {
+export interface RecordedResource {
     type: string;
     name: string;
     inputs: Record<string, unknown>;
@@ -104,7 +106,7 @@ interface Recorded {
 }
 
 class SynthMocks implements pulumi.runtime.Mocks {
-    readonly recorded: Recorded[] = [];
+    readonly recorded: RecordedResource[] = [];
     readonly liveValues = new Map<string, string>();
 
     constructor(private readonly fixtures: { cluster: LiveCluster; service: Record<string, unknown>; infraOutputs: Record<string, unknown> }) {}
@@ -157,7 +159,7 @@ function unwrapSecrets(value: unknown): unknown {
     return value;
 }
 
-function targetOf(record: Recorded): Target {
+function targetOf(record: RecordedResource): Target {
     if (record.type.startsWith("pulumi:providers:")) {
         const kind = record.type.slice("pulumi:providers:".length);
         return kind === "vault" ? "vault" : kind === "kubernetes" && (record.name === "infra" || record.name === "apps") ? record.name : "none";
@@ -262,7 +264,7 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
     }
     write("plan.json", JSON.stringify(plan, null, 2) + "\n");
     write("outputs.json", JSON.stringify(resolved, null, 2) + "\n");
-    return { dir, plan, outputs: resolved, files };
+    return { dir, resources: mocks.recorded, plan, outputs: resolved, files };
 }
 
 function parseArgs(argv: string[]): SynthOptions {

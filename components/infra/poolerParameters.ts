@@ -77,13 +77,13 @@ export function checkPoolerParameters(parameters: PoolerParameters): ParameterPr
         } else if (!CNPG_ALLOWED_PARAMETERS.has(name)) {
             problems.push({ parameter: name, message: `is not on CloudNativePG's PgBouncer allow-list (e.g. max_client_conn, default_pool_size, max_db_connections, max_prepared_statements, server_lifetime)` });
         } else if (INTEGER_PARAMETERS.has(name) && !(typeof value === "number" && Number.isInteger(value) && value >= 0)) {
-            problems.push({ parameter: name, message: `${JSON.stringify(value)} must be a non-negative integer` });
+            problems.push({ parameter: name, message: `must be a non-negative integer` });
         } else if (BOOLEAN_PARAMETERS.has(name) && typeof value !== "boolean") {
-            problems.push({ parameter: name, message: `${JSON.stringify(value)} must be true or false` });
+            problems.push({ parameter: name, message: `must be true or false` });
         }
     }
     if (parameters["max_prepared_statements"] === undefined) {
-        problems.push({ parameter: "max_prepared_statements", message: `(missing) must be set explicitly: the JDBC settings rely on PgBouncer tracking prepared statements (0 disables it)` });
+        problems.push({ parameter: "max_prepared_statements", message: `must be set explicitly: the JDBC settings rely on PgBouncer tracking prepared statements (0 disables it)` });
     }
     return problems;
 }

@@ -1,0 +1,17 @@
+// ESLint with typescript-eslint's recommended type-aware-free rules.
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+    { ignores: ["node_modules/", ".node24/", "rendered/", "bin/", "coverage/", "**/*.js", "**/*.mjs"] },
+    ...tseslint.configs.recommended,
+    {
+        rules: {
+            "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
+        },
+    },
+    {
+        // Tests poke at loosely typed rendered objects.
+        files: ["tests/**/*.ts", "integration/**/*.ts"],
+        rules: { "@typescript-eslint/no-explicit-any": "off" },
+    },
+);

@@ -1,0 +1,13 @@
+// Unit and conformance tests: fast, no servers. `npm run test:integration` runs the real-server tier.
+/** @type {import('jest').Config} */
+module.exports = {
+    testEnvironment: "node",
+    roots: ["<rootDir>/tests"],
+    testMatch: ["**/*.test.ts"],
+    transform: {
+        "^.+\\.[tj]s$": ["ts-jest", { isolatedModules: true, tsconfig: { allowJs: true, module: "commonjs", esModuleInterop: true } }],
+    },
+    // These ship ESM only: let ts-jest compile them to CommonJS like our own code.
+    transformIgnorePatterns: ["/node_modules/(?!(kubernetes-models|@kubernetes-models|@marcbachmann/cel-js)/)"],
+    testTimeout: 30000,
+};

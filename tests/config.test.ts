@@ -1,0 +1,131 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import YAML from "yaml";
+import { ConfigError, parseStackConfig } from "../components/config";
+import { loadStackConfig } from "../components/program";
+import { readStackFile } from "../scripts/synth";
+import { projectConfigBlock } from "../scripts/project-config";
+import { ROOT } from "./harness";
+
+/** The dev stack's config as the program receives it (project prefix stripped, values parsed). */
+function devRaw(): Record<string, any> {
+    const { config } = readStackFile(path.join(ROOT, "Pulumi.dev.yaml"));
+    const raw: Record<string, any> = {};
+    for (const [key, value] of Object.entries(config)) {
+        if (key.startsWith("synergyflow-db:")) raw[key.slice("synergyflow-db:".length)] = JSON.parse(value);
+    }
+    return raw;
+}
+
+function problemsOf(mutate: (raw: Record<string, any>) => void): ConfigError {
+    const raw = devRaw();
+    mutate(raw);
+    try {
+        parseStackConfig(raw);
+    } catch (error) {
+        if (error instanceof ConfigError) return error;
+        throw error;
+    }
+    throw new Error("expected the config to be rejected");
+}
+
+describe("stack config validation", () => {
+    test.each(["dev", "prod"])("Pulumi.%s.yaml is valid and sets pulumi:disable-default-providers", (stack) => {
+        const { config } = readStackFile(path.join(ROOT, `Pulumi.${stack}.yaml`));
+        expect(JSON.parse(config["pulumi:disable-default-providers"] ?? "[]")).toEqual(["*"]);
+        expect(() => loadStackConfig(config)).not.toThrow();
+    });
+
+    test("an empty stack gets the defaults declared in Pulumi.yaml", () => {
+        const project = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
+        expect(project.config).toEqual(projectConfigBlock());
+        for (const declaration of Object.values(project.config) as any[]) {
+            expect(declaration.description.length).toBeGreaterThan(20);
+            expect(declaration).toHaveProperty("default");
+        }
+    });
+
+    // Each case: what is wrong, the full key the message must name, and a fragment of what it says.
+    const cases: [string, (raw: Record<string, any>) => void, string, string][] = [
+        ["unknown role strategy", (r) => (r.sharedCluster.roleStrategy = "inline"), "synergyflow-db:sharedCluster.roleStrategy", '"databaseRole" | "clusterPatch" | "external"'],
+        ["databaseRole on CNPG 1.27", (r) => (r.sharedCluster.roleStrategy = "databaseRole"), "synergyflow-db:sharedCluster.roleStrategy", "needs CNPG >= 1.30"],
+        ["reserved role name", (r) => (r.tenant.roleName = "postgres"), "synergyflow-db:tenant.roleName", "reserved by CloudNativePG"],
+        ["pg_ role prefix", (r) => (r.pooler.authRoleName = "pg_auth"), "synergyflow-db:pooler.authRoleName", "reserved"],
+        ["cnpg_ role prefix", (r) => (r.tenant.roleName = "cnpg_app"), "synergyflow-db:tenant.roleName", "reserved"],
+        ["auth role equals the app role", (r) => (r.pooler.authRoleName = "synergyflow_app"), "synergyflow-db:pooler.authRoleName", "never be the application's role"],
+        ["our role listed as another tenant", (r) => (r.sharedCluster.otherTenantRoleLimits.synergyflow_app = 10), "synergyflow-db:sharedCluster.otherTenantRoleLimits.synergyflow_app", "appear once"],
+        ["bad pool mode", (r) => (r.pooler.poolMode = "statement"), "synergyflow-db:pooler.poolMode", '"transaction" | "session"'],
+        ["bad auth mode", (r) => (r.pooler.authMode = "userlist"), "synergyflow-db:pooler.authMode", '"vault" | "operator"'],
+        ["bad exposure mode", (r) => (r.pooler.exposure.mode = "nodePort"), "synergyflow-db:pooler.exposure.mode", '"loadBalancer" | "clusterMesh" | "external"'],
+        ["external exposure without host", (r) => (r.pooler.exposure = { mode: "external" }), "synergyflow-db:pooler.exposure.host", "required"],
+        ["loadBalancer without apps pod CIDRs", (r) => (r.pooler.exposure.appsPodCidrs = []), "synergyflow-db:pooler.exposure.appsPodCidrs", "pod CIDRs"],
+        ["not a CIDR", (r) => (r.pooler.exposure.appsPodCidrs = ["10.0.0.0"]), "synergyflow-db:pooler.exposure.appsPodCidrs[0]", "CIDR"],
+        ["parameter CNPG sets itself", (r) => (r.pooler.parameters.pool_mode = "session"), "synergyflow-db:pooler.parameters.pool_mode", "set by CloudNativePG"],
+        ["parameter not on the allow-list", (r) => (r.pooler.parameters.max_clients = 10), "synergyflow-db:pooler.parameters.max_clients", "allow-list"],
+        ["non-integer count", (r) => (r.pooler.parameters.default_pool_size = "ten"), "synergyflow-db:pooler.parameters.default_pool_size", "non-negative integer"],
+        ["prepared statements not set", (r) => delete r.pooler.parameters.max_prepared_statements, "synergyflow-db:pooler.parameters.max_prepared_statements", "set explicitly"],
+        ["prepared statements off in transaction mode", (r) => (r.pooler.parameters.max_prepared_statements = 0), "synergyflow-db:pooler.parameters.max_prepared_statements", "does not exist"],
+        ["pods x max_db_connections over the role limit", (r) => (r.pooler.parameters.max_db_connections = 50), "synergyflow-db:pooler.parameters.max_db_connections", "2 pooler pods x max_db_connections 50 = 100 server connections > tenant.connectionLimit 30"],
+        ["role limits over the cluster's slots", (r) => (r.tenant.connectionLimit = 50), "synergyflow-db:tenant.connectionLimit", "= 204 > 197 usable slots"],
+        ["backend over the pooler's client capacity", (r) => (r.backend.replicas = 10), "synergyflow-db:pooler.parameters.max_client_conn", "= 110 client connections > pooler capacity 100"],
+        ["reserve pool above headroom", (r) => (r.pooler.parameters.reserve_pool_size = 5), "synergyflow-db:pooler.parameters.reserve_pool_size", "headroom 4"],
+        ["min pool above default pool", (r) => (r.pooler.parameters.min_pool_size = 9), "synergyflow-db:pooler.parameters.min_pool_size", "9 > default_pool_size 8"],
+        ["Hikari lifetime past server_lifetime", (r) => (r.backend.hikari.maxLifetimeMs = 4_000_000), "synergyflow-db:backend.hikari.maxLifetimeMs", "below pooler.parameters.server_lifetime"],
+        ["minimumIdle above maximumPoolSize", (r) => (r.backend.hikari.minimumIdle = 50), "synergyflow-db:backend.hikari.minimumIdle", "exceeds"],
+        ["rollout that cannot progress", (r) => (r.backend.maxSurge = 0), "synergyflow-db:backend.maxSurge", "stall"],
+        ["unknown nested key", (r) => (r.backend.replica = 3), "synergyflow-db:backend.replica", "allowed here: namespace"],
+        ["unknown top-level key", (r) => (r.backnd = {}), "synergyflow-db:backnd", "unknown key"],
+        ["KV mount given with /data", (r) => (r.vault.kvMount = "secret/data"), "synergyflow-db:vault.kvMount", "never ending in /data"],
+        ["Vault address not a URL", (r) => (r.vault.address = "vault:8200"), "synergyflow-db:vault.address", "http(s) URL"],
+        ["bad namespace mode", (r) => (r.backend.namespaceMode = "adopt"), "synergyflow-db:backend.namespaceMode", '"create" | "patch"'],
+        ["Kubernetes name with underscores", (r) => (r.pooler.name = "synergyflow_pooler"), "synergyflow-db:pooler.name", "RFC 1123"],
+        ["negative replicas", (r) => (r.backend.replicas = -1), "synergyflow-db:backend.replicas", "must be > 0"],
+        ["bad split-mode stack name", (r) => (r.infraStack = "infra-prod"), "synergyflow-db:infraStack", "org/project/stack"],
+        ["bad refresh interval", (r) => (r.externalSecrets.refreshInterval = "hourly"), "synergyflow-db:externalSecrets.refreshInterval", "duration"],
+        ["wrong type", (r) => (r.tenant.connectionLimit = "forty"), "synergyflow-db:tenant.connectionLimit", "not a number"],
+    ];
+
+    test.each(cases)("%s", (_what, mutate, key, fragment) => {
+        const error = problemsOf(mutate);
+        const problem = error.problems.find((p) => p.key === key);
+        expect(problem).toBeDefined();
+        expect(problem?.message).toContain(fragment);
+        expect(error.message).toContain(`${key}: `);
+    });
+
+    test("every problem is reported at once", () => {
+        const error = problemsOf((r) => {
+            r.pooler.poolMode = "statement";
+            r.tenant.roleName = "postgres";
+            r.backend.replicas = 0;
+            r.vault.kvMount = "secret/data";
+            r.backend.typo = true;
+        });
+        expect(error.problems.map((p) => p.key).sort()).toEqual([
+            "synergyflow-db:backend.replicas",
+            "synergyflow-db:backend.typo",
+            "synergyflow-db:pooler.poolMode",
+            "synergyflow-db:tenant.roleName",
+            "synergyflow-db:vault.kvMount",
+        ]);
+    });
+
+    test("the first design's numbers fail with the arithmetic in the message", () => {
+        const error = problemsOf((r) => {
+            r.tenant.connectionLimit = 50;
+            r.pooler.authMode = "operator";
+            r.pooler.instances = 3;
+            r.pooler.parameters.max_db_connections = 50;
+        });
+        const messages = error.problems.map((p) => `${p.key}: ${p.message}`).join("\n");
+        expect(messages).toContain("3 pooler pods x max_db_connections 50 = 150 server connections > tenant.connectionLimit 50");
+        expect(messages).toContain("other tenants 150 (gitlab_app 50, harbor_app 30, mattermost_app 40, keycloak_app 20, readonly_user 10) + ours 50 (synergyflow_app 50) = 200 > 197 usable slots (max_connections 200 - superuser_reserved_connections 3)");
+    });
+
+    test("keys of other namespaces are rejected: default providers are disabled", () => {
+        const { config } = readStackFile(path.join(ROOT, "Pulumi.dev.yaml"));
+        expect(() => loadStackConfig({ ...config, "kubernetes:context": "infra", "synergyflow-db:tenat": "{}" })).toThrow(
+            /kubernetes:context: is not read by this program[\s\S]*synergyflow-db:tenat: unknown key/,
+        );
+    });
+});

@@ -1,0 +1,45 @@
+// Runs the real program under synth's mocks in a fresh module registry (Pulumi's runtime keeps module-level
+// state), so one test file can synth several configs.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import YAML from "yaml";
+import type { RecordedResource, SynthResult } from "../scripts/synth";
+
+export const ROOT = path.join(__dirname, "..");
+
+export async function synth(stack: string, configFile?: string): Promise<SynthResult> {
+    const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-synth-"));
+    let result: SynthResult | undefined;
+    await jest.isolateModulesAsync(async () => {
+        const { runSynth } = (await import("../scripts/synth")) as typeof import("../scripts/synth");
+        result = await runSynth({ stack, outDir, configFile });
+    });
+    return result as SynthResult;
+}
+
+/** A stack file derived from Pulumi.<base>.yaml with some top-level keys replaced (or removed with undefined). */
+export function variantConfig(base: string, changes: Record<string, unknown>, deepChanges?: (config: Record<string, any>) => void): string {
+    const doc = YAML.parse(fs.readFileSync(path.join(ROOT, `Pulumi.${base}.yaml`), "utf8")) as { config: Record<string, any> };
+    for (const [key, value] of Object.entries(changes)) {
+        if (value === undefined) delete doc.config[key];
+        else doc.config[key] = value;
+    }
+    deepChanges?.(doc.config);
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-config-")), `Pulumi.${base}-variant.yaml`);
+    fs.writeFileSync(file, YAML.stringify(doc));
+    return file;
+}
+
+export function byType(result: SynthResult, type: string): RecordedResource[] {
+    return result.resources.filter((r) => r.type === type && !r.read);
+}
+
+export function readRendered(result: SynthResult, relative: string): any {
+    const text = fs.readFileSync(path.join(result.dir, relative), "utf8");
+    return relative.endsWith(".json") ? JSON.parse(text) : YAML.parse(text);
+}
+
+export function allRenderedText(result: SynthResult): string {
+    return result.files.map((f) => fs.readFileSync(path.join(result.dir, f), "utf8")).join("\n");
+}

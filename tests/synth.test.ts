@@ -1,0 +1,59 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { MASK, mockPassword } from "../scripts/synth";
+import { ROOT, allRenderedText, synth, variantConfig } from "./harness";
+
+describe("synth", () => {
+    test.each(["dev", "prod"])("%s writes one manifest per resource to each cluster, Vault files, plan and outputs", async (stack) => {
+        const result = await synth(stack);
+        const files = result.files.sort();
+        expect(files).toEqual(expect.arrayContaining(["plan.json", "outputs.json"]));
+        expect(files.filter((f) => f.startsWith("infra/")).length).toBeGreaterThanOrEqual(8);
+        expect(files.filter((f) => f.startsWith("apps/")).length).toBeGreaterThanOrEqual(4);
+        expect(files.filter((f) => f.startsWith("vault/")).length).toBe(2);
+        const targets = new Set(result.plan.map((e) => e.target));
+        expect([...targets].sort()).toEqual(["apps", "infra", "none", "vault"]);
+        // Every Kubernetes object created goes to exactly one of the two clusters.
+        for (const entry of result.plan.filter((e) => e.type.startsWith("kubernetes:") && !e.type.startsWith("kubernetes:index"))) {
+            expect(["infra", "apps"]).toContain(entry.target);
+        }
+    });
+
+    test("no generated password appears in any written file; secrets are masked", async () => {
+        const result = await synth("dev");
+        const passwords = result.resources
+            .filter((r) => r.type === "random:index/randomPassword:RandomPassword")
+            .map((r) => mockPassword(`${r.name}/${JSON.stringify((r.inputs as any).keepers)}`));
+        expect(passwords).toHaveLength(2);
+        const text = allRenderedText(result);
+        for (const password of passwords) expect(text).not.toContain(password);
+        expect(text).toContain(MASK);
+    });
+
+    test("a live-only value is marked with the fixture it came from", async () => {
+        const result = await synth("dev");
+        const reads = result.plan.filter((e) => e.operation === "read");
+        expect(reads.map((e) => e.liveValuesFrom).sort()).toEqual(["fixture fixtures/pooler-service.yaml", "fixture fixtures/shared-postgres.cluster.yaml"]);
+    });
+
+    test("invalid config: exit status 2, every problem on stderr, nothing written", () => {
+        const config = variantConfig("dev", {}, (c) => {
+            c["synergyflow-db:pooler"].poolMode = "statement";
+            c["synergyflow-db:tenant"].roleName = "postgres";
+            c["synergyflow-db:backnd"] = {};
+        });
+        const out = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-invalid-"));
+        const run = spawnSync(process.execPath, [require.resolve("ts-node/dist/bin.js"), "--transpile-only", "scripts/synth.ts", "dev", "--config", config, "--out", out], {
+            cwd: ROOT,
+            encoding: "utf8",
+        });
+        expect(run.status).toBe(2);
+        expect(run.stdout).toBe("");
+        expect(run.stderr).toContain("synergyflow-db:pooler.poolMode");
+        expect(run.stderr).toContain("synergyflow-db:tenant.roleName");
+        expect(run.stderr).toContain("synergyflow-db:backnd");
+        expect(fs.readdirSync(out)).toEqual([]);
+    });
+});
