@@ -1,0 +1,107 @@
+import { authQuery, renderBootstrapSql } from "../components/infra/bootstrapSql";
+import {
+    CNPG_ALLOWED_PARAMETERS,
+    DEFAULT_POOLER_PARAMETERS,
+    checkPoolerParameters,
+    renderPoolerHba,
+    renderPoolerParameters,
+} from "../components/infra/poolerParameters";
+import { jdbcUrl } from "../components/jdbc";
+import { waitForDbScript } from "../components/apps/waitForDb";
+import { datasourceEnv } from "../components/apps/datasource";
+import { computeBudget } from "../components/budget";
+import { configSchema } from "../components/config";
+
+describe("PgBouncer parameters", () => {
+    test("render as strings, booleans as 1/0, sorted", () => {
+        expect(renderPoolerParameters({ max_client_conn: 200, log_connections: false, tcp_keepalive: true, ignore_startup_parameters: "search_path" })).toEqual({
+            ignore_startup_parameters: "search_path",
+            log_connections: "0",
+            max_client_conn: "200",
+            tcp_keepalive: "1",
+        });
+    });
+    test("the defaults pass CNPG's rules and set max_prepared_statements", () => {
+        expect(checkPoolerParameters(DEFAULT_POOLER_PARAMETERS)).toEqual([]);
+        expect(DEFAULT_POOLER_PARAMETERS["max_prepared_statements"]).toBe(200);
+        for (const name of Object.keys(DEFAULT_POOLER_PARAMETERS)) expect(CNPG_ALLOWED_PARAMETERS.has(name)).toBe(true);
+    });
+    test("reject CNPG-managed, unknown and mistyped parameters, each by name", () => {
+        const problems = checkPoolerParameters({ pool_mode: "session", auth_query: "x", listen_port: 6432, maxclientconn: 1, default_pool_size: -1, log_connections: 1 });
+        expect(problems.map((p) => p.parameter).sort()).toEqual(["auth_query", "default_pool_size", "listen_port", "log_connections", "max_prepared_statements", "maxclientconn", "pool_mode"]);
+    });
+    test("pg_hba admits only the tenant role to the tenant database, over TLS, and rejects the rest first", () => {
+        expect(renderPoolerHba("synergyflow", "synergyflow_app")).toEqual([
+            "hostssl synergyflow synergyflow_app 0.0.0.0/0 scram-sha-256",
+            "hostssl synergyflow synergyflow_app ::/0 scram-sha-256",
+            "host all all 0.0.0.0/0 reject",
+            "host all all ::/0 reject",
+        ]);
+    });
+});
+
+describe("bootstrap SQL", () => {
+    const vaultSql = renderBootstrapSql({ databaseName: "synergyflow", tenantRole: "synergyflow_app", poolerAuth: { authRole: "synergyflow_pooler_auth", functionSchema: "synergyflow_pooler_auth" } });
+    test("creates a tenant-scoped SECURITY DEFINER lookup in postgres and the tenant database", () => {
+        expect(vaultSql.match(/CREATE OR REPLACE FUNCTION "synergyflow_pooler_auth"\.user_search/g)).toHaveLength(2);
+        expect(vaultSql).toContain("SECURITY DEFINER");
+        expect(vaultSql).toContain("SET search_path = pg_catalog, pg_temp");
+        expect(vaultSql).toContain(`a.rolname = ANY (ARRAY['synergyflow_app']::name[])`);
+        expect(vaultSql).toContain(`REVOKE ALL ON FUNCTION "synergyflow_pooler_auth".user_search(text) FROM PUBLIC;`);
+        expect(vaultSql).toContain(`GRANT EXECUTE ON FUNCTION "synergyflow_pooler_auth".user_search(text) TO "synergyflow_pooler_auth";`);
+        expect(vaultSql).toContain(`GRANT CONNECT ON DATABASE postgres TO "synergyflow_pooler_auth";`);
+        expect(vaultSql.indexOf("\\connect postgres")).toBeLessThan(vaultSql.indexOf("\\connect synergyflow"));
+    });
+    test("revokes CONNECT on the tenant database from PUBLIC in both auth modes", () => {
+        const operatorSql = renderBootstrapSql({ databaseName: "synergyflow", tenantRole: "synergyflow_app" });
+        for (const sql of [vaultSql, operatorSql]) expect(sql).toContain(`REVOKE CONNECT, TEMPORARY ON DATABASE "synergyflow" FROM PUBLIC;`);
+        expect(operatorSql).not.toContain("user_search");
+    });
+    test("is idempotent by construction (no bare CREATE that fails the second time)", () => {
+        const creates = vaultSql.split("\n").filter((l) => /^CREATE /.test(l));
+        for (const line of creates) expect(line).toMatch(/^CREATE (SCHEMA IF NOT EXISTS|OR REPLACE FUNCTION)/);
+    });
+    test("the auth query is schema-qualified", () => {
+        expect(authQuery("synergyflow_pooler_auth")).toBe(`SELECT usename, passwd FROM "synergyflow_pooler_auth".user_search($1)`);
+    });
+});
+
+describe("client settings", () => {
+    test("JDBC URL: the pooler host, TLS, the prepared-statement setting, no schema or options parameter", () => {
+        const url = jdbcUrl({ host: "10.80.12.40", port: 5432, database: "synergyflow", applicationName: "synergyflow" });
+        expect(url).toBe("jdbc:postgresql://10.80.12.40:5432/synergyflow?sslmode=require&prepareThreshold=5&ApplicationName=synergyflow&tcpKeepAlive=true");
+        expect(url).not.toMatch(/currentSchema|options=/);
+        expect(jdbcUrl({ host: "fd00::1", port: 5432, database: "d", applicationName: "a" })).toContain("//[fd00::1]:5432/d");
+    });
+    test("datasource env carries no credential", () => {
+        const backend = configSchema.parse({}).backend;
+        const env = datasourceEnv(backend, { host: "h", port: 5432, database: "synergyflow" }, "synergyflow");
+        expect(Object.keys(env).filter((k) => /PASSWORD|USER/.test(k))).toEqual([]);
+        expect(env["SPRING_DATASOURCE_HIKARI_MAX_LIFETIME"]).toBe("1500000");
+    });
+    test("wait-for-db logs in and queries, with bounded retries and backoff, without a password argument", () => {
+        const script = waitForDbScript(30);
+        expect(script).toContain("attempts=30");
+        expect(script).toContain("SELECT current_user");
+        expect(script).toMatch(/delay=\$\(\(delay \* 2\)\)/);
+        expect(script).not.toMatch(/PGPASSWORD|password/i);
+        expect(script).not.toContain("pg_isready");
+    });
+});
+
+describe("connection budget", () => {
+    test("the prod numbers", () => {
+        const config = configSchema.parse({
+            tenant: { connectionLimit: 40 },
+            pooler: { instances: 3, exposure: { appsPodCidrs: ["10.244.0.0/16"] } },
+        });
+        expect(computeBudget(config)).toEqual({
+            usableSlots: 197,
+            otherTenantsTotal: 150,
+            ourRoleLimits: { synergyflow_app: 40, synergyflow_pooler_auth: 4 },
+            poolerServerConnections: 36,
+            backendClientConnections: 80,
+            poolerClientCapacity: 400,
+        });
+    });
+});
