@@ -53,6 +53,7 @@ export function synergyflowDb(config: StackConfig): Record<string, pulumi.Output
         const infra = new InfraTenant("synergyflow", { config, providers: infraProviders(config) });
         wiring = infra.wiring;
         outputs["connectionBudget"] = pulumi.output(computeBudget(config));
+        outputs["roleStrategy"] = infra.roleStrategy;
     }
     const apps = new AppsSide("synergyflow", { config, wiring, provider: kubeProvider("apps", config.appsCluster) });
     return {

@@ -170,8 +170,9 @@ function targetOf(record: RecordedResource): Target {
     return providerName === "infra" || providerName === "apps" ? providerName : "none";
 }
 
+/** The value of an output, rejecting when the program failed computing it (as the engine would fail). */
 function awaitOutput<T>(output: pulumi.Output<T>): Promise<T> {
-    return new Promise((resolve) => output.apply((v) => resolve(v)));
+    return (output as unknown as { promise(): Promise<T> }).promise();
 }
 
 const fileName = (...parts: string[]) => parts.join("-").toLowerCase().replace(/[^a-z0-9.-]+/g, "-");
@@ -194,6 +195,24 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
 
     const parents = new Map<string, string>();
     const resolved: Record<string, unknown> = {};
+    // A program error raised inside an apply also rejects promises nobody awaits: the engine would fail the
+    // update with it, and so does synth.
+    const programErrors: unknown[] = [];
+    const onRejection = (reason: unknown) => programErrors.push(reason);
+    process.on("unhandledRejection", onRejection);
+    try {
+        await runProgram();
+    } catch (error) {
+        programErrors.unshift(error);
+    } finally {
+        process.off("unhandledRejection", onRejection);
+    }
+    if (programErrors.length > 0) {
+        const first = programErrors[0];
+        throw first instanceof Error ? first : new Error(String(first));
+    }
+
+    async function runProgram(): Promise<void> {
     await pulumi.runtime.runInPulumiStack(async () => {
         pulumi.runtime.registerStackTransformation((args) => {
             const parent = args.opts.parent as unknown as { __pulumiType?: string; __name?: string } | undefined;
@@ -209,6 +228,7 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
     });
     // Wait for every outstanding registration, including those no output depends on.
     await pulumi.runtime.disconnect();
+    }
 
     const dir = path.join(options.outDir, options.stack);
     fs.rmSync(dir, { recursive: true, force: true });

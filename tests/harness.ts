@@ -1,5 +1,6 @@
 // Runs the real program under synth's mocks in a fresh module registry (Pulumi's runtime keeps module-level
 // state), so one test file can synth several configs.
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -8,14 +9,22 @@ import type { RecordedResource, SynthResult } from "../scripts/synth";
 
 export const ROOT = path.join(__dirname, "..");
 
-export async function synth(stack: string, configFile?: string): Promise<SynthResult> {
+export type HarnessResult = SynthResult & { warnings: string[] };
+
+export async function synth(stack: string, configFile?: string): Promise<HarnessResult> {
     const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-synth-"));
     let result: SynthResult | undefined;
-    await jest.isolateModulesAsync(async () => {
-        const { runSynth } = (await import("../scripts/synth")) as typeof import("../scripts/synth");
-        result = await runSynth({ stack, outDir, configFile });
-    });
-    return result as SynthResult;
+    // Pulumi's mock log writes warnings to the console: keep them for assertions instead.
+    const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
+    try {
+        await jest.isolateModulesAsync(async () => {
+            const { runSynth } = (await import("../scripts/synth")) as typeof import("../scripts/synth");
+            result = await runSynth({ stack, outDir, configFile });
+        });
+        return { ...(result as SynthResult), warnings: warn.mock.calls.map((args) => args.join(" ")) };
+    } finally {
+        warn.mockRestore();
+    }
 }
 
 /** A stack file derived from Pulumi.<base>.yaml with some top-level keys replaced (or removed with undefined). */
@@ -29,6 +38,14 @@ export function variantConfig(base: string, changes: Record<string, unknown>, de
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-config-")), `Pulumi.${base}-variant.yaml`);
     fs.writeFileSync(file, YAML.stringify(doc));
     return file;
+}
+
+/** synth as users run it, in its own process. */
+export function synthProcess(stack: string, configFile: string, outDir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-synth-"))) {
+    return spawnSync(process.execPath, [require.resolve("ts-node/dist/bin.js"), "--transpile-only", "scripts/synth.ts", stack, "--config", configFile, "--out", outDir], {
+        cwd: ROOT,
+        encoding: "utf8",
+    });
 }
 
 export function byType(result: SynthResult, type: string): RecordedResource[] {

@@ -1,9 +1,8 @@
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { MASK, mockPassword } from "../scripts/synth";
-import { ROOT, allRenderedText, synth, variantConfig } from "./harness";
+import { allRenderedText, synth, synthProcess, variantConfig } from "./harness";
 
 describe("synth", () => {
     test.each(["dev", "prod"])("%s writes one manifest per resource to each cluster, Vault files, plan and outputs", async (stack) => {
@@ -45,10 +44,7 @@ describe("synth", () => {
             c["synergyflow-db:backnd"] = {};
         });
         const out = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-invalid-"));
-        const run = spawnSync(process.execPath, [require.resolve("ts-node/dist/bin.js"), "--transpile-only", "scripts/synth.ts", "dev", "--config", config, "--out", out], {
-            cwd: ROOT,
-            encoding: "utf8",
-        });
+        const run = synthProcess("dev", config, out);
         expect(run.status).toBe(2);
         expect(run.stdout).toBe("");
         expect(run.stderr).toContain("synergyflow-db:pooler.poolMode");

@@ -55,6 +55,8 @@ export const ROLE_PATCH_FIELD_MANAGER = "synergyflow-db-role-patch";
 export class TenantRoles extends pulumi.ComponentResource {
     /** The resources the roles exist through (for dependsOn). */
     public readonly ready: pulumi.Resource[];
+    /** What the strategy did, for the stack outputs; fails the program when an `external` role is missing. */
+    public readonly status: pulumi.Output<string>;
 
     constructor(name: string, args: TenantRolesArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synergyflow-db:infra:TenantRoles", name, {}, opts);
@@ -76,12 +78,15 @@ export class TenantRoles extends pulumi.ComponentResource {
                         childOpts,
                     ),
                 );
+                this.status = pulumi.output(`databaseRole: ${args.roles.map((r) => r.name).join(", ")} as DatabaseRole objects`);
                 break;
             case "clusterPatch": {
                 const live = this.readLiveCluster(name, sharedCluster, args.provider);
-                live.apply((cluster) => {
-                    const warning = foreignOwnerWarning(cluster, foreignRoleOwners(cluster, ROLE_PATCH_FIELD_MANAGER));
+                this.status = live.apply((cluster) => {
+                    const owners = foreignRoleOwners(cluster, ROLE_PATCH_FIELD_MANAGER);
+                    const warning = foreignOwnerWarning(cluster, owners);
                     if (warning) pulumi.log.warn(warning, this);
+                    return `clusterPatch: ${args.roles.map((r) => r.name).join(", ")} patched into spec.managed.roles${owners.length ? ` (also owned by ${owners.join(", ")})` : ""}`;
                 });
                 this.ready = [
                     new ClusterRolePatch(
@@ -104,18 +109,18 @@ export class TenantRoles extends pulumi.ComponentResource {
             }
             case "external": {
                 const live = this.readLiveCluster(name, sharedCluster, args.provider);
-                const checked = live.apply((cluster) => {
+                // Not in registerOutputs: the stack output carries the failure, reported once.
+                this.status = live.apply((cluster) => {
                     const problems = externalRoleProblems(cluster, args.roles);
                     if (problems.length > 0) {
                         throw new Error(
                             `synergyflow-db:sharedCluster.roleStrategy is "external", but the live Cluster does not declare the roles as expected:\n  - ${problems.join("\n  - ")}`,
                         );
                     }
-                    return true;
+                    return `external: ${args.roles.map((r) => r.name).join(", ")} verified in the live Cluster`;
                 });
-                this.registerOutputs({ externalRolesChecked: checked });
                 this.ready = [];
-                return;
+                break;
             }
         }
         this.registerOutputs({});

@@ -29,6 +29,8 @@ export function vaultKeyFor(config: StackConfig, name: string): string {
 
 export class InfraTenant extends pulumi.ComponentResource {
     public readonly wiring: InfraWiring;
+    /** How the roles got onto the shared cluster (fails the program if an `external` role is missing). */
+    public readonly roleStrategy: pulumi.Output<string>;
 
     constructor(name: string, args: InfraTenantArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synergyflow-db:infra:InfraTenant", name, {}, opts);
@@ -180,6 +182,7 @@ export class InfraTenant extends pulumi.ComponentResource {
             { parent: this },
         );
 
+        this.roleStrategy = tenantRoles.status;
         this.wiring = {
             poolerHost: tenantPooler.host,
             poolerPort: tenantPooler.port,
