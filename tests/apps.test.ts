@@ -1,0 +1,147 @@
+// The apps side under mocks: provider, JDBC host, no credential outside Secrets, probes, security contexts,
+// rollouts on datasource and password changes, and split mode.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { RecordedResource } from "../scripts/synth";
+import { mockPassword } from "../scripts/synth";
+import { type HarnessResult, ROOT, byType, synth, variantConfig } from "./harness";
+
+const providerOf = (r: RecordedResource) => r.provider?.split("::")[3];
+const deploymentOf = (result: HarnessResult) => byType(result, "kubernetes:apps/v1:Deployment")[0]!.inputs as any;
+const datasourceOf = (result: HarnessResult) =>
+    byType(result, "kubernetes:core/v1:ConfigMap").find((r) => (r.inputs as any).data?.SPRING_DATASOURCE_URL)!;
+
+let prod: HarnessResult;
+beforeAll(async () => {
+    prod = await synth("prod");
+});
+
+describe("apps side", () => {
+    test("every apps resource goes to the apps provider", () => {
+        const apps = prod.resources.filter((r) => r.type.startsWith("kubernetes:") && !r.type.startsWith("kubernetes:index") && (r.inputs as any).metadata?.namespace !== "cnpg-system" && !r.read);
+        expect(apps.map((r) => r.type).sort()).toEqual([
+            "kubernetes:apps/v1:Deployment",
+            "kubernetes:core/v1:ConfigMap",
+            "kubernetes:core/v1:NamespacePatch",
+            "kubernetes:external-secrets.io/v1:ExternalSecret",
+        ]);
+        for (const r of apps) expect(providerOf(r)).toBe("apps");
+        expect(prod.plan.filter((e) => e.target === "apps" && e.operation !== "create")).toEqual([]);
+    });
+
+    test("the namespace carries the platform labels and Pod Security level", () => {
+        const ns = byType(prod, "kubernetes:core/v1:NamespacePatch")[0]!.inputs as any;
+        expect(ns.metadata.labels).toMatchObject({ "pod-security.kubernetes.io/enforce": "baseline", "app.kubernetes.io/part-of": "synergyflow" });
+    });
+
+    test("the credentials Secret comes from the same Vault key as the infra side, with the backend's key names", () => {
+        const es = byType(prod, "kubernetes:external-secrets.io/v1:ExternalSecret").map((r) => r.inputs as any).find((e) => e.metadata.namespace === "synergyflow");
+        expect(es.metadata.annotations).toEqual({ "pulumi.com/waitFor": "condition=Ready" });
+        expect(es.spec.target.name).toBe("synergyflow-db-credentials");
+        expect(es.spec.secretStoreRef).toEqual({ kind: "ClusterSecretStore", name: "vault-backend" });
+        expect(es.spec.data).toEqual([
+            { secretKey: "DB_USERNAME", remoteRef: { key: prod.outputs["vaultKey"], property: "username" } },
+            { secretKey: "DB_PASSWORD", remoteRef: { key: prod.outputs["vaultKey"], property: "password" } },
+        ]);
+    });
+
+    test("the JDBC host is the host the infra side emitted, never a -pooler-rw name", () => {
+        const env = (datasourceOf(prod).inputs as any).data;
+        const url = new URL(env.SPRING_DATASOURCE_URL.replace(/^jdbc:/, ""));
+        expect(url.hostname).toBe(prod.outputs["poolerHost"]);
+        expect(url.port).toBe("5432");
+        expect(url.pathname).toBe("/synergyflow");
+        expect(url.searchParams.get("prepareThreshold")).toBe("5");
+        expect(env.SPRING_DATASOURCE_URL).not.toContain("-rw");
+        expect(env.PGHOST).toBe(prod.outputs["poolerHost"]);
+        expect(prod.outputs["backendJdbcUrl"]).toBe(env.SPRING_DATASOURCE_URL);
+    });
+
+    test("no ConfigMap, env literal or command line holds a password", () => {
+        const passwords = byType(prod, "random:index/randomPassword:RandomPassword").map((r) => mockPassword(`${r.name}/${JSON.stringify((r.inputs as any).keepers)}`));
+        const deployment = deploymentOf(prod);
+        const pod = deployment.spec.template.spec;
+        const texts = [JSON.stringify(datasourceOf(prod).inputs), JSON.stringify(pod)];
+        for (const text of texts) for (const p of passwords) expect(text).not.toContain(p);
+        for (const container of [...pod.initContainers, ...pod.containers]) {
+            for (const env of container.env) {
+                if (/PASSWORD/.test(env.name)) expect(env.valueFrom.secretKeyRef.name).toBe("synergyflow-db-credentials");
+            }
+            expect(JSON.stringify(container.command ?? [])).not.toMatch(/PGPASSWORD=|--password/);
+        }
+        expect(Object.keys((datasourceOf(prod).inputs as any).data).filter((k) => /PASSWORD|USERNAME/.test(k))).toEqual([]);
+    });
+
+    test("probes, ports, replicas, surge and the wait-for-db init container", () => {
+        const deployment = deploymentOf(prod);
+        expect(deployment.metadata.name).toBe("synergyflow-backend");
+        expect(deployment.spec.replicas).toBe(3);
+        expect(deployment.spec.strategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+        const backend = deployment.spec.template.spec.containers[0];
+        expect(backend.ports).toEqual([{ name: "http", containerPort: 8080 }]);
+        expect(backend.livenessProbe.httpGet).toEqual({ path: "/actuator/health/liveness", port: "http" });
+        expect(backend.readinessProbe.httpGet).toEqual({ path: "/actuator/health/readiness", port: "http" });
+        const init = deployment.spec.template.spec.initContainers[0];
+        expect(init.name).toBe("wait-for-db");
+        expect(init.command[2]).toContain("SELECT current_user");
+        expect(init.env.map((e: any) => e.name)).toEqual(["PGUSER", "PGPASSWORD"]);
+    });
+
+    test("security contexts satisfy the namespace's Pod Security level (restricted-compatible)", () => {
+        const pod = deploymentOf(prod).spec.template.spec;
+        expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
+        for (const c of [...pod.initContainers, ...pod.containers]) {
+            expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ["ALL"] } });
+        }
+    });
+
+    test("a datasource change renames the auto-named ConfigMap, so the Deployment rolls out", async () => {
+        const changed = await synth("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:backend"].hikari.maximumPoolSize = 15)));
+        const before = deploymentOf(prod).spec.template.spec.containers[0].envFrom[0].configMapRef.name;
+        const after = deploymentOf(changed).spec.template.spec.containers[0].envFrom[0].configMapRef.name;
+        expect(after).not.toBe(before);
+        expect(changed.outputs["datasourceConfigMap"]).toBe(after);
+        // Same config, same name: no spurious rollout.
+        const again = await synth("prod");
+        expect(deploymentOf(again).spec.template.spec.containers[0].envFrom[0].configMapRef.name).toBe(before);
+    });
+
+    test("a password rotation changes the Vault version annotation, so the pods restart", async () => {
+        const rotated = await synth("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:tenant"].passwordRotation = "2")));
+        const annotation = (r: HarnessResult) => deploymentOf(r).spec.template.metadata.annotations["synergyflow.io/db-credentials-version"];
+        expect(annotation(prod)).toBe(prod.outputs["vaultSecretVersion"]);
+        expect(annotation(rotated)).toBe(rotated.outputs["vaultSecretVersion"]);
+        expect(annotation(rotated)).not.toBe(annotation(prod));
+    });
+
+    test("namespaceMode create owns the Namespace itself", async () => {
+        const created = await synth("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:backend"].namespaceMode = "create")));
+        expect(byType(created, "kubernetes:core/v1:Namespace")).toHaveLength(1);
+        expect(byType(created, "kubernetes:core/v1:NamespacePatch")).toHaveLength(0);
+    });
+
+    test("clusterMesh adds the global Service of the same name and namespace in the apps cluster", async () => {
+        const mesh = await synth("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:pooler"].exposure = { mode: "clusterMesh", appsPodCidrs: ["10.244.0.0/16"] })));
+        const services = byType(mesh, "kubernetes:core/v1:Service");
+        expect(services).toHaveLength(1);
+        expect(providerOf(services[0]!)).toBe("apps");
+        expect((services[0]!.inputs as any).metadata).toMatchObject({ name: "synergyflow-pooler", namespace: "cnpg-system", annotations: { "service.cilium.io/global": "true" } });
+    });
+});
+
+describe("split mode", () => {
+    test("with infraStack set, only the apps side is created, wired from the infra stack's outputs", async () => {
+        const split = await synth("prod", variantConfig("prod", { "synergyflow-db:infraStack": "platform/synergyflow-db/prod-infra" }));
+        const fixture = JSON.parse(fs.readFileSync(path.join(ROOT, "fixtures/infra-stack-outputs.json"), "utf8"));
+        expect(split.resources.filter((r) => (r.inputs as any)?.metadata?.namespace === "cnpg-system")).toEqual([]);
+        expect(split.resources.some((r) => r.type.startsWith("vault:") || r.type.startsWith("random:") || r.type.startsWith("pulumi-nodejs:"))).toBe(false);
+        expect(split.plan.filter((e) => e.target === "infra" || e.target === "vault")).toEqual([]);
+        const reference = split.resources.find((r) => r.type === "pulumi:pulumi:StackReference");
+        expect((reference!.inputs as any).name).toBe("platform/synergyflow-db/prod-infra");
+        const env = (datasourceOf(split).inputs as any).data;
+        expect(env.PGHOST).toBe(fixture.poolerHost);
+        expect(deploymentOf(split).spec.template.metadata.annotations["synergyflow.io/db-credentials-version"]).toBe(fixture.vaultSecretVersion);
+        expect(split.outputs["poolerHost"]).toBe(fixture.poolerHost);
+        expect(split.outputs["connectionBudget"]).toBeUndefined();
+    });
+});
