@@ -73,7 +73,7 @@ describe("clusterPatch dynamic provider", () => {
 
     test("delete marks absent, waits for CNPG to drop the role, then removes only our entry", async () => {
         const fake = new FakeCluster();
-        const provider = rolePatchProvider(async () => fake);
+        const provider = rolePatchProvider(async () => fake, 10);
         const { outs } = await provider.create!(state());
         let reads = 0;
         fake.onGet = (cluster) => {
@@ -91,7 +91,7 @@ describe("clusterPatch dynamic provider", () => {
 
     test("delete gives up after the timeout, leaving the entry marked absent", async () => {
         const fake = new FakeCluster();
-        const provider = rolePatchProvider(async () => fake);
+        const provider = rolePatchProvider(async () => fake, 10);
         const { outs } = await provider.create!(state());
         await expect(provider.delete!("id", { ...outs, dropTimeoutSeconds: 1 })).rejects.toThrow(/has not dropped synergyflow_app within 1s/);
         expect(fake.cluster.spec.managed!.roles!.find((r) => r["name"] === "synergyflow_app")!["ensure"]).toBe("absent");

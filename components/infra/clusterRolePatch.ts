@@ -26,7 +26,10 @@ export interface RolePatchState extends ClusterAccessSpec {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The provider logic, given a way to reach the cluster (the real client, or a fake in tests). */
-export function rolePatchProvider(connect: (access: ClusterAccessSpec) => Promise<SharedClusterApi>): pulumi.dynamic.ResourceProvider {
+export function rolePatchProvider(
+    connect: (access: ClusterAccessSpec) => Promise<SharedClusterApi>,
+    pollIntervalMs = 2000,
+): pulumi.dynamic.ResourceProvider {
     const names = (state: RolePatchState) => state.roles.map((r) => r.name);
     const idOf = (s: RolePatchState) => `${s.namespace}/${s.clusterName}/managed.roles/${names(s).join(",")}`;
 
@@ -58,7 +61,7 @@ export function rolePatchProvider(connect: (access: ClusterAccessSpec) => Promis
                         `Check the Cluster's status.managedRolesStatus (a role that still owns objects cannot be dropped), then re-run.`,
                 );
             }
-            await sleep(2000);
+            await sleep(pollIntervalMs);
             current = await api.get();
         }
         const removal = computeRoleRemovalPatch(await api.get(), roleNames);
