@@ -1,4 +1,4 @@
-// `npm run synth -- <stack> [--out DIR] [--config FILE]`: evaluates the real program offline under Pulumi's
+// `npm run synth -- <stack> [--out DIR] [--config FILE] [--live-cluster FILE]`: evaluates the real program offline under Pulumi's
 // mock runtime (no CLI, no clusters, no Vault) and writes what it would send where:
 //   DIR/<stack>/infra/*.yaml, DIR/<stack>/apps/*.yaml   one manifest per Kubernetes resource (patches marked)
 //   DIR/<stack>/vault/*.json                              what would be written to Vault, every value masked
@@ -33,6 +33,8 @@ export interface SynthOptions {
     outDir: string;
     /** A file in the Pulumi.<stack>.yaml format; default Pulumi.<stack>.yaml. */
     configFile?: string;
+    /** The live shared Cluster to answer reads with; default fixtures/shared-postgres.cluster.yaml. */
+    liveClusterFile?: string;
 }
 
 export type Target = "infra" | "apps" | "vault" | "none";
@@ -109,7 +111,10 @@ class SynthMocks implements pulumi.runtime.Mocks {
     readonly recorded: RecordedResource[] = [];
     readonly liveValues = new Map<string, string>();
 
-    constructor(private readonly fixtures: { cluster: LiveCluster; service: Record<string, unknown>; infraOutputs: Record<string, unknown> }) {}
+    constructor(
+        private readonly clusterFixture: string,
+        private readonly fixtures: { cluster: LiveCluster; service: Record<string, unknown>; infraOutputs: Record<string, unknown> },
+    ) {}
 
     newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
         const inputs = { ...(args.inputs as Record<string, unknown>) };
@@ -126,7 +131,7 @@ class SynthMocks implements pulumi.runtime.Mocks {
                 this.liveValues.set(`${args.type}::${args.name}`, `fixture ${FIXTURES.infraStackOutputs}`);
                 return { id: String(unwrapped["name"]), state: { name: unwrapped["name"], outputs: this.fixtures.infraOutputs, secretOutputNames: [] } };
                 case "kubernetes:postgresql.cnpg.io/v1:Cluster":
-                this.liveValues.set(`${args.type}::${args.name}`, `fixture ${FIXTURES.sharedCluster}`);
+                this.liveValues.set(`${args.type}::${args.name}`, `fixture ${this.clusterFixture}`);
                 return { id: args.id ?? args.name, state: { ...this.fixtures.cluster } };
             case "kubernetes:core/v1:Service":
                 if (args.id) {
@@ -184,9 +189,11 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
     // Validates before anything is registered or written.
     const config: StackConfig = loadStackConfig(flatConfig);
 
-    const readFixture = (file: string) => YAML.parse(fs.readFileSync(path.join(ROOT, file), "utf8")) as Record<string, unknown>;
-    const mocks = new SynthMocks({
-        cluster: readFixture(FIXTURES.sharedCluster) as unknown as LiveCluster,
+    const readFixture = (file: string) => YAML.parse(fs.readFileSync(path.resolve(ROOT, file), "utf8")) as Record<string, unknown>;
+    const clusterFixture = options.liveClusterFile ?? FIXTURES.sharedCluster;
+    const liveCluster = readFixture(clusterFixture) as unknown as LiveCluster;
+    const mocks = new SynthMocks(clusterFixture, {
+        cluster: liveCluster,
         service: readFixture(FIXTURES.poolerService),
         infraOutputs: readFixture(FIXTURES.infraStackOutputs),
     });
@@ -239,7 +246,6 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
         files.push(relative);
     };
 
-    const liveCluster = readFixture(FIXTURES.sharedCluster) as unknown as LiveCluster;
     const plan: PlanEntry[] = [];
     for (const record of mocks.recorded) {
         const key = `${record.type}::${record.name}`;
@@ -259,7 +265,7 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
             const roles = unwrapSecrets(record.inputs["roles"]) as Parameters<typeof computeRolePatch>[1];
             const patch = {
                 kind: "JSONPatch",
-                note: `RFC 6902 patch of the live Cluster (computed against ${FIXTURES.sharedCluster}); not a manifest`,
+                note: `RFC 6902 patch of the live Cluster (computed against ${clusterFixture}); not a manifest`,
                 target: { apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", namespace: masked["namespace"], name: masked["clusterName"] },
                 fieldManager: masked["fieldManager"],
                 patch: computeRolePatch(liveCluster, roles),
@@ -289,7 +295,7 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
 
 function parseArgs(argv: string[]): SynthOptions {
     const [stack, ...rest] = argv;
-    if (!stack || stack.startsWith("-")) throw new Error("usage: npm run synth -- <stack> [--out DIR] [--config FILE]");
+    if (!stack || stack.startsWith("-")) throw new Error("usage: npm run synth -- <stack> [--out DIR] [--config FILE] [--live-cluster FILE]");
     const options: SynthOptions = { stack, outDir: path.join(ROOT, "rendered") };
     for (let i = 0; i < rest.length; i++) {
         const flag = rest[i];
@@ -297,7 +303,8 @@ function parseArgs(argv: string[]): SynthOptions {
         if (value === undefined) throw new Error(`${flag} needs a value`);
         if (flag === "--out") options.outDir = path.resolve(value);
         else if (flag === "--config") options.configFile = path.resolve(value);
-        else throw new Error(`unknown option ${flag}; usage: npm run synth -- <stack> [--out DIR] [--config FILE]`);
+        else if (flag === "--live-cluster") options.liveClusterFile = path.resolve(value);
+        else throw new Error(`unknown option ${flag}; usage: npm run synth -- <stack> [--out DIR] [--config FILE] [--live-cluster FILE]`);
     }
     return options;
 }

@@ -3,7 +3,7 @@ import { type RolePatchState, rolePatchProvider } from "../components/infra/clus
 import { applicationRoleFields } from "../components/infra/role";
 import type { JsonPatchOp, LiveCluster } from "../components/infra/rolePatch";
 import { sharedClusterFixture } from "./support/fixtures";
-import { applyJsonPatch } from "./support/jsonPatch";
+import { applyJsonPatch } from "../conformance/jsonPatch";
 
 /** An in-memory shared Cluster: JSON patches applied atomically, resourceVersion bumped on every write. */
 class FakeCluster implements SharedClusterApi {

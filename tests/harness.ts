@@ -11,7 +11,7 @@ export const ROOT = path.join(__dirname, "..");
 
 export type HarnessResult = SynthResult & { warnings: string[] };
 
-export async function synth(stack: string, configFile?: string): Promise<HarnessResult> {
+export async function synth(stack: string, configFile?: string, liveClusterFile?: string): Promise<HarnessResult> {
     const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-synth-"));
     let result: SynthResult | undefined;
     // Pulumi's mock log writes warnings to the console: keep them for assertions instead.
@@ -19,7 +19,7 @@ export async function synth(stack: string, configFile?: string): Promise<Harness
     try {
         await jest.isolateModulesAsync(async () => {
             const { runSynth } = (await import("../scripts/synth")) as typeof import("../scripts/synth");
-            result = await runSynth({ stack, outDir, configFile });
+            result = await runSynth({ stack, outDir, configFile, liveClusterFile });
         });
         return { ...(result as SynthResult), warnings: warn.mock.calls.map((args) => args.join(" ")) };
     } finally {

@@ -8,7 +8,7 @@ import {
     readRoleEntries,
     roleDropped,
 } from "../components/infra/rolePatch";
-import { applyJsonPatch } from "./support/jsonPatch";
+import { applyJsonPatch } from "../conformance/jsonPatch";
 import { sharedClusterFixture } from "./support/fixtures";
 
 const ours = [

@@ -68,14 +68,23 @@ export interface ParameterProblem {
     message: string;
 }
 
+/** What CNPG's pooler webhook rejects in spec.pgbouncer.parameters: names off its allow-list. */
+export function cnpgParameterNameProblems(names: string[]): ParameterProblem[] {
+    return names.flatMap((name) =>
+        CNPG_MANAGED_PARAMETERS.has(name)
+            ? [{ parameter: name, message: `is set by CloudNativePG itself and rejected in spec.pgbouncer.parameters (pool mode: pooler.poolMode; auth: pooler.authMode)` }]
+            : CNPG_ALLOWED_PARAMETERS.has(name)
+              ? []
+              : [{ parameter: name, message: `is not on CloudNativePG's PgBouncer allow-list (e.g. max_client_conn, default_pool_size, max_db_connections, max_prepared_statements, server_lifetime)` }],
+    );
+}
+
 /** Every problem with a set of PgBouncer parameters, against CNPG's allow-list and the value types. */
 export function checkPoolerParameters(parameters: PoolerParameters): ParameterProblem[] {
-    const problems: ParameterProblem[] = [];
+    const problems = cnpgParameterNameProblems(Object.keys(parameters));
     for (const [name, value] of Object.entries(parameters)) {
-        if (CNPG_MANAGED_PARAMETERS.has(name)) {
-            problems.push({ parameter: name, message: `is set by CloudNativePG itself and rejected in spec.pgbouncer.parameters (pool mode: pooler.poolMode; auth: pooler.authMode)` });
-        } else if (!CNPG_ALLOWED_PARAMETERS.has(name)) {
-            problems.push({ parameter: name, message: `is not on CloudNativePG's PgBouncer allow-list (e.g. max_client_conn, default_pool_size, max_db_connections, max_prepared_statements, server_lifetime)` });
+        if (problems.some((p) => p.parameter === name)) {
+            continue;
         } else if (INTEGER_PARAMETERS.has(name) && !(typeof value === "number" && Number.isInteger(value) && value >= 0)) {
             problems.push({ parameter: name, message: `must be a non-negative integer` });
         } else if (BOOLEAN_PARAMETERS.has(name) && typeof value !== "boolean") {
