@@ -181,7 +181,9 @@ describe("each check can fail: known-bad objects are rejected with the specific 
                 ],
             },
         ];
-        [report, ...others] = runChecks(sets);
+        const [first, ...rest] = runChecks(sets);
+        report = first!;
+        others = rest;
     });
 
     const messages = (r: SetReport, check: string) => r.problems.filter((p) => p.check === check).map((p) => `${p.object}: ${p.message}`);
