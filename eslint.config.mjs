@@ -10,8 +10,8 @@ export default tseslint.config(
         },
     },
     {
-        // Tests poke at loosely typed rendered objects.
-        files: ["tests/**/*.ts", "integration/**/*.ts"],
+        // Tests, checks and policies walk arbitrary Kubernetes objects and JSON schemas.
+        files: ["tests/**/*.ts", "integration/**/*.ts", "conformance/**/*.ts", "policy/**/*.ts"],
         rules: { "@typescript-eslint/no-explicit-any": "off" },
     },
 );
