@@ -18,6 +18,9 @@ export function datasourceEnv(backend: BackendConfig, target: DatasourceTarget, 
         SPRING_DATASOURCE_HIKARI_IDLE_TIMEOUT: String(hikari.idleTimeoutMs),
         SPRING_DATASOURCE_HIKARI_MAX_LIFETIME: String(hikari.maxLifetimeMs),
         SPRING_DATASOURCE_HIKARI_KEEPALIVE_TIME: String(hikari.keepaliveTimeMs),
+        // Behind transaction pooling a session advisory lock is not exclusive; Flyway's transaction-level
+        // lock is (spring.flyway.postgresql.transactional-lock, set explicitly).
+        SPRING_FLYWAY_POSTGRESQL_TRANSACTIONALLOCK: "true",
         // libpq settings for the wait-for-db init container (same pooler, same database).
         PGHOST: target.host,
         PGPORT: String(target.port),

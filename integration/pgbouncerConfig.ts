@@ -1,0 +1,66 @@
+// How CNPG turns a Pooler spec into PgBouncer's configuration, reproduced for the integration tier so the
+// real PgBouncer runs with exactly the parameters, auth settings and pg_hba the program emits. Pure.
+//
+// Reproduced from CNPG (pkg/management/pgbouncer/config): `[databases] * = host=<cluster>-<type>` (here the
+// loopback PostgreSQL), pool_mode from spec, auth_user from the auth Secret's username, auth_query,
+// auth_dbname = postgres, CNPG's defaults (auth_type = hba, log_stats = 0, client_tls_sslmode = prefer,
+// ignore_startup_parameters = extra_float_digits,options appended to the user's), the user's parameters,
+// the forced listen/admin/hba settings, the userlist with the auth user's password, and the HBA file:
+// `local pgbouncer pgbouncer peer`, the spec's pg_hba rules, then `host all all 0.0.0.0/0 md5` and `::/0`.
+// Not reproduced: server TLS (CNPG verifies the cluster's CA; the local PostgreSQL runs without TLS) and the
+// operator-mode TLS client-certificate login of cnpg_pooler_pgbouncer (the tests use vault auth mode).
+
+export interface PoolerSpecForConfig {
+    pgbouncer: { poolMode: string; parameters: Record<string, string>; pg_hba: string[]; authQuery?: string };
+}
+
+export interface PgBouncerRuntime {
+    listenHost: string;
+    listenPort: number;
+    postgresHost: string;
+    postgresPort: number;
+    authUser: string;
+    authPassword: string;
+    dir: string;
+    tlsCertFile: string;
+    tlsKeyFile: string;
+}
+
+const CNPG_DEFAULTS: Record<string, string> = { log_stats: "0", auth_type: "hba", client_tls_sslmode: "prefer" };
+
+export function pgbouncerFiles(spec: PoolerSpecForConfig, runtime: PgBouncerRuntime): { ini: string; hba: string; userlist: string } {
+    const user = spec.pgbouncer.parameters;
+    const ignore = ["extra_float_digits", "options", ...(user["ignore_startup_parameters"] ?? "").split(",").filter(Boolean)];
+    const parameters: Record<string, string> = {
+        ...CNPG_DEFAULTS,
+        ...user,
+        ignore_startup_parameters: [...new Set(ignore)].join(","),
+        listen_addr: runtime.listenHost,
+        listen_port: String(runtime.listenPort),
+        unix_socket_dir: runtime.dir,
+        admin_users: "pgbouncer",
+        auth_hba_file: `${runtime.dir}/pg_hba.conf`,
+        auth_file: `${runtime.dir}/userlist.txt`,
+        client_tls_cert_file: runtime.tlsCertFile,
+        client_tls_key_file: runtime.tlsKeyFile,
+        logfile: `${runtime.dir}/pgbouncer.log`,
+        pidfile: `${runtime.dir}/pgbouncer.pid`,
+    };
+    const ini = [
+        "[databases]",
+        `* = host=${runtime.postgresHost} port=${runtime.postgresPort}`,
+        "",
+        "[pgbouncer]",
+        `pool_mode = ${spec.pgbouncer.poolMode}`,
+        `auth_user = ${runtime.authUser}`,
+        ...(spec.pgbouncer.authQuery ? [`auth_query = ${spec.pgbouncer.authQuery}`] : []),
+        "auth_dbname = postgres",
+        ...Object.keys(parameters)
+            .sort()
+            .map((k) => `${k} = ${parameters[k]}`),
+        "",
+    ].join("\n");
+    const hba = ["local pgbouncer pgbouncer peer", ...spec.pgbouncer.pg_hba, "host all all 0.0.0.0/0 md5", "host all all ::/0 md5", ""].join("\n");
+    const userlist = `"${runtime.authUser}" "${runtime.authPassword.replace(/"/g, '""')}"\n`;
+    return { ini, hba, userlist };
+}
