@@ -10,8 +10,8 @@ import { Client, type ClientConfig } from "pg";
 import type { CnpgRoleFields, DatabaseSpec, PoolerSpec } from "../components/crds";
 import type { StackConfig } from "../components/config";
 import { loadStackConfig } from "../components/program";
-import { readStackFile } from "../scripts/synth";
-import { type HarnessResult, byType, synth, variantConfig } from "../tests/harness";
+import { type SynthResult, readStackFile, runSynth } from "../scripts/synth";
+import { byType, variantConfig } from "../tests/harness";
 import { databaseSql, roleSql } from "./cnpgEmulation";
 import { type PgBouncerServer, type PostgresServer, startPgBouncer, startPostgres } from "./servers";
 
@@ -22,7 +22,7 @@ export const POSTGRES_PORT = 5432;
 
 export interface TenantEnvironment {
     config: StackConfig;
-    synth: HarnessResult;
+    synth: SynthResult;
     postgres: PostgresServer;
     pgbouncer: PgBouncerServer;
     poolerSpec: PoolerSpec;
@@ -51,7 +51,8 @@ function stackVariant(stack: string): string {
 export async function startTenantEnvironment(stack = "prod"): Promise<TenantEnvironment> {
     const configFile = stackVariant(stack);
     const config = loadStackConfig(readStackFile(configFile).config);
-    const result = await synth(stack, configFile);
+    // One synth per process (each jest test file has its own module registry).
+    const result = await runSynth({ stack, configFile, outDir: fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-synth-")) });
     const input = (type: string) => byType(result, type).map((r) => r.inputs as any);
     const poolerSpec = input("kubernetes:postgresql.cnpg.io/v1:Pooler")[0].spec as PoolerSpec;
     const database = input("kubernetes:postgresql.cnpg.io/v1:Database")[0].spec as DatabaseSpec;
@@ -137,7 +138,7 @@ export async function startTenantEnvironment(stack = "prod"): Promise<TenantEnvi
             pgbouncer = await startBouncer({ ...poolerSpec, pgbouncer: { ...poolerSpec.pgbouncer, parameters: { ...poolerSpec.pgbouncer.parameters, ...parameters } } });
         },
         async stop() {
-            await pgbouncer.stop().catch(() => undefined);
+            await pgbouncer.stop().catch(() => undefined); // already stopped is fine
             postgres.stop();
         },
     };

@@ -43,8 +43,8 @@ export interface PostgresServer {
     superuser: string;
     superuserPassword: string;
     dir: string;
-    /** Resident memory (kB) of all PostgreSQL processes, and how many there are. */
-    backends(): { count: number; rssKb: number };
+    /** How many PostgreSQL processes run, and their proportional memory (PSS, kB: shared pages split). */
+    backends(): { count: number; pssKb: number };
     stop(): void;
 }
 
@@ -90,9 +90,15 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
         dir,
         backends() {
             const postmaster = Number(fs.readFileSync(pidFile, "utf8").split("\n")[0]);
-            const children = execFileSync("ps", ["-o", "rss=", "--ppid", String(postmaster)], { encoding: "utf8" }).trim().split("\n").filter(Boolean).map(Number);
-            const own = Number(execFileSync("ps", ["-o", "rss=", "-p", String(postmaster)], { encoding: "utf8" }).trim());
-            return { count: children.length + 1, rssKb: own + children.reduce((a, b) => a + b, 0) };
+            const children = execFileSync("ps", ["-o", "pid=", "--ppid", String(postmaster)], { encoding: "utf8" }).trim().split("\n").filter(Boolean).map(Number);
+            const pss = (pid: number) => {
+                try {
+                    return Number(/^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1] ?? 0);
+                } catch {
+                    return 0; // the process ended meanwhile
+                }
+            };
+            return { count: children.length + 1, pssKb: [postmaster, ...children].reduce((sum, pid) => sum + pss(pid), 0) };
         },
         stop() {
             const [stopCmd, stopArgs] = serverCommand(path.join(PG_BIN, "pg_ctl"), ["-D", data, "-m", "immediate", "stop"]);

@@ -48,7 +48,7 @@ export function synthProcess(stack: string, configFile: string, outDir = fs.mkdt
     });
 }
 
-export function byType(result: SynthResult, type: string): RecordedResource[] {
+export function byType(result: Pick<SynthResult, "resources">, type: string): RecordedResource[] {
     return result.resources.filter((r) => r.type === type && !r.read);
 }
 
