@@ -5,7 +5,8 @@ import { AppsSide } from "./apps/appsSide";
 import { computeBudget } from "./budget";
 import { CONFIG_KEYS, ConfigError, PROJECT, type StackConfig, parseStackConfig } from "./config";
 import { InfraTenant } from "./infra/tenant";
-import { infraProviders, kubeProvider } from "./providers";
+import { type CredentialFactory, vaultCredentials } from "./infra/vaultCredential";
+import { credentialProviders, kubeProvider } from "./providers";
 import { type InfraWiring, wiringFromStack } from "./wiring";
 
 /** Reads every config key of the stack, rejecting keys this program does not know (a typo must not pass). */
@@ -44,13 +45,19 @@ function parseValue(value: string): unknown {
     }
 }
 
-export function synergyflowDb(config: StackConfig): Record<string, pulumi.Output<unknown>> {
+export interface ProgramOptions {
+    /** Only for the real-engine test, where the random and Vault provider plugins cannot be built. */
+    credentials?: CredentialFactory;
+}
+
+export function synergyflowDb(config: StackConfig, options: ProgramOptions = {}): Record<string, pulumi.Output<unknown>> {
     let wiring: InfraWiring;
     const outputs: Record<string, pulumi.Output<unknown>> = {};
     if (config.infraStack) {
         wiring = wiringFromStack(config.infraStack);
     } else {
-        const infra = new InfraTenant("synergyflow", { config, providers: infraProviders(config) });
+        const credentials = options.credentials ?? vaultCredentials(credentialProviders(config), config.vault.kvMount);
+        const infra = new InfraTenant("synergyflow", { config, provider: kubeProvider("infra", config.infraCluster), credentials });
         wiring = infra.wiring;
         outputs["connectionBudget"] = pulumi.output(computeBudget(config));
         outputs["roleStrategy"] = infra.roleStrategy;

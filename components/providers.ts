@@ -7,9 +7,8 @@ import * as random from "@pulumi/random";
 import * as vault from "@pulumi/vault";
 import type { StackConfig } from "./config";
 
-/** The providers of the infra side: its cluster, Vault, and the password generator. */
-export interface InfraProviders {
-    infra: k8s.Provider;
+/** The providers of the generated credentials: the password generator and Vault. */
+export interface CredentialProviders {
     vault: vault.Provider;
     random: random.Provider;
 }
@@ -38,10 +37,6 @@ export function vaultProvider(config: StackConfig): vault.Provider {
     });
 }
 
-export function infraProviders(config: StackConfig): InfraProviders {
-    return {
-        infra: kubeProvider("infra", config.infraCluster),
-        vault: vaultProvider(config),
-        random: new random.Provider("random"),
-    };
+export function credentialProviders(config: StackConfig): CredentialProviders {
+    return { vault: vaultProvider(config), random: new random.Provider("random") };
 }

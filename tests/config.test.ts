@@ -30,7 +30,7 @@ function problemsOf(mutate: (raw: Record<string, any>) => void): ConfigError {
 }
 
 describe("stack config validation", () => {
-    test.each(["dev", "prod"])("Pulumi.%s.yaml is valid and sets pulumi:disable-default-providers", (stack) => {
+    test.each(["dev", "prod", "local"])("Pulumi.%s.yaml is valid and sets pulumi:disable-default-providers", (stack) => {
         const { config } = readStackFile(path.join(ROOT, `Pulumi.${stack}.yaml`));
         expect(JSON.parse(config["pulumi:disable-default-providers"] ?? "[]")).toEqual(["*"]);
         expect(() => loadStackConfig(config)).not.toThrow();

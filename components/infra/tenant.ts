@@ -5,18 +5,20 @@ import type { StackConfig } from "../config";
 import { vaultExternalSecret } from "../externalSecret";
 import { jdbcUrl } from "../jdbc";
 import { platformLabels } from "../labels";
-import type { InfraProviders } from "../providers";
+import * as k8s from "@pulumi/kubernetes";
 import type { InfraWiring } from "../wiring";
 import { BootstrapJob } from "./bootstrapJob";
 import { authQuery, renderBootstrapSql } from "./bootstrapSql";
 import { TenantDatabase } from "./database";
 import { TenantPooler } from "./pooler";
 import { TenantRoles, applicationRoleFields } from "./role";
-import { VaultCredential } from "./vaultCredential";
+import type { CredentialFactory } from "./vaultCredential";
 
 export interface InfraTenantArgs {
     config: StackConfig;
-    providers: InfraProviders;
+    provider: k8s.Provider;
+    /** Where the credentials come from: vaultCredentials(...) in the program. */
+    credentials: CredentialFactory;
 }
 
 /** Seconds a clusterPatch removal waits for CNPG to drop a role marked absent. */
@@ -34,7 +36,7 @@ export class InfraTenant extends pulumi.ComponentResource {
 
     constructor(name: string, args: InfraTenantArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synergyflow-db:infra:InfraTenant", name, {}, opts);
-        const { config, providers } = args;
+        const { config, provider, credentials } = args;
         const { tenant, pooler, sharedCluster, externalSecrets } = config;
         const namespace = sharedCluster.namespace;
         const labels = platformLabels(tenant.appName, "database");
@@ -43,16 +45,9 @@ export class InfraTenant extends pulumi.ComponentResource {
         const vaultAuth = pooler.authMode === "vault";
 
         // The role's password: generated, written to Vault, synced into the basic-auth Secret CNPG reads.
-        const credential = new VaultCredential(
+        const credential = credentials(
             `${name}-credential`,
-            {
-                username: tenant.roleName,
-                mount: config.vault.kvMount,
-                vaultKey: vaultKeyFor(config, tenant.appName),
-                rotation: tenant.passwordRotation,
-                retainOnDelete: retain,
-                providers,
-            },
+            { username: tenant.roleName, vaultKey: vaultKeyFor(config, tenant.appName), rotation: tenant.passwordRotation, retainOnDelete: retain },
             { parent: this },
         );
         // Password changes apply at once in PostgreSQL thanks to the reload label.
@@ -71,7 +66,7 @@ export class InfraTenant extends pulumi.ComponentResource {
                 labels,
                 waitForReady: config.waitForControllers,
             },
-            { parent: this, provider: providers.infra },
+            { parent: this, provider: provider },
         );
 
         const roles = [applicationRoleFields(tenant.roleName, tenant.connectionLimit, tenant.passwordSecretName, `${tenant.appName} application role (synergyflow-db)`)];
@@ -79,16 +74,9 @@ export class InfraTenant extends pulumi.ComponentResource {
         let auth: { secretName: string; query: string } | undefined;
         if (vaultAuth) {
             // A dedicated role for PgBouncer's auth_user: never the application's role.
-            const authCredential = new VaultCredential(
+            const authCredential = credentials(
                 `${name}-pooler-auth-credential`,
-                {
-                    username: pooler.authRoleName,
-                    mount: config.vault.kvMount,
-                    vaultKey: vaultKeyFor(config, `${tenant.appName}-pooler-auth`),
-                    rotation: tenant.passwordRotation,
-                    retainOnDelete: retain,
-                    providers,
-                },
+                { username: pooler.authRoleName, vaultKey: vaultKeyFor(config, `${tenant.appName}-pooler-auth`), rotation: tenant.passwordRotation, retainOnDelete: retain },
                 { parent: this },
             );
             // CNPG rejects an Opaque auth secret: basic-auth, which also serves as the auth role's password Secret.
@@ -107,7 +95,7 @@ export class InfraTenant extends pulumi.ComponentResource {
                         labels: poolerLabels,
                         waitForReady: config.waitForControllers,
                     },
-                    { parent: this, provider: providers.infra },
+                    { parent: this, provider: provider },
                 ),
             );
             roles.push(applicationRoleFields(pooler.authRoleName, pooler.authRoleConnectionLimit, pooler.authSecretName, `${tenant.appName} PgBouncer auth_query role (synergyflow-db)`));
@@ -123,7 +111,7 @@ export class InfraTenant extends pulumi.ComponentResource {
                 labels,
                 access: { context: config.infraCluster.context, kubeconfig: config.infraCluster.kubeconfig },
                 dropTimeoutSeconds: config.waitForControllers ? ROLE_DROP_TIMEOUT_SECONDS : 0,
-                provider: providers.infra,
+                provider: provider,
             },
             { parent: this, dependsOn: secretsReady },
         );
@@ -138,7 +126,7 @@ export class InfraTenant extends pulumi.ComponentResource {
                 schemas: tenant.schemas,
                 reclaimPolicy: tenant.databaseReclaimPolicy,
                 labels,
-                provider: providers.infra,
+                provider: provider,
                 dependsOn: tenantRoles.ready,
             },
             { parent: this },
@@ -159,7 +147,7 @@ export class InfraTenant extends pulumi.ComponentResource {
                 }),
                 labels,
                 waitForCompletion: config.waitForControllers,
-                provider: providers.infra,
+                provider: provider,
                 dependsOn: [database.database, ...tenantRoles.ready],
             },
             { parent: this },
@@ -175,7 +163,7 @@ export class InfraTenant extends pulumi.ComponentResource {
                 roleName: tenant.roleName,
                 labels: poolerLabels,
                 auth,
-                provider: providers.infra,
+                provider: provider,
                 // With vault auth the lookup function must exist before PgBouncer runs its auth_query.
                 dependsOn: [database.database, bootstrap.job],
             },

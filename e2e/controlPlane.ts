@@ -1,0 +1,112 @@
+// Two local Kubernetes control planes (etcd + kube-apiserver each) on loopback, for the real-engine test.
+// No kubelet and no controllers: objects are stored, validated (OpenAPI, CEL, field ownership) and served,
+// nothing reconciles them.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as https from "node:https";
+import * as path from "node:path";
+
+export interface ApiServer {
+    name: string;
+    url: string;
+    token: string;
+    stop(): void;
+}
+
+export interface Toolchain {
+    bin: string;
+    pulumi: string;
+    kubeApiserver: string;
+    etcd: string;
+    kubernetesProvider: string;
+}
+
+export function findToolchain(): { toolchain?: Toolchain; missing: string[] } {
+    const bin = path.join(process.env["SYNERGYFLOW_TOOLCHAIN"] ?? path.join(process.env["HOME"] ?? "/root", ".cache", "synergyflow-db-toolchain"), "bin");
+    const etcd = ["/usr/bin/etcd", path.join(bin, "etcd")].find((p) => fs.existsSync(p)) ?? "";
+    const candidates = {
+        pulumi: path.join(bin, "pulumi"),
+        kubeApiserver: path.join(bin, "kube-apiserver"),
+        kubernetesProvider: path.join(bin, "pulumi-resource-kubernetes"),
+        etcd,
+    };
+    const missing = Object.entries(candidates)
+        .filter(([, file]) => !file || !fs.existsSync(file))
+        .map(([name]) => name);
+    return missing.length > 0 ? { missing } : { toolchain: { bin, ...candidates }, missing };
+}
+
+function get(url: string, token: string): Promise<number> {
+    return new Promise((resolve) => {
+        const request = https.get(url, { headers: { Authorization: `Bearer ${token}` }, rejectUnauthorized: false }, (response) => {
+            response.resume();
+            resolve(response.statusCode ?? 0);
+        });
+        request.on("error", () => resolve(0));
+    });
+}
+
+export async function startApiServer(name: string, toolchain: Toolchain, workDir: string, etcdPort: number, apiPort: number): Promise<ApiServer> {
+    const dir = path.join(workDir, name);
+    fs.mkdirSync(path.join(dir, "certs"), { recursive: true });
+    const token = `e2e-${name}-${Math.random().toString(36).slice(2)}`;
+    fs.writeFileSync(path.join(dir, "tokens.csv"), `${token},e2e-admin,e2e-admin,"system:masters"\n`);
+    execFileSync("openssl", ["genrsa", "-out", path.join(dir, "sa.key"), "2048"], { stdio: "pipe" });
+    execFileSync("openssl", ["rsa", "-in", path.join(dir, "sa.key"), "-pubout", "-out", path.join(dir, "sa.pub")], { stdio: "pipe" });
+    const log = fs.openSync(path.join(dir, "logs.txt"), "a");
+    const processes: ChildProcess[] = [];
+    processes.push(
+        spawn(toolchain.etcd, [
+            "--data-dir", path.join(dir, "etcd"),
+            "--listen-client-urls", `http://127.0.0.1:${etcdPort}`,
+            "--advertise-client-urls", `http://127.0.0.1:${etcdPort}`,
+            "--listen-peer-urls", `http://127.0.0.1:${etcdPort + 1}`,
+            "--initial-advertise-peer-urls", `http://127.0.0.1:${etcdPort + 1}`,
+            "--initial-cluster", `default=http://127.0.0.1:${etcdPort + 1}`,
+            "--name", "default",
+        ], { stdio: ["ignore", log, log] }),
+    );
+    processes.push(
+        spawn(toolchain.kubeApiserver, [
+            `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+            "--bind-address=127.0.0.1",
+            `--secure-port=${apiPort}`,
+            `--cert-dir=${path.join(dir, "certs")}`,
+            `--token-auth-file=${path.join(dir, "tokens.csv")}`,
+            "--authorization-mode=AlwaysAllow",
+            "--service-account-issuer=https://kubernetes.default.svc",
+            `--service-account-key-file=${path.join(dir, "sa.pub")}`,
+            `--service-account-signing-key-file=${path.join(dir, "sa.key")}`,
+            "--service-cluster-ip-range=10.96.0.0/16",
+            "--disable-admission-plugins=ServiceAccount",
+            "--enable-priority-and-fairness=false",
+        ], { stdio: ["ignore", log, log] }),
+    );
+    const url = `https://127.0.0.1:${apiPort}`;
+    const deadline = Date.now() + 120000;
+    while ((await get(`${url}/readyz`, token)) !== 200) {
+        if (Date.now() > deadline) throw new Error(`${name} API server not ready after 120 s; see ${path.join(dir, "logs.txt")}`);
+        await new Promise((r) => setTimeout(r, 500));
+    }
+    return {
+        name,
+        url,
+        token,
+        stop() {
+            for (const p of processes.reverse()) p.kill("SIGTERM");
+        },
+    };
+}
+
+/** A kubeconfig with one context per API server, named like the platform's (infra, apps). */
+export function writeKubeconfig(file: string, servers: ApiServer[]): void {
+    const doc = {
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: servers.map((s) => ({ name: s.name, cluster: { server: s.url, "insecure-skip-tls-verify": true } })),
+        users: servers.map((s) => ({ name: s.name, user: { token: s.token } })),
+        contexts: servers.map((s) => ({ name: s.name, context: { cluster: s.name, user: s.name } })),
+        "current-context": servers[0]?.name,
+    };
+    fs.writeFileSync(file, JSON.stringify(doc, null, 2), { mode: 0o600 });
+}

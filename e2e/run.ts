@@ -1,0 +1,203 @@
+// `npm run test:e2e`: the real Pulumi engine (CLI built from Go modules, Automation API with the real program as
+// an inline program) on the `local` stack (Pulumi.local.yaml) against two real kube-apiservers (infra, apps).
+// The random and Vault provider plugins cannot be built here (the module proxy refuses their modules), so the
+// credentials come from fixed Vault key names instead of generated ones; everything else is the program's own
+// code path. Prints one line per check and a closing "N passed, M failed".
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
+import YAML from "yaml";
+import type { CredentialFactory } from "../components/infra/vaultCredential";
+import { loadStackConfig, synergyflowDb } from "../components/program";
+import { crdDirectory } from "../conformance/crdSchemas";
+import { type ApiServer, findToolchain, startApiServer, writeKubeconfig } from "./controlPlane";
+
+const ROOT = path.join(__dirname, "..");
+const results: { name: string; ok: boolean; detail?: string }[] = [];
+
+async function check(name: string, body: () => Promise<void> | void): Promise<void> {
+    try {
+        await body();
+        results.push({ name, ok: true });
+        console.log(`ok   ${name}`);
+    } catch (error) {
+        results.push({ name, ok: false, detail: String((error as Error).message ?? error) });
+        console.log(`FAIL ${name}\n     ${String((error as Error).message ?? error).split("\n").join("\n     ")}`);
+    }
+}
+
+function assert(condition: unknown, message: string): asserts condition {
+    if (!condition) throw new Error(message);
+}
+
+/** Fixed Vault key names and version in place of random + vault.kv.SecretV2 (see the header). */
+const fixedCredentials: CredentialFactory = (_name, args) => ({
+    vaultKey: pulumi.output(args.vaultKey),
+    vaultVersion: pulumi.output("1"),
+});
+
+type Client = typeof import("@kubernetes/client-node");
+
+async function main(): Promise<number> {
+    const { toolchain, missing } = findToolchain();
+    if (!toolchain) {
+        console.log(`test:e2e skipped: the real-engine toolchain is not built on this machine (missing: ${missing.join(", ")}); build it with e2e/toolchain/*.sh (tens of minutes)`);
+        return 0;
+    }
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-e2e-"));
+    const servers: ApiServer[] = [];
+    try {
+        servers.push(await startApiServer("infra", toolchain, work, 23790, 16443));
+        servers.push(await startApiServer("apps", toolchain, work, 23890, 26443));
+        const kubeconfig = path.join(work, "kubeconfig");
+        writeKubeconfig(kubeconfig, servers);
+
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const k8s = require("@kubernetes/client-node") as Client;
+        const client = (context: string) => {
+            const kc = new k8s.KubeConfig();
+            kc.loadFromFile(kubeconfig);
+            kc.setCurrentContext(context);
+            return { objects: k8s.KubernetesObjectApi.makeApiClient(kc), custom: kc.makeApiClient(k8s.CustomObjectsApi), core: kc.makeApiClient(k8s.CoreV1Api) };
+        };
+        const infra = client("infra");
+        const apps = client("apps");
+
+        // CRDs: CNPG and ESO in infra, ESO in apps; the namespaces the platform already has.
+        const crds = fs
+            .readdirSync(crdDirectory(), { recursive: true, encoding: "utf8" })
+            .filter((f) => f.endsWith(".yaml"))
+            .map((f) => YAML.parse(fs.readFileSync(path.join(crdDirectory(), f), "utf8")));
+        for (const crd of crds) {
+            await infra.objects.create(crd);
+            if (crd.spec.group === "external-secrets.io") await apps.objects.create(crd);
+        }
+        await new Promise((r) => setTimeout(r, 3000));
+        await infra.core.createNamespace({ body: { metadata: { name: "cnpg-system" } } });
+        await apps.core.createNamespace({ body: { metadata: { name: "synergyflow" } } });
+
+        // The shared Cluster as Flux applies it: server-side apply, its own field manager, forced.
+        const fixture = YAML.parse(fs.readFileSync(path.join(ROOT, "fixtures/shared-postgres.cluster.yaml"), "utf8"));
+        const cluster = { apiVersion: fixture.apiVersion, kind: fixture.kind, metadata: { name: fixture.metadata.name, namespace: fixture.metadata.namespace }, spec: fixture.spec };
+        const fluxApply = async () => {
+            await infra.objects.patch(cluster, undefined, undefined, "kustomize-controller", true, k8s.PatchStrategy.ServerSideApply);
+        };
+        await fluxApply();
+        const liveRoles = async () =>
+            ((await infra.custom.getNamespacedCustomObject({ group: "postgresql.cnpg.io", version: "v1", namespace: "cnpg-system", plural: "clusters", name: "shared-postgres" })) as any).spec.managed.roles as Record<string, unknown>[];
+        const OTHERS = ["gitlab_app", "harbor_app", "mattermost_app", "keycloak_app", "readonly_user"];
+        const othersOf = async () => JSON.stringify((await liveRoles()).filter((r) => OTHERS.includes(r["name"] as string)));
+        const othersBefore = await othersOf();
+
+        // The dynamic provider's plugin shim the CLI normally ships beside itself.
+        const node = process.execPath;
+        const shim = path.join(work, "bin", "pulumi-resource-pulumi-nodejs");
+        fs.mkdirSync(path.dirname(shim), { recursive: true });
+        fs.writeFileSync(shim, `#!/bin/sh\nexec "${node}" "${path.join(ROOT, "node_modules/@pulumi/pulumi/cmd/dynamic-provider/index.js")}" "$@"\n`, { mode: 0o755 });
+
+        const envVars = {
+            PULUMI_BACKEND_URL: `file://${path.join(work, "state")}`,
+            PULUMI_CONFIG_PASSPHRASE: "synergyflow-e2e",
+            PULUMI_SKIP_UPDATE_CHECK: "true",
+            PULUMI_HOME: path.join(work, "pulumi-home"),
+            KUBECONFIG: kubeconfig,
+            PATH: [path.dirname(shim), toolchain.bin, path.dirname(node), process.env["PATH"]].join(":"),
+        };
+        fs.mkdirSync(path.join(work, "state"));
+        const pulumiCommand = await PulumiCommand.get({ root: path.dirname(toolchain.bin), skipVersionCheck: true });
+        const output: string[] = [];
+        const onOutput = (text: string) => output.push(text);
+        const stack: Stack = await LocalWorkspace.createOrSelectStack(
+            { stackName: "local", projectName: "synergyflow-db", program: async () => synergyflowDb(loadStackConfig(), { credentials: fixedCredentials }) },
+            { workDir: ROOT, pulumiCommand, envVars },
+        );
+
+        await check("preview succeeds and names the foreign owner of spec.managed.roles", async () => {
+            const preview = await stack.preview({ onOutput });
+            assert((preview.changeSummary["create"] ?? 0) > 10, `expected creates, got ${JSON.stringify(preview.changeSummary)}`);
+            assert(output.join("").includes("owned by kustomize-controller"), "preview did not warn about kustomize-controller");
+        });
+        await check("up succeeds; the API servers accept every object", async () => {
+            const up = await stack.up({ onOutput });
+            assert(up.summary.result === "succeeded", `up: ${up.summary.result}`);
+        });
+        await check("the five other roles are byte-identical after up; ours were added", async () => {
+            assert((await othersOf()) === othersBefore, "another tenant's role entry changed");
+            const names = (await liveRoles()).map((r) => r["name"]);
+            assert(names.includes("synergyflow_app") && names.includes("synergyflow_pooler_auth"), `roles: ${names.join(", ")}`);
+        });
+        await check("a second up changes nothing (--expect-no-changes)", async () => {
+            await stack.up({ expectNoChanges: true, onOutput });
+        });
+
+        const driftCase = async (name: string, edit: () => Promise<void>, verify: () => Promise<boolean>) =>
+            check(`drift: ${name} is reported by refresh and repaired by up`, async () => {
+                await edit();
+                assert(!(await verify()), "the out-of-band edit did not take");
+                const refresh = await stack.refresh({ onOutput });
+                assert((refresh.summary.resourceChanges?.["update"] ?? 0) > 0, `refresh reported no drift: ${JSON.stringify(refresh.summary.resourceChanges)}`);
+                const preview = await stack.preview({ onOutput });
+                assert((preview.changeSummary["update"] ?? 0) + (preview.changeSummary["replace"] ?? 0) > 0, `preview after refresh shows no change: ${JSON.stringify(preview.changeSummary)}`);
+                await stack.up({ onOutput });
+                assert(await verify(), "up did not repair it");
+            });
+        const configMaps = async () => (await apps.core.listNamespacedConfigMap({ namespace: "synergyflow" })).items.filter((c) => c.data?.["SPRING_DATASOURCE_URL"]);
+        await driftCase(
+            "a changed datasource ConfigMap value",
+            async () => {
+                const cm = (await configMaps())[0]!;
+                await apps.core.patchNamespacedConfigMap({ name: cm.metadata!.name!, namespace: "synergyflow", body: [{ op: "replace", path: "/data/SPRING_DATASOURCE_HIKARI_MAXIMUM_POOL_SIZE", value: "99" }] }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch));
+            },
+            async () => (await configMaps())[0]!.data!["SPRING_DATASOURCE_HIKARI_MAXIMUM_POOL_SIZE"] === "20",
+        );
+        const pooler = () => infra.custom.getNamespacedCustomObject({ group: "postgresql.cnpg.io", version: "v1", namespace: "cnpg-system", plural: "poolers", name: "synergyflow-pooler" }) as Promise<any>;
+        await driftCase(
+            "a changed Pooler parameter",
+            async () => {
+                await infra.custom.patchNamespacedCustomObject(
+                    { group: "postgresql.cnpg.io", version: "v1", namespace: "cnpg-system", plural: "poolers", name: "synergyflow-pooler", body: [{ op: "replace", path: "/spec/pgbouncer/parameters/max_client_conn", value: "999" }] },
+                    k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
+                );
+            },
+            async () => (await pooler()).spec.pgbouncer.parameters.max_client_conn === "200",
+        );
+        await driftCase(
+            "our role entries removed by the Cluster's owner (Flux re-applies its manifest)",
+            fluxApply,
+            async () => (await liveRoles()).some((r) => r["name"] === "synergyflow_app"),
+        );
+        await check("after the repairs the five other roles are still byte-identical", async () => {
+            assert((await othersOf()) === othersBefore, "another tenant's role entry changed");
+        });
+
+        await check("no credential of this run (the API tokens) appears in the state backend or the engine output", async () => {
+            const files = fs.readdirSync(path.join(work, "state"), { recursive: true, encoding: "utf8" }).map((f) => path.join(work, "state", f)).filter((f) => fs.statSync(f).isFile());
+            const texts = [...files.map((f) => fs.readFileSync(f, "utf8")), output.join("")];
+            for (const server of servers) assert(!texts.some((t) => t.includes(server.token)), `the ${server.name} API token leaked`);
+        });
+
+        await check("destroy removes our entries and leaves the other roles byte-identical", async () => {
+            await stack.destroy({ onOutput });
+            const names = (await liveRoles()).map((r) => r["name"]);
+            assert(!names.includes("synergyflow_app") && !names.includes("synergyflow_pooler_auth"), `left behind: ${names.join(", ")}`);
+            assert((await othersOf()) === othersBefore, "another tenant's role entry changed");
+        });
+        fs.writeFileSync(path.join(work, "engine-output.log"), output.join(""));
+    } finally {
+        for (const server of servers) server.stop();
+    }
+    const failed = results.filter((r) => !r.ok).length;
+    console.log(`\n${results.length - failed} passed, ${failed} failed`);
+    return failed === 0 ? 0 : 1;
+}
+
+main().then(
+    (code) => process.exit(code),
+    (error) => {
+        console.error(error);
+        console.log("\n0 passed, 1 failed");
+        process.exit(1);
+    },
+);
