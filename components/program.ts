@@ -13,8 +13,10 @@ import { type InfraWiring, wiringFromStack } from "./wiring";
 export function loadStackConfig(all: Record<string, string> = pulumi.runtime.allConfig()): StackConfig {
     const raw: Record<string, unknown> = {};
     const unknown: { key: string; message: string }[] = [];
+    let disabledDefaults: string[] = [];
     for (const [fullKey, value] of Object.entries(all)) {
         const [namespace, key] = fullKey.split(":", 2) as [string, string];
+        if (fullKey === DISABLE_DEFAULT_PROVIDERS) disabledDefaults = parseValue(value) as string[];
         if (namespace === "pulumi") continue;
         if (namespace !== PROJECT) {
             unknown.push({ key: fullKey, message: `is not read by this program: its providers are configured from ${PROJECT}:* keys only (default providers are disabled)` });
@@ -32,8 +34,30 @@ export function loadStackConfig(all: Record<string, string> = pulumi.runtime.all
         if (!(error instanceof ConfigError)) throw error;
         problems.push(...error.problems);
     }
+    problems.push(...defaultProviderProblems(disabledDefaults, config));
     if (problems.length > 0 || config === undefined) throw new ConfigError(problems);
     return config;
+}
+
+const DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers";
+
+/**
+ * Default providers must be off for kubernetes, vault and random (a forgotten provider must fail, not land in
+ * the ambient cluster), but not for pulumi-nodejs: the clusterPatch strategy's dynamic resource needs it.
+ */
+function defaultProviderProblems(disabled: string[], config: StackConfig | undefined): { key: string; message: string }[] {
+    const problems: { key: string; message: string }[] = [];
+    const missing = ["kubernetes", "vault", "random"].filter((p) => !disabled.includes(p) && !disabled.includes("*"));
+    if (missing.length > 0) {
+        problems.push({ key: DISABLE_DEFAULT_PROVIDERS, message: `${JSON.stringify(disabled)} must include ${missing.join(", ")}: a resource that forgets its provider must fail instead of using the ambient kubeconfig or Vault` });
+    }
+    if (config?.sharedCluster.roleStrategy === "clusterPatch" && !config.infraStack && (disabled.includes("*") || disabled.includes("pulumi-nodejs"))) {
+        problems.push({
+            key: DISABLE_DEFAULT_PROVIDERS,
+            message: `${JSON.stringify(disabled)} disables pulumi-nodejs, the provider of the clusterPatch role patch (a dynamic resource); list the providers instead: ["kubernetes", "vault", "random"]`,
+        });
+    }
+    return problems;
 }
 
 /** Structured config values arrive as JSON text; plain strings stay strings. */

@@ -1,6 +1,6 @@
 // Two local Kubernetes control planes (etcd + kube-apiserver each) on loopback, for the real-engine test.
-// No kubelet and no controllers: objects are stored, validated (OpenAPI, CEL, field ownership) and served,
-// nothing reconciles them.
+// No kubelet, no CNPG/ESO controllers: objects are stored, validated (OpenAPI, CEL, field ownership) and
+// served; of Kubernetes' own controllers only the garbage collector and the namespace controller run.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as https from "node:https";
@@ -10,13 +10,28 @@ export interface ApiServer {
     name: string;
     url: string;
     token: string;
-    stop(): void;
+    stop(): Promise<void>;
+}
+
+async function stopAll(processes: ChildProcess[]): Promise<void> {
+    await Promise.all(
+        [...processes].reverse().map(
+            (p) =>
+                new Promise<void>((resolve) => {
+                    if (p.exitCode !== null || p.signalCode !== null) return resolve();
+                    p.once("exit", () => resolve());
+                    p.kill("SIGTERM");
+                    setTimeout(() => p.kill("SIGKILL"), 10000).unref();
+                }),
+        ),
+    );
 }
 
 export interface Toolchain {
     bin: string;
     pulumi: string;
     kubeApiserver: string;
+    kubeControllerManager: string;
     etcd: string;
     kubernetesProvider: string;
 }
@@ -27,6 +42,7 @@ export function findToolchain(): { toolchain?: Toolchain; missing: string[] } {
     const candidates = {
         pulumi: path.join(bin, "pulumi"),
         kubeApiserver: path.join(bin, "kube-apiserver"),
+        kubeControllerManager: path.join(bin, "kube-controller-manager"),
         kubernetesProvider: path.join(bin, "pulumi-resource-kubernetes"),
         etcd,
     };
@@ -85,17 +101,26 @@ export async function startApiServer(name: string, toolchain: Toolchain, workDir
     const url = `https://127.0.0.1:${apiPort}`;
     const deadline = Date.now() + 120000;
     while ((await get(`${url}/readyz`, token)) !== 200) {
-        if (Date.now() > deadline) throw new Error(`${name} API server not ready after 120 s; see ${path.join(dir, "logs.txt")}`);
+        if (Date.now() > deadline || processes.some((p) => p.exitCode !== null)) {
+            await stopAll(processes);
+            throw new Error(`${name} API server did not become ready; see ${path.join(dir, "logs.txt")}`);
+        }
         await new Promise((r) => setTimeout(r, 500));
     }
-    return {
-        name,
-        url,
-        token,
-        stop() {
-            for (const p of processes.reverse()) p.kill("SIGTERM");
-        },
-    };
+    // Only the garbage collector and the namespace controller: Pulumi deletes with foreground propagation,
+    // which waits for the garbage collector to clear the foregroundDeletion finalizer.
+    const kubeconfig = path.join(dir, "kubeconfig");
+    writeKubeconfig(kubeconfig, [{ name, url, token, stop: async () => undefined }]);
+    processes.push(
+        spawn(toolchain.kubeControllerManager, [
+            `--kubeconfig=${kubeconfig}`,
+            "--controllers=garbagecollector,namespace",
+            "--leader-elect=false",
+            "--use-service-account-credentials=false",
+            "--secure-port=0",
+        ], { stdio: ["ignore", log, log] }),
+    );
+    return { name, url, token, stop: () => stopAll(processes) };
 }
 
 /** A kubeconfig with one context per API server, named like the platform's (infra, apps). */
@@ -109,4 +134,27 @@ export function writeKubeconfig(file: string, servers: ApiServer[]): void {
         "current-context": servers[0]?.name,
     };
     fs.writeFileSync(file, JSON.stringify(doc, null, 2), { mode: 0o600 });
+}
+
+/** A raw API request (JSON), so nothing is lost to a client library's typed models (x-kubernetes-* fields). */
+export function kubeRequest(server: ApiServer, method: string, urlPath: string, body?: unknown, contentType = "application/json"): Promise<any> {
+    return new Promise((resolve, reject) => {
+        const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
+        const request = https.request(
+            `${server.url}${urlPath}`,
+            { method, rejectUnauthorized: false, headers: { Authorization: `Bearer ${server.token}`, "Content-Type": contentType, Accept: "application/json" } },
+            (response) => {
+                let text = "";
+                response.on("data", (d) => (text += d));
+                response.on("end", () => {
+                    const status = response.statusCode ?? 0;
+                    if (status >= 400) reject(new Error(`${method} ${urlPath}: HTTP ${status}: ${text}`));
+                    else resolve(text ? JSON.parse(text) : undefined);
+                });
+            },
+        );
+        request.on("error", reject);
+        if (payload) request.write(payload);
+        request.end();
+    });
 }

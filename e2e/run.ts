@@ -12,7 +12,7 @@ import YAML from "yaml";
 import type { CredentialFactory } from "../components/infra/vaultCredential";
 import { loadStackConfig, synergyflowDb } from "../components/program";
 import { crdDirectory } from "../conformance/crdSchemas";
-import { type ApiServer, findToolchain, startApiServer, writeKubeconfig } from "./controlPlane";
+import { type ApiServer, findToolchain, kubeRequest, startApiServer, writeKubeconfig } from "./controlPlane";
 
 const ROOT = path.join(__dirname, "..");
 const results: { name: string; ok: boolean; detail?: string }[] = [];
@@ -38,8 +38,6 @@ const fixedCredentials: CredentialFactory = (_name, args) => ({
     vaultVersion: pulumi.output("1"),
 });
 
-type Client = typeof import("@kubernetes/client-node");
-
 async function main(): Promise<number> {
     const { toolchain, missing } = findToolchain();
     if (!toolchain) {
@@ -54,16 +52,10 @@ async function main(): Promise<number> {
         const kubeconfig = path.join(work, "kubeconfig");
         writeKubeconfig(kubeconfig, servers);
 
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const k8s = require("@kubernetes/client-node") as Client;
-        const client = (context: string) => {
-            const kc = new k8s.KubeConfig();
-            kc.loadFromFile(kubeconfig);
-            kc.setCurrentContext(context);
-            return { objects: k8s.KubernetesObjectApi.makeApiClient(kc), custom: kc.makeApiClient(k8s.CustomObjectsApi), core: kc.makeApiClient(k8s.CoreV1Api) };
-        };
-        const infra = client("infra");
-        const apps = client("apps");
+        const [infraServer, appsServer] = servers as [ApiServer, ApiServer];
+        const CLUSTER = "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/clusters/shared-postgres";
+        const POOLER = "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/poolers/synergyflow-pooler";
+        const JSON_PATCH = "application/json-patch+json";
 
         // CRDs: CNPG and ESO in infra, ESO in apps; the namespaces the platform already has.
         const crds = fs
@@ -71,26 +63,24 @@ async function main(): Promise<number> {
             .filter((f) => f.endsWith(".yaml"))
             .map((f) => YAML.parse(fs.readFileSync(path.join(crdDirectory(), f), "utf8")));
         for (const crd of crds) {
-            await infra.objects.create(crd);
-            if (crd.spec.group === "external-secrets.io") await apps.objects.create(crd);
+            await kubeRequest(infraServer, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
+            if (crd.spec.group === "external-secrets.io") await kubeRequest(appsServer, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
         }
         await new Promise((r) => setTimeout(r, 3000));
-        await infra.core.createNamespace({ body: { metadata: { name: "cnpg-system" } } });
-        await apps.core.createNamespace({ body: { metadata: { name: "synergyflow" } } });
+        await kubeRequest(infraServer, "POST", "/api/v1/namespaces", { metadata: { name: "cnpg-system" } });
+        await kubeRequest(appsServer, "POST", "/api/v1/namespaces", { metadata: { name: "synergyflow" } });
 
         // The shared Cluster as Flux applies it: server-side apply, its own field manager, forced.
         const fixture = YAML.parse(fs.readFileSync(path.join(ROOT, "fixtures/shared-postgres.cluster.yaml"), "utf8"));
         const cluster = { apiVersion: fixture.apiVersion, kind: fixture.kind, metadata: { name: fixture.metadata.name, namespace: fixture.metadata.namespace }, spec: fixture.spec };
         const fluxApply = async () => {
-            await infra.objects.patch(cluster, undefined, undefined, "kustomize-controller", true, k8s.PatchStrategy.ServerSideApply);
+            await kubeRequest(infraServer, "PATCH", `${CLUSTER}?fieldManager=kustomize-controller&force=true`, cluster, "application/apply-patch+yaml");
         };
         await fluxApply();
-        const liveRoles = async () =>
-            ((await infra.custom.getNamespacedCustomObject({ group: "postgresql.cnpg.io", version: "v1", namespace: "cnpg-system", plural: "clusters", name: "shared-postgres" })) as any).spec.managed.roles as Record<string, unknown>[];
+        const liveRoles = async () => (await kubeRequest(infraServer, "GET", CLUSTER)).spec.managed.roles as Record<string, unknown>[];
         const OTHERS = ["gitlab_app", "harbor_app", "mattermost_app", "keycloak_app", "readonly_user"];
         const othersOf = async () => JSON.stringify((await liveRoles()).filter((r) => OTHERS.includes(r["name"] as string)));
         const othersBefore = await othersOf();
-
         // The dynamic provider's plugin shim the CLI normally ships beside itself.
         const node = process.execPath;
         const shim = path.join(work, "bin", "pulumi-resource-pulumi-nodejs");
@@ -123,6 +113,7 @@ async function main(): Promise<number> {
             const up = await stack.up({ onOutput });
             assert(up.summary.result === "succeeded", `up: ${up.summary.result}`);
         });
+        if (results.some((r) => !r.ok)) throw new Error("stopping: preview or up failed (see above)");
         await check("the five other roles are byte-identical after up; ours were added", async () => {
             assert((await othersOf()) === othersBefore, "another tenant's role entry changed");
             const names = (await liveRoles()).map((r) => r["name"]);
@@ -143,23 +134,20 @@ async function main(): Promise<number> {
                 await stack.up({ onOutput });
                 assert(await verify(), "up did not repair it");
             });
-        const configMaps = async () => (await apps.core.listNamespacedConfigMap({ namespace: "synergyflow" })).items.filter((c) => c.data?.["SPRING_DATASOURCE_URL"]);
+        const configMaps = async () => ((await kubeRequest(appsServer, "GET", "/api/v1/namespaces/synergyflow/configmaps")).items as any[]).filter((c) => c.data?.["SPRING_DATASOURCE_URL"]);
         await driftCase(
             "a changed datasource ConfigMap value",
             async () => {
                 const cm = (await configMaps())[0]!;
-                await apps.core.patchNamespacedConfigMap({ name: cm.metadata!.name!, namespace: "synergyflow", body: [{ op: "replace", path: "/data/SPRING_DATASOURCE_HIKARI_MAXIMUM_POOL_SIZE", value: "99" }] }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch));
+                await kubeRequest(appsServer, "PATCH", `/api/v1/namespaces/synergyflow/configmaps/${cm.metadata.name}`, [{ op: "replace", path: "/data/SPRING_DATASOURCE_HIKARI_MAXIMUM_POOL_SIZE", value: "99" }], JSON_PATCH);
             },
-            async () => (await configMaps())[0]!.data!["SPRING_DATASOURCE_HIKARI_MAXIMUM_POOL_SIZE"] === "20",
+            async () => (await configMaps())[0].data["SPRING_DATASOURCE_HIKARI_MAXIMUM_POOL_SIZE"] === "20",
         );
-        const pooler = () => infra.custom.getNamespacedCustomObject({ group: "postgresql.cnpg.io", version: "v1", namespace: "cnpg-system", plural: "poolers", name: "synergyflow-pooler" }) as Promise<any>;
+        const pooler = () => kubeRequest(infraServer, "GET", POOLER);
         await driftCase(
             "a changed Pooler parameter",
             async () => {
-                await infra.custom.patchNamespacedCustomObject(
-                    { group: "postgresql.cnpg.io", version: "v1", namespace: "cnpg-system", plural: "poolers", name: "synergyflow-pooler", body: [{ op: "replace", path: "/spec/pgbouncer/parameters/max_client_conn", value: "999" }] },
-                    k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
-                );
+                await kubeRequest(infraServer, "PATCH", POOLER, [{ op: "replace", path: "/spec/pgbouncer/parameters/max_client_conn", value: "999" }], JSON_PATCH);
             },
             async () => (await pooler()).spec.pgbouncer.parameters.max_client_conn === "200",
         );
@@ -186,7 +174,7 @@ async function main(): Promise<number> {
         });
         fs.writeFileSync(path.join(work, "engine-output.log"), output.join(""));
     } finally {
-        for (const server of servers) server.stop();
+        await Promise.all(servers.map((server) => server.stop()));
     }
     const failed = results.filter((r) => !r.ok).length;
     console.log(`\n${results.length - failed} passed, ${failed} failed`);

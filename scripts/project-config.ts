@@ -6,9 +6,9 @@ import YAML from "yaml";
 import { CONFIG_KEYS, PROJECT, configSchema } from "../components/config";
 import { CONFIG_DESCRIPTIONS } from "../components/configDocs";
 
-export function projectConfigBlock(): Record<string, { type: string; description: string; default?: unknown; secret?: boolean }> {
+export function projectConfigBlock(): Record<string, { type: string; description: string; default?: unknown }> {
     const defaults = configSchema.parse({}) as Record<string, unknown>;
-    const block: Record<string, { type: string; description: string; default?: unknown; secret?: boolean }> = {};
+    const block: Record<string, { type: string; description: string; default?: unknown }> = {};
     for (const key of CONFIG_KEYS) {
         const value = defaults[key];
         const type = typeof value === "object" ? "object" : typeof value === "boolean" ? "boolean" : "string";
@@ -16,7 +16,8 @@ export function projectConfigBlock(): Record<string, { type: string; description
             type,
             description: CONFIG_DESCRIPTIONS[key],
             ...(value === undefined ? {} : { default: value }),
-            ...(key === "vaultToken" ? { secret: true } : {}),
+            // No `secret: true` here: Pulumi would reject the plaintext default "" in every stack that takes its
+            // token from VAULT_TOKEN instead ("must be encrypted as it's secret"), as the real engine showed.
         };
     }
     return block;

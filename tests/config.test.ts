@@ -32,7 +32,7 @@ function problemsOf(mutate: (raw: Record<string, any>) => void): ConfigError {
 describe("stack config validation", () => {
     test.each(["dev", "prod", "local"])("Pulumi.%s.yaml is valid and sets pulumi:disable-default-providers", (stack) => {
         const { config } = readStackFile(path.join(ROOT, `Pulumi.${stack}.yaml`));
-        expect(JSON.parse(config["pulumi:disable-default-providers"] ?? "[]")).toEqual(["*"]);
+        expect(JSON.parse(config["pulumi:disable-default-providers"] ?? "[]")).toEqual(["kubernetes", "vault", "random"]);
         expect(() => loadStackConfig(config)).not.toThrow();
     });
 
@@ -120,6 +120,16 @@ describe("stack config validation", () => {
         const messages = error.problems.map((p) => `${p.key}: ${p.message}`).join("\n");
         expect(messages).toContain("3 pooler pods x max_db_connections 50 = 150 server connections > tenant.connectionLimit 50");
         expect(messages).toContain("other tenants 150 (gitlab_app 50, harbor_app 30, mattermost_app 40, keycloak_app 20, readonly_user 10) + ours 50 (synergyflow_app 50) = 200 > 197 usable slots (max_connections 200 - superuser_reserved_connections 3)");
+    });
+
+    test("pulumi:disable-default-providers must cover kubernetes, vault, random and spare the dynamic provider", () => {
+        const { config } = readStackFile(path.join(ROOT, "Pulumi.dev.yaml"));
+        expect(() => loadStackConfig({ ...config, "pulumi:disable-default-providers": JSON.stringify(["*"]) })).toThrow(
+            /pulumi:disable-default-providers: \["\*"\] disables pulumi-nodejs, the provider of the clusterPatch role patch/,
+        );
+        expect(() => loadStackConfig({ ...config, "pulumi:disable-default-providers": JSON.stringify(["kubernetes"]) })).toThrow(
+            /pulumi:disable-default-providers: \["kubernetes"\] must include vault, random/,
+        );
     });
 
     test("keys of other namespaces are rejected: default providers are disabled", () => {
