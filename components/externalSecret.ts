@@ -35,7 +35,8 @@ export function vaultExternalSecret(
                 name: args.targetName,
                 namespace: args.namespace,
                 labels: args.labels,
-                annotations: args.waitForReady ? { "pulumi.com/waitFor": "condition=Ready" } : {},
+                // No empty map: the API server drops it, and every preview would show a diff.
+                ...(args.waitForReady ? { annotations: { "pulumi.com/waitFor": "condition=Ready" } } : {}),
             },
             spec: {
                 refreshInterval: args.refreshInterval,

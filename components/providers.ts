@@ -24,6 +24,9 @@ export function kubeProvider(name: string, access: ClusterAccess): k8s.Provider 
         // Creating an object that already exists (Flux owns a Pooler and a PDB by our default names) must fail
         // loudly instead of taking it over.
         upsertExistingObjects: false,
+        // These objects are the program's own: an out-of-band edit by another field manager is drift that the
+        // next `pulumi up` repairs, not a conflict that blocks it (the shared Cluster is never applied).
+        enablePatchForce: true,
     });
 }
 

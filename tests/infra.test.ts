@@ -76,7 +76,7 @@ describe("infra tenant", () => {
             ["synergyflow_app", 40, "synergyflow-app-role-password"],
             ["synergyflow_pooler_auth", 4, "synergyflow-pooler-auth"],
         ]);
-        expect(prod.warnings.join("\n")).toMatch(/spec\.managed\.roles of Cluster cnpg-system\/shared-postgres is owned by kustomize-controller/);
+        expect(prod.warnings.join("\n")).toMatch(/spec\.managed\.roles of Cluster cnpg-system\/shared-postgres is owned or applied by kustomize-controller/);
         expect(prod.outputs["roleStrategy"]).toBe("clusterPatch: synergyflow_app, synergyflow_pooler_auth patched into spec.managed.roles (also owned by kustomize-controller)");
         for (const role of patch.roles) {
             expect(role).toMatchObject({ login: true, inherit: true, superuser: false, createdb: false, createrole: false, replication: false, bypassrls: false });

@@ -79,7 +79,15 @@ describe("role patch", () => {
         const live = sharedClusterFixture();
         const owners = foreignRoleOwners(live, "synergyflow-db-role-patch");
         expect(owners).toEqual(["kustomize-controller"]);
-        expect(foreignOwnerWarning(live, owners)).toMatch(/owned by kustomize-controller: its next apply .* will remove the roles/);
+        expect(foreignOwnerWarning(live, owners)).toMatch(/owned or applied by kustomize-controller: its next apply .* will remove the roles/);
+        // After our patch the list's ownership moves to us, but Flux still applies the spec: still reported.
+        const patched = structuredClone(live);
+        patched.metadata.managedFields = [
+            { manager: "kustomize-controller", operation: "Apply", fieldsV1: { "f:spec": { "f:instances": {} } } },
+            { manager: "synergyflow-db-role-patch", operation: "Update", fieldsV1: { "f:spec": { "f:managed": { "f:roles": {} } } } },
+            { manager: "cloudnative-pg", operation: "Update", fieldsV1: { "f:status": {} } },
+        ];
+        expect(foreignRoleOwners(patched, "synergyflow-db-role-patch")).toEqual(["kustomize-controller"]);
         expect(foreignOwnerWarning(live, [])).toBeUndefined();
     });
 

@@ -45,7 +45,7 @@ export class BackendDeployment extends pulumi.ComponentResource {
                     name: config.deploymentName,
                     namespace: args.namespace,
                     labels: args.labels,
-                    annotations: args.waitForReady ? {} : { "pulumi.com/skipAwait": "true" },
+                    ...(args.waitForReady ? {} : { annotations: { "pulumi.com/skipAwait": "true" } }),
                 },
                 spec: {
                     replicas: config.replicas,

@@ -48,7 +48,7 @@ export class BootstrapJob extends pulumi.ComponentResource {
                     name: `${args.jobName}-${sqlHash}`,
                     namespace: args.namespace,
                     labels: args.labels,
-                    annotations: args.waitForCompletion ? {} : { "pulumi.com/skipAwait": "true" },
+                    ...(args.waitForCompletion ? {} : { annotations: { "pulumi.com/skipAwait": "true" } }),
                 },
                 spec: {
                     // CNPG creates the role and database asynchronously: failed attempts are retried with backoff.

@@ -100,14 +100,18 @@ export function readRoleEntries(cluster: LiveCluster, names: string[]): Record<s
     return liveRoles(cluster).filter((r) => names.includes(r["name"] as string));
 }
 
-/** Field managers other than ours that own spec.managed.roles (their next apply reverts our patch). */
+/**
+ * Field managers other than ours whose next apply can revert our patch: those that own spec.managed.roles, and
+ * those that server-side apply the Cluster's spec at all (our patch takes the atomic list over from them, and
+ * their next forced apply of a manifest that lists roles takes it back).
+ */
 export function foreignRoleOwners(cluster: LiveCluster, ourManager: string): string[] {
     const owners = new Set<string>();
     for (const entry of cluster.metadata.managedFields ?? []) {
-        const managed = (entry.fieldsV1?.["f:spec"] as Record<string, unknown> | undefined)?.["f:managed"] as
-            | Record<string, unknown>
-            | undefined;
-        if (managed && "f:roles" in managed && entry.manager && entry.manager !== ourManager) owners.add(entry.manager);
+        if (!entry.manager || entry.manager === ourManager) continue;
+        const spec = entry.fieldsV1?.["f:spec"] as Record<string, unknown> | undefined;
+        const managed = spec?.["f:managed"] as Record<string, unknown> | undefined;
+        if ((managed && "f:roles" in managed) || (spec && entry.operation === "Apply")) owners.add(entry.manager);
     }
     return [...owners].sort();
 }
@@ -128,7 +132,7 @@ export function roleDropped(cluster: LiveCluster, name: string, absentPatchVersi
 export function foreignOwnerWarning(cluster: LiveCluster, owners: string[]): string | undefined {
     if (owners.length === 0) return undefined;
     return (
-        `spec.managed.roles of Cluster ${cluster.metadata.namespace ?? ""}/${cluster.metadata.name} is owned by ${owners.join(", ")}: ` +
+        `spec.managed.roles of Cluster ${cluster.metadata.namespace ?? ""}/${cluster.metadata.name} is owned or applied by ${owners.join(", ")}: ` +
         `its next apply of the Cluster manifest will remove the roles this program patches in (the next \`pulumi up\` adds them back). ` +
         `To stop the tug of war, add the roles to that manifest and set synergyflow-db:sharedCluster.roleStrategy to "external", ` +
         `or use "databaseRole" once the operator is CNPG >= 1.30.`
