@@ -100,23 +100,3 @@ export function customResource<Spec>(
     return new k8s.apiextensions.CustomResource(name, args, opts);
 }
 
-/** A live object read at preview; its fields are outputs (CustomResource.get would expose none of them). */
-export interface LiveObject<Spec, Status> {
-    metadata: pulumi.Output<k8s.types.output.meta.v1.ObjectMeta>;
-    spec: pulumi.Output<Spec | undefined>;
-    status: pulumi.Output<Status | undefined>;
-}
-
-export function readCustomResource<Spec, Status>(
-    name: string,
-    args: { apiVersion: string; kind: string; id: pulumi.Input<string> },
-    opts: pulumi.CustomResourceOptions,
-): LiveObject<Spec, Status> {
-    // Naming metadata/spec/status as (empty) inputs makes the SDK create an output for each of them.
-    const resource = new k8s.apiextensions.CustomResource(
-        name,
-        { apiVersion: args.apiVersion, kind: args.kind, metadata: undefined, spec: undefined, status: undefined },
-        { ...opts, id: args.id },
-    );
-    return resource as unknown as LiveObject<Spec, Status>;
-}

@@ -4,6 +4,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { AppsSide } from "./apps/appsSide";
 import { computeBudget } from "./budget";
 import { CONFIG_KEYS, ConfigError, PROJECT, type StackConfig, parseStackConfig } from "./config";
+import { kubeSharedClusterApi } from "./infra/clusterApi";
+import { ROLE_PATCH_FIELD_MANAGER } from "./infra/role";
+import type { LiveCluster } from "./infra/rolePatch";
 import { InfraTenant } from "./infra/tenant";
 import { type CredentialFactory, vaultCredentials } from "./infra/vaultCredential";
 import { credentialProviders, kubeProvider } from "./providers";
@@ -72,6 +75,22 @@ function parseValue(value: string): unknown {
 export interface ProgramOptions {
     /** Only for the real-engine test, where the random and Vault provider plugins cannot be built. */
     credentials?: CredentialFactory;
+    /** Only for synth: answers reads of the live shared Cluster from a fixture. */
+    readLiveCluster?: () => Promise<LiveCluster>;
+}
+
+/** The live shared Cluster, read with the infra cluster's kubeconfig and context. */
+function liveClusterReader(config: StackConfig): () => Promise<LiveCluster> {
+    return async () => {
+        const api = await kubeSharedClusterApi({
+            context: config.infraCluster.context,
+            kubeconfig: config.infraCluster.kubeconfig,
+            namespace: config.sharedCluster.namespace,
+            clusterName: config.sharedCluster.name,
+            fieldManager: ROLE_PATCH_FIELD_MANAGER,
+        });
+        return api.get();
+    };
 }
 
 export function synergyflowDb(config: StackConfig, options: ProgramOptions = {}): Record<string, pulumi.Output<unknown>> {
@@ -81,7 +100,12 @@ export function synergyflowDb(config: StackConfig, options: ProgramOptions = {})
         wiring = wiringFromStack(config.infraStack);
     } else {
         const credentials = options.credentials ?? vaultCredentials(credentialProviders(config), config.vault.kvMount);
-        const infra = new InfraTenant("synergyflow", { config, provider: kubeProvider("infra", config.infraCluster), credentials });
+        const infra = new InfraTenant("synergyflow", {
+            config,
+            provider: kubeProvider("infra", config.infraCluster),
+            credentials,
+            readLiveCluster: options.readLiveCluster ?? liveClusterReader(config),
+        });
         wiring = infra.wiring;
         outputs["connectionBudget"] = pulumi.output(computeBudget(config));
         outputs["roleStrategy"] = infra.roleStrategy;

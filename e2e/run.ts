@@ -93,6 +93,9 @@ async function main(): Promise<number> {
             PULUMI_SKIP_UPDATE_CHECK: "true",
             PULUMI_HOME: path.join(work, "pulumi-home"),
             KUBECONFIG: kubeconfig,
+            // The program sets the provider option enablePatchForce (pulumi-kubernetes >= 4.26); the plugin built
+            // here is 4.25, which only knows the equivalent environment variable.
+            PULUMI_K8S_ENABLE_PATCH_FORCE: "true",
             PATH: [path.dirname(shim), toolchain.bin, path.dirname(node), process.env["PATH"]].join(":"),
         };
         fs.mkdirSync(path.join(work, "state"));

@@ -112,8 +112,7 @@ class SynthMocks implements pulumi.runtime.Mocks {
     readonly liveValues = new Map<string, string>();
 
     constructor(
-        private readonly clusterFixture: string,
-        private readonly fixtures: { cluster: LiveCluster; service: Record<string, unknown>; infraOutputs: Record<string, unknown> },
+        private readonly fixtures: { service: Record<string, unknown>; infraOutputs: Record<string, unknown> },
     ) {}
 
     newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
@@ -130,10 +129,7 @@ class SynthMocks implements pulumi.runtime.Mocks {
             case "pulumi:pulumi:StackReference":
                 this.liveValues.set(`${args.type}::${args.name}`, `fixture ${FIXTURES.infraStackOutputs}`);
                 return { id: String(unwrapped["name"]), state: { name: unwrapped["name"], outputs: this.fixtures.infraOutputs, secretOutputNames: [] } };
-                case "kubernetes:postgresql.cnpg.io/v1:Cluster":
-                this.liveValues.set(`${args.type}::${args.name}`, `fixture ${this.clusterFixture}`);
-                return { id: args.id ?? args.name, state: { ...this.fixtures.cluster } };
-            case "kubernetes:core/v1:Service":
+                case "kubernetes:core/v1:Service":
                 if (args.id) {
                     this.liveValues.set(`${args.type}::${args.name}`, `fixture ${FIXTURES.poolerService}`);
                     return { id: args.id, state: { ...this.fixtures.service } };
@@ -192,8 +188,7 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
     const readFixture = (file: string) => YAML.parse(fs.readFileSync(path.resolve(ROOT, file), "utf8")) as Record<string, unknown>;
     const clusterFixture = options.liveClusterFile ?? FIXTURES.sharedCluster;
     const liveCluster = readFixture(clusterFixture) as unknown as LiveCluster;
-    const mocks = new SynthMocks(clusterFixture, {
-        cluster: liveCluster,
+    const mocks = new SynthMocks({
         service: readFixture(FIXTURES.poolerService),
         infraOutputs: readFixture(FIXTURES.infraStackOutputs),
     });
@@ -201,6 +196,7 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
     pulumi.runtime.setAllConfig(flatConfig, secretKeys);
 
     const parents = new Map<string, string>();
+    let liveClusterRead = false;
     const resolved: Record<string, unknown> = {};
     // A program error raised inside an apply also rejects promises nobody awaits: the engine would fail the
     // update with it, and so does synth.
@@ -226,7 +222,12 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
             if (parent?.__name && parent.__pulumiType !== "pulumi:pulumi:Stack") parents.set(`${args.type}::${args.name}`, `${parent.__pulumiType}::${parent.__name}`);
             return undefined;
         });
-        const outputs = synergyflowDb(config);
+        const outputs = synergyflowDb(config, {
+            readLiveCluster: async () => {
+                liveClusterRead = true;
+                return structuredClone(liveCluster);
+            },
+        });
         for (const [key, output] of Object.entries(outputs)) {
             const value = await awaitOutput(output);
             resolved[key] = (await pulumi.isSecret(output)) ? MASK : value;
@@ -287,6 +288,17 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
                 write(path.join(target, fileName(String(masked["kind"] ?? record.type), name) + ".yaml"), YAML.stringify(manifest));
             }
         }
+    }
+    if (liveClusterRead) {
+        // Not a resource: the program reads the live Cluster directly (clusterPatch and external strategies).
+        plan.push({
+            type: "postgresql.cnpg.io/v1:Cluster (live read)",
+            name: `${config.sharedCluster.namespace}/${config.sharedCluster.name}`,
+            parent: "synergyflow-db:infra:TenantRoles::synergyflow-roles",
+            target: "infra",
+            operation: "read",
+            liveValuesFrom: `fixture ${clusterFixture}`,
+        });
     }
     write("plan.json", JSON.stringify(plan, null, 2) + "\n");
     write("outputs.json", JSON.stringify(resolved, null, 2) + "\n");

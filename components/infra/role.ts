@@ -2,7 +2,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { SharedClusterConfig } from "../config";
-import { type CnpgRoleFields, type DatabaseRoleSpec, customResource, readCustomResource } from "../crds";
+import { type CnpgRoleFields, type DatabaseRoleSpec, customResource } from "../crds";
 import type { ClusterAccessSpec } from "./clusterApi";
 import { ClusterRolePatch } from "./clusterRolePatch";
 import { type LiveCluster, foreignOwnerWarning, foreignRoleOwners, sameRole } from "./rolePatch";
@@ -47,6 +47,11 @@ export interface TenantRolesArgs {
     access: Pick<ClusterAccessSpec, "context" | "kubeconfig">;
     /** 0 when no CNPG operator runs (test clusters): removal does not wait for the role to be dropped. */
     dropTimeoutSeconds: number;
+    /**
+     * Reads the live shared Cluster. A direct API read rather than a Pulumi read resource: those stay unknown
+     * during `pulumi preview`, and both the foreign-owner warning and the `external` check belong in the preview.
+     */
+    readLiveCluster: () => Promise<LiveCluster>;
     provider: k8s.Provider;
 }
 
@@ -81,7 +86,7 @@ export class TenantRoles extends pulumi.ComponentResource {
                 this.status = pulumi.output(`databaseRole: ${args.roles.map((r) => r.name).join(", ")} as DatabaseRole objects`);
                 break;
             case "clusterPatch": {
-                const live = this.readLiveCluster(name, sharedCluster, args.provider);
+                const live = pulumi.output(args.readLiveCluster());
                 this.status = live.apply((cluster) => {
                     const owners = foreignRoleOwners(cluster, ROLE_PATCH_FIELD_MANAGER);
                     const warning = foreignOwnerWarning(cluster, owners);
@@ -108,7 +113,7 @@ export class TenantRoles extends pulumi.ComponentResource {
                 break;
             }
             case "external": {
-                const live = this.readLiveCluster(name, sharedCluster, args.provider);
+                const live = pulumi.output(args.readLiveCluster());
                 // Not in registerOutputs: the stack output carries the failure, reported once.
                 this.status = live.apply((cluster) => {
                     const problems = externalRoleProblems(cluster, args.roles);
@@ -124,16 +129,5 @@ export class TenantRoles extends pulumi.ComponentResource {
             }
         }
         this.registerOutputs({});
-    }
-
-    private readLiveCluster(name: string, sharedCluster: SharedClusterConfig, provider: k8s.Provider): pulumi.Output<LiveCluster> {
-        const cluster = readCustomResource<LiveCluster["spec"], LiveCluster["status"]>(
-            `${name}-live-cluster`,
-            { apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", id: `${sharedCluster.namespace}/${sharedCluster.name}` },
-            { parent: this, provider },
-        );
-        return pulumi
-            .all([cluster.metadata, cluster.spec, cluster.status])
-            .apply(([metadata, spec, status]) => ({ metadata: metadata as LiveCluster["metadata"], spec: spec ?? {}, status }));
     }
 }

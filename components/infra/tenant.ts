@@ -12,6 +12,7 @@ import { authQuery, renderBootstrapSql } from "./bootstrapSql";
 import { TenantDatabase } from "./database";
 import { TenantPooler } from "./pooler";
 import { TenantRoles, applicationRoleFields } from "./role";
+import type { LiveCluster } from "./rolePatch";
 import type { CredentialFactory } from "./vaultCredential";
 
 export interface InfraTenantArgs {
@@ -19,6 +20,8 @@ export interface InfraTenantArgs {
     provider: k8s.Provider;
     /** Where the credentials come from: vaultCredentials(...) in the program. */
     credentials: CredentialFactory;
+    /** Reads the live shared Cluster (clusterPatch and external strategies). */
+    readLiveCluster: () => Promise<LiveCluster>;
 }
 
 /** Seconds a clusterPatch removal waits for CNPG to drop a role marked absent. */
@@ -111,6 +114,7 @@ export class InfraTenant extends pulumi.ComponentResource {
                 labels,
                 access: { context: config.infraCluster.context, kubeconfig: config.infraCluster.kubeconfig },
                 dropTimeoutSeconds: config.waitForControllers ? ROLE_DROP_TIMEOUT_SECONDS : 0,
+                readLiveCluster: args.readLiveCluster,
                 provider: provider,
             },
             { parent: this, dependsOn: secretsReady },
