@@ -99,6 +99,8 @@ async function main(): Promise<number> {
             PATH: [path.dirname(shim), toolchain.bin, path.dirname(node), process.env["PATH"]].join(":"),
         };
         fs.mkdirSync(path.join(work, "state"));
+        // The inline program runs in this process (the CLI gets envVars): it reads the live Cluster itself.
+        process.env["KUBECONFIG"] = kubeconfig;
         const pulumiCommand = await PulumiCommand.get({ root: path.dirname(toolchain.bin), skipVersionCheck: true });
         const output: string[] = [];
         const engineLog = path.join(work, "engine-output.log");

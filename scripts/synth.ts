@@ -225,7 +225,7 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
         const outputs = synergyflowDb(config, {
             readLiveCluster: async () => {
                 liveClusterRead = true;
-                return structuredClone(liveCluster);
+                return JSON.parse(JSON.stringify(liveCluster)) as LiveCluster;
             },
         });
         for (const [key, output] of Object.entries(outputs)) {
