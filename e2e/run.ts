@@ -186,6 +186,24 @@ async function main(): Promise<number> {
             assert(!names.includes("synergyflow_app") && !names.includes("synergyflow_pooler_auth"), `left behind: ${names.join(", ")}`);
             assert((await othersOf()) === othersBefore, "another tenant's role entry changed");
         });
+
+        // The databaseRole strategy (CNPG >= 1.30): standalone DatabaseRoles, the shared Cluster never touched.
+        await stack.setConfig("synergyflow-db:sharedCluster.roleStrategy", { value: "databaseRole" }, true);
+        const DATABASE_ROLES = "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/databaseroles";
+        await check("databaseRole: up creates DatabaseRoles the API server accepts (CEL included); the Cluster is untouched", async () => {
+            const clusterBefore = JSON.stringify((await kubeRequest(infraServer, "GET", CLUSTER)).spec);
+            const up = await stack.up({ onOutput });
+            assert(up.summary.result === "succeeded", `up: ${up.summary.result}`);
+            const roles = ((await kubeRequest(infraServer, "GET", DATABASE_ROLES)).items as any[]).map((r) => `${r.spec.name}:${r.spec.login}:${r.spec.connectionLimit}`);
+            assert(JSON.stringify(roles.sort()) === JSON.stringify(["synergyflow_app:true:40", "synergyflow_pooler_auth:true:4"]), `DatabaseRoles: ${roles.join(", ")}`);
+            assert(JSON.stringify((await kubeRequest(infraServer, "GET", CLUSTER)).spec) === clusterBefore, "the shared Cluster changed");
+            await stack.up({ expectNoChanges: true, onOutput });
+        });
+        await check("databaseRole: destroy deletes them; the other roles are byte-identical", async () => {
+            await stack.destroy({ onOutput });
+            assert(((await kubeRequest(infraServer, "GET", DATABASE_ROLES)).items as unknown[]).length === 0, "DatabaseRoles left behind");
+            assert((await othersOf()) === othersBefore, "another tenant's role entry changed");
+        });
     } finally {
         await Promise.all(servers.map((server) => server.stop()));
     }
