@@ -109,9 +109,15 @@ async function main(): Promise<number> {
             fs.appendFileSync(engineLog, text);
         };
         console.log(`engine output: ${engineLog}`);
+        // A copy of the project and stack files: the test changes the stack's config, never the repo's file.
+        const project = path.join(work, "project");
+        fs.mkdirSync(project);
+        for (const file of ["Pulumi.yaml", "Pulumi.local.yaml", "package.json"]) fs.copyFileSync(path.join(ROOT, file), path.join(project, file));
+        // The dynamic provider resolves the modules its serialized code requires from the project folder.
+        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(project, "node_modules"));
         const stack: Stack = await LocalWorkspace.createOrSelectStack(
             { stackName: "local", projectName: "synergyflow-db", program: async () => synergyflowDb(loadStackConfig(), { credentials: fixedCredentials }) },
-            { workDir: ROOT, pulumiCommand, envVars },
+            { workDir: project, pulumiCommand, envVars },
         );
 
         await check("preview of the new stack succeeds", async () => {
