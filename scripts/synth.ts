@@ -216,26 +216,26 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
     }
 
     async function runProgram(): Promise<void> {
-    await pulumi.runtime.runInPulumiStack(async () => {
-        pulumi.runtime.registerStackTransformation((args) => {
-            const parent = args.opts.parent as unknown as { __pulumiType?: string; __name?: string } | undefined;
-            if (parent?.__name && parent.__pulumiType !== "pulumi:pulumi:Stack") parents.set(`${args.type}::${args.name}`, `${parent.__pulumiType}::${parent.__name}`);
-            return undefined;
+        await pulumi.runtime.runInPulumiStack(async () => {
+            pulumi.runtime.registerStackTransformation((args) => {
+                const parent = args.opts.parent as unknown as { __pulumiType?: string; __name?: string } | undefined;
+                if (parent?.__name && parent.__pulumiType !== "pulumi:pulumi:Stack") parents.set(`${args.type}::${args.name}`, `${parent.__pulumiType}::${parent.__name}`);
+                return undefined;
+            });
+            const outputs = synergyflowDb(config, {
+                readLiveCluster: async () => {
+                    liveClusterRead = true;
+                    return JSON.parse(JSON.stringify(liveCluster)) as LiveCluster;
+                },
+            });
+            for (const [key, output] of Object.entries(outputs)) {
+                const value = await awaitOutput(output);
+                resolved[key] = (await pulumi.isSecret(output)) ? MASK : value;
+            }
+            return {};
         });
-        const outputs = synergyflowDb(config, {
-            readLiveCluster: async () => {
-                liveClusterRead = true;
-                return JSON.parse(JSON.stringify(liveCluster)) as LiveCluster;
-            },
-        });
-        for (const [key, output] of Object.entries(outputs)) {
-            const value = await awaitOutput(output);
-            resolved[key] = (await pulumi.isSecret(output)) ? MASK : value;
-        }
-        return {};
-    });
-    // Wait for every outstanding registration, including those no output depends on.
-    await pulumi.runtime.disconnect();
+        // Wait for every outstanding registration, including those no output depends on.
+        await pulumi.runtime.disconnect();
     }
 
     const dir = path.join(options.outDir, options.stack);
