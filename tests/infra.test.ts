@@ -1,7 +1,12 @@
 // The infra side under mocks: which provider each resource goes to, what it sets, what is secret.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import YAML from "yaml";
 import type { RecordedResource, SynthResult } from "../scripts/synth";
 import { mockPassword } from "../scripts/synth";
 import { type HarnessResult, byType, synth, synthProcess, variantConfig } from "./harness";
+import { sharedClusterFixture } from "./support/fixtures";
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const providerOf = (r: RecordedResource) => r.provider?.split("::")[3];
@@ -90,7 +95,18 @@ describe("infra tenant", () => {
         expect(roles[0].spec).toMatchObject({ cluster: { name: "shared-postgres" }, name: "synergyflow_app", login: true, superuser: false, connectionLimit: 40, databaseRoleReclaimPolicy: "retain" });
         expect(roles[0].spec.ensure).toBeUndefined();
         expect(result.resources.some((r) => r.type.startsWith("pulumi-nodejs:dynamic"))).toBe(false);
-        expect(result.plan.some((e) => e.operation === "read" && e.type.endsWith(":Cluster"))).toBe(false);
+        expect(result.outputs["roleStrategy"]).toBe("databaseRole: synergyflow_app, synergyflow_pooler_auth as DatabaseRole objects");
+        expect(result.warnings).toEqual([]);
+    });
+
+    test("databaseRole: an inline entry of the same name in the live Cluster is reported (CNPG lets it win)", async () => {
+        const live = sharedClusterFixture();
+        live.spec.managed!.roles!.push({ name: "synergyflow_app", login: true });
+        const liveFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-live-")), "cluster.yaml");
+        fs.writeFileSync(liveFile, YAML.stringify(live));
+        const config = variantConfig("prod", {}, (c) => Object.assign(c["synergyflow-db:sharedCluster"], { operatorVersion: "1.30", roleStrategy: "databaseRole" }));
+        const result = await synth("prod", config, liveFile);
+        expect(result.warnings.join("\n")).toContain("also lists synergyflow_app in spec.managed.roles; CNPG applies that inline entry, not the DatabaseRole");
     });
 
     test("external: reads the live Cluster and fails clearly when the role is not declared there", () => {

@@ -5,7 +5,7 @@ import type { SharedClusterConfig } from "../config";
 import { type CnpgRoleFields, type DatabaseRoleSpec, customResource } from "../crds";
 import type { ClusterAccessSpec } from "./clusterApi";
 import { ClusterRolePatch } from "./clusterRolePatch";
-import { type LiveCluster, foreignOwnerWarning, foreignRoleOwners, sameRole } from "./rolePatch";
+import { type LiveCluster, foreignOwnerWarning, foreignRoleOwners, readRoleEntries, sameRole } from "./rolePatch";
 
 /** A login role with nothing but what an application needs: CNPG defaults login to false, so it is set. */
 export function applicationRoleFields(name: string, connectionLimit: number, passwordSecretName: string, comment: string): CnpgRoleFields {
@@ -83,7 +83,17 @@ export class TenantRoles extends pulumi.ComponentResource {
                         childOpts,
                     ),
                 );
-                this.status = pulumi.output(`databaseRole: ${args.roles.map((r) => r.name).join(", ")} as DatabaseRole objects`);
+                // CNPG lets an inline entry of the same name win over a DatabaseRole: say so at preview.
+                this.status = pulumi.output(args.readLiveCluster()).apply((cluster) => {
+                    const inline = readRoleEntries(cluster, args.roles.map((r) => r.name)).map((r) => String(r["name"]));
+                    if (inline.length > 0) {
+                        pulumi.log.warn(
+                            `Cluster ${sharedCluster.namespace}/${sharedCluster.name} also lists ${inline.join(", ")} in spec.managed.roles; CNPG applies that inline entry, not the DatabaseRole. Remove it from the Cluster manifest.`,
+                            this,
+                        );
+                    }
+                    return `databaseRole: ${args.roles.map((r) => r.name).join(", ")} as DatabaseRole objects${inline.length ? ` (shadowed inline: ${inline.join(", ")})` : ""}`;
+                });
                 break;
             case "clusterPatch": {
                 const live = pulumi.output(args.readLiveCluster());
