@@ -3,9 +3,7 @@
 // owner and the declared schemas. Pure; the integration tier runs it as the superuser before the program's
 // bootstrap SQL.
 import type { CnpgRoleFields, DatabaseSpec } from "../components/crds";
-
-const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
-const literal = (value: string) => `'${value.replace(/'/g, "''")}'`;
+import { ident, literal } from "../components/infra/bootstrapSql";
 
 export function roleSql(role: CnpgRoleFields, password: string): string {
     const flag = (on: boolean, name: string) => (on ? name : `NO${name}`);

@@ -74,7 +74,7 @@ export function readStackFile(file: string): { config: Record<string, string>; s
     return { config, secretKeys };
 }
 
-function isSecretWrapper(value: unknown): value is { value: unknown } {
+export function isSecretWrapper(value: unknown): value is { value: unknown } {
     return value !== null && typeof value === "object" && (value as Record<string, unknown>)[SECRET_SIG] === SECRET_SIG_VALUE;
 }
 
@@ -151,7 +151,8 @@ class SynthMocks implements pulumi.runtime.Mocks {
     }
 }
 
-function unwrapSecrets(value: unknown): unknown {
+/** The plain values behind every secret in a mock input tree (for tests that inspect what is secret). */
+export function unwrapSecrets(value: unknown): unknown {
     if (isSecretWrapper(value)) return unwrapSecrets(value.value);
     if (Array.isArray(value)) return value.map(unwrapSecrets);
     if (value !== null && typeof value === "object") {

@@ -3,8 +3,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { RecordedResource } from "../scripts/synth";
-import { mockPassword } from "../scripts/synth";
-import { type HarnessResult, ROOT, byType, synth, variantConfig } from "./harness";
+import { type HarnessResult, ROOT, byType, generatedPasswords, synth, variantConfig } from "./harness";
 
 const providerOf = (r: RecordedResource) => r.provider?.split("::")[3];
 const deploymentOf = (result: HarnessResult) => byType(result, "kubernetes:apps/v1:Deployment")[0]!.inputs as any;
@@ -58,7 +57,7 @@ describe("apps side", () => {
     });
 
     test("no ConfigMap, env literal or command line holds a password", () => {
-        const passwords = byType(prod, "random:index/randomPassword:RandomPassword").map((r) => mockPassword(`${r.name}/${JSON.stringify((r.inputs as any).keepers)}`));
+        const passwords = generatedPasswords(prod);
         const deployment = deploymentOf(prod);
         const pod = deployment.spec.template.spec;
         const texts = [JSON.stringify(datasourceOf(prod).inputs), JSON.stringify(pod)];

@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
-import type { RecordedResource, SynthResult } from "../scripts/synth";
+import { type RecordedResource, type SynthResult, mockPassword } from "../scripts/synth";
 
 export const ROOT = path.join(__dirname, "..");
 
@@ -59,4 +59,9 @@ export function readRendered(result: SynthResult, relative: string): any {
 
 export function allRenderedText(result: SynthResult): string {
     return result.files.map((f) => fs.readFileSync(path.join(result.dir, f), "utf8")).join("\n");
+}
+
+/** The passwords the mocked RandomPasswords generated in a synth (what must never appear outside Vault). */
+export function generatedPasswords(result: Pick<SynthResult, "resources">): string[] {
+    return byType(result, "random:index/randomPassword:RandomPassword").map((r) => mockPassword(`${r.name}/${JSON.stringify((r.inputs as { keepers?: unknown }).keepers)}`));
 }

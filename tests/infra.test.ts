@@ -4,13 +4,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
 import type { RecordedResource, SynthResult } from "../scripts/synth";
-import { mockPassword } from "../scripts/synth";
-import { type HarnessResult, byType, synth, synthProcess, variantConfig } from "./harness";
+import { isSecretWrapper } from "../scripts/synth";
+import { type HarnessResult, byType, generatedPasswords, synth, synthProcess, variantConfig } from "./harness";
 import { sharedClusterFixture } from "./support/fixtures";
 
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const providerOf = (r: RecordedResource) => r.provider?.split("::")[3];
-const isSecret = (value: unknown) => typeof value === "object" && value !== null && SECRET_SIG in value;
 const one = (result: SynthResult, type: string) => {
     const found = byType(result, type);
     expect(found).toHaveLength(1);
@@ -40,7 +38,7 @@ describe("infra tenant", () => {
         expect(secrets.map((s) => s.name).sort()).toEqual(["kubernetes/infra/cloudnative-pg/synergyflow", "kubernetes/infra/cloudnative-pg/synergyflow-pooler-auth"]);
         for (const secret of secrets) {
             expect(secret.mount).toBe("secret");
-            expect(isSecret(secret.dataJson)).toBe(true);
+            expect(isSecretWrapper(secret.dataJson)).toBe(true);
             const data = JSON.parse(secret.dataJson.value);
             expect(Object.keys(data).sort()).toEqual(["password", "username"]);
         }
@@ -68,7 +66,7 @@ describe("infra tenant", () => {
 
     test("no Kubernetes object, Job spec or patch carries a generated password", () => {
         for (const result of [dev, prod]) {
-            const passwords = byType(result, "random:index/randomPassword:RandomPassword").map((r) => mockPassword(`${r.name}/${JSON.stringify((r.inputs as any).keepers)}`));
+            const passwords = generatedPasswords(result);
             const kube = JSON.stringify(result.resources.filter((r) => !r.type.startsWith("vault:") && !r.type.startsWith("random:")).map((r) => r.inputs));
             for (const p of passwords) expect(kube).not.toContain(p);
         }

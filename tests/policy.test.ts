@@ -1,7 +1,7 @@
 // The policy pack's policies, called directly with resource arguments built from synth (no PolicyPack server).
 import type { PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs } from "@pulumi/policy";
 import { connectionBudget, explicitProvider, noSecretMaterial, policies, poolerHbaRestricted, restrictedInNamespace } from "../policy/policies";
-import type { RecordedResource } from "../scripts/synth";
+import { type RecordedResource, unwrapSecrets } from "../scripts/synth";
 import { type HarnessResult, synth } from "./harness";
 
 function resourceArgs(r: { type: string; name: string; props: Record<string, any>; providerName?: string }): ResourceValidationArgs {
@@ -21,14 +21,7 @@ function resourceArgs(r: { type: string; name: string; props: Record<string, any
 }
 
 const fromRecorded = (r: RecordedResource) =>
-    resourceArgs({ type: r.type, name: r.name, props: unwrap(r.inputs) as Record<string, any>, providerName: r.provider?.split("::")[3] });
-
-function unwrap(value: any): any {
-    if (value && typeof value === "object" && "4dabf18193072939515e22adb298388d" in value) return unwrap(value.value);
-    if (Array.isArray(value)) return value.map(unwrap);
-    if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrap(v)]));
-    return value;
-}
+    resourceArgs({ type: r.type, name: r.name, props: unwrapSecrets(r.inputs) as Record<string, any>, providerName: r.provider?.split("::")[3] });
 
 function violations(policy: ResourceValidationPolicy, args: ResourceValidationArgs): string[] {
     const found: string[] = [];

@@ -8,8 +8,9 @@ export interface BootstrapSqlArgs {
     poolerAuth?: { authRole: string; functionSchema: string };
 }
 
-const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
-const literal = (value: string) => `'${value.replace(/'/g, "''")}'`;
+/** A quoted SQL identifier / string literal. */
+export const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
+export const literal = (value: string) => `'${value.replace(/'/g, "''")}'`;
 
 /** The auth_query PgBouncer runs (as the auth role) to fetch a connecting user's password hash. */
 export function authQuery(functionSchema: string): string {
