@@ -33,6 +33,7 @@ export function ourRoleLimits(config: StackConfig): Record<string, number> {
 export function computeBudget(config: StackConfig): ConnectionBudget {
     const { sharedCluster, pooler, backend } = config;
     const maxDb = integerParameter(pooler.parameters, "max_db_connections") ?? 0;
+    // Unset parameters take PgBouncer's defaults (max_client_conn 100, default_pool_size 20).
     const maxClient = integerParameter(pooler.parameters, "max_client_conn") ?? 100;
     return {
         usableSlots: sharedCluster.maxConnections - sharedCluster.superuserReservedConnections,

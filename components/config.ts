@@ -188,7 +188,6 @@ export const configSchema = z.strictObject({
 });
 
 export type StackConfig = z.infer<typeof configSchema>;
-export type TenantConfig = StackConfig["tenant"];
 export type PoolerConfig = StackConfig["pooler"];
 export type BackendConfig = StackConfig["backend"];
 export type SharedClusterConfig = StackConfig["sharedCluster"];

@@ -69,7 +69,6 @@ export interface ExternalSecretSpec {
     target: {
         name: string;
         creationPolicy: "Owner" | "Orphan" | "Merge" | "None";
-        deletionPolicy?: "Delete" | "Merge" | "Retain";
         template: {
             type: string;
             engineVersion?: "v2";

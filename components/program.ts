@@ -19,7 +19,10 @@ export function loadStackConfig(all: Record<string, string> = pulumi.runtime.all
     let disabledDefaults: string[] = [];
     for (const [fullKey, value] of Object.entries(all)) {
         const [namespace, key] = fullKey.split(":", 2) as [string, string];
-        if (fullKey === DISABLE_DEFAULT_PROVIDERS) disabledDefaults = parseValue(value) as string[];
+        if (fullKey === DISABLE_DEFAULT_PROVIDERS) {
+            const parsed = parseValue(value);
+            disabledDefaults = Array.isArray(parsed) ? parsed.map(String) : [String(parsed)];
+        }
         if (namespace === "pulumi") continue;
         if (namespace !== PROJECT) {
             unknown.push({ key: fullKey, message: `is not read by this program: its providers are configured from ${PROJECT}:* keys only (default providers are disabled)` });
@@ -116,6 +119,5 @@ export function synergyflowDb(config: StackConfig, options: ProgramOptions = {})
         ...outputs,
         appsNamespace: apps.namespace,
         datasourceConfigMap: apps.datasourceConfigMapName,
-        backendJdbcUrl: apps.jdbcUrl,
     };
 }

@@ -55,21 +55,22 @@ describe("tenant setup", () => {
 
     test("a connection without TLS is refused by the pooler's pg_hba (hostssl)", async () => {
         const message = await errorOf(env.connect({ user: env.tenantRole, ssl: false }, "pooler"));
-        expect(message).toMatch(/pg_hba|rejected|no such user|not allowed/i);
+        // PgBouncer's answer to a pg_hba `reject` (no hostssl rule matches a plain connection).
+        expect(message).toBe("login rejected");
     });
 });
 
 describe("isolation on the shared cluster", () => {
     test("the other tenants' roles cannot log in through this pooler, even with their right password", async () => {
         for (const role of Object.keys(env.otherTenants)) {
-            // Refused twice over: the tenant-scoped lookup knows no such user, and pg_hba rejects the rest.
+            // The tenant-scoped lookup returns no hash for them (pg_hba would reject them next).
             const message = await errorOf(env.connect({ user: role, database: `${role}_db` }, "pooler"));
-            expect(message).toMatch(/no such user|rejected|pg_hba/i);
+            expect(message).toBe("no such user");
         }
     });
 
     test("the tenant role cannot reach another tenant's database, through the pooler or directly", async () => {
-        expect(await errorOf(env.connect({ user: env.tenantRole, database: "gitlab_app_db" }, "pooler"))).toMatch(/rejected|not allowed|pg_hba/i);
+        expect(await errorOf(env.connect({ user: env.tenantRole, database: "gitlab_app_db" }, "pooler"))).toBe("login rejected");
         expect(await errorOf(env.connect({ user: env.tenantRole, database: "gitlab_app_db" }, "direct"))).toMatch(/permission denied for database "gitlab_app_db"/);
         // And the other way round: our database is closed to PUBLIC by the bootstrap SQL.
         expect(await errorOf(env.connect({ user: "gitlab_app", database: "synergyflow" }, "direct"))).toMatch(/permission denied for database "synergyflow"/);

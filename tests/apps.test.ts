@@ -53,7 +53,8 @@ describe("apps side", () => {
         expect(url.searchParams.get("prepareThreshold")).toBe("5");
         expect(env.SPRING_DATASOURCE_URL).not.toContain("-rw");
         expect(env.PGHOST).toBe(prod.outputs["poolerHost"]);
-        expect(prod.outputs["backendJdbcUrl"]).toBe(env.SPRING_DATASOURCE_URL);
+        // The apps side builds the same URL the infra side exports (one function, two consumers).
+        expect(prod.outputs["jdbcUrl"]).toBe(env.SPRING_DATASOURCE_URL);
     });
 
     test("no ConfigMap, env literal or command line holds a password", () => {

@@ -36,7 +36,7 @@ describe("stack config validation", () => {
         expect(() => loadStackConfig(config)).not.toThrow();
     });
 
-    test("an empty stack gets the defaults declared in Pulumi.yaml", () => {
+    test("Pulumi.yaml declares every key with a description and the schema's default", () => {
         const project = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
         expect(project.config).toEqual(projectConfigBlock());
         for (const declaration of Object.values(project.config) as any[]) {

@@ -197,7 +197,7 @@ describe("infra tenant", () => {
 
     test("the tenant's outputs are the stack outputs", () => {
         expect(Object.keys(prod.outputs).sort()).toEqual(
-            ["appsNamespace", "backendJdbcUrl", "connectionBudget", "roleStrategy", "databaseName", "datasourceConfigMap", "infraNamespace", "jdbcUrl", "poolerHost", "poolerPort", "poolerServiceName", "roleName", "vaultKey", "vaultMount", "vaultSecretVersion"].sort(),
+            ["appsNamespace", "connectionBudget", "roleStrategy", "databaseName", "datasourceConfigMap", "infraNamespace", "jdbcUrl", "poolerHost", "poolerPort", "poolerServiceName", "roleName", "vaultKey", "vaultMount", "vaultSecretVersion"].sort(),
         );
         expect(prod.outputs).toMatchObject({ databaseName: "synergyflow", roleName: "synergyflow_app", vaultKey: "kubernetes/infra/cloudnative-pg/synergyflow", poolerPort: 5432 });
         expect(String(prod.outputs["jdbcUrl"])).toBe("jdbc:postgresql://10.80.12.40:5432/synergyflow?sslmode=require&prepareThreshold=5&ApplicationName=synergyflow&tcpKeepAlive=true");

@@ -9,8 +9,12 @@ describe("synth", () => {
         const result = await synth(stack);
         const files = result.files.sort();
         expect(files).toEqual(expect.arrayContaining(["plan.json", "outputs.json"]));
+        // Exactly one file per object sent to a cluster (the role patch included), in the folder of its cluster.
+        for (const target of ["infra", "apps"] as const) {
+            const sent = result.plan.filter((e) => e.target === target && e.operation !== "read" && !e.type.startsWith("pulumi:providers:"));
+            expect(files.filter((f) => f.startsWith(`${target}/`))).toHaveLength(sent.length);
+        }
         expect(files.filter((f) => f.startsWith("infra/")).length).toBeGreaterThanOrEqual(8);
-        expect(files.filter((f) => f.startsWith("apps/")).length).toBeGreaterThanOrEqual(4);
         expect(files.filter((f) => f.startsWith("vault/")).length).toBe(2);
         const targets = new Set(result.plan.map((e) => e.target));
         expect([...targets].sort()).toEqual(["apps", "infra", "none", "vault"]);

@@ -20,7 +20,6 @@ export class AppsSide extends pulumi.ComponentResource {
     public readonly namespace: pulumi.Output<string>;
     /** Auto-named: a new name on every datasource change, which rolls the Deployment out. */
     public readonly datasourceConfigMapName: pulumi.Output<string>;
-    public readonly jdbcUrl: pulumi.Output<string>;
 
     constructor(name: string, args: AppsSideArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synergyflow-db:apps:AppsSide", name, {}, opts);
@@ -78,7 +77,6 @@ export class AppsSide extends pulumi.ComponentResource {
             { ...childOpts, dependsOn: [namespace] },
         );
         this.datasourceConfigMapName = datasource.metadata.name;
-        this.jdbcUrl = env.apply((e) => e["SPRING_DATASOURCE_URL"] ?? "");
 
         new BackendDeployment(
             `${name}-backend`,
@@ -95,6 +93,6 @@ export class AppsSide extends pulumi.ComponentResource {
             },
             { parent: this },
         );
-        this.registerOutputs({ namespace: this.namespace, datasourceConfigMapName: this.datasourceConfigMapName, jdbcUrl: this.jdbcUrl });
+        this.registerOutputs({ namespace: this.namespace, datasourceConfigMapName: this.datasourceConfigMapName });
     }
 }
