@@ -1,4 +1,7 @@
 // synergyflow-db: onboards SynergyFlow onto the shared CloudNativePG cluster. See README.md.
-import { loadStackConfig, synergyflowDb } from "./components/program";
+import { loadStackConfig, runSynergyflowDb, stackLiveReader } from "./components/program";
 
-export = synergyflowDb(loadStackConfig());
+export = async () => {
+    const config = loadStackConfig();
+    return runSynergyflowDb(config, stackLiveReader(config));
+};

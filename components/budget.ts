@@ -9,10 +9,20 @@ export interface BudgetProblem {
     message: string;
 }
 
+/** What the live shared Cluster says about its connection slots (read by the preflight, see preflight/). */
+export interface SharedClusterSlots {
+    maxConnections: number;
+    superuserReservedConnections: number;
+    /** Every role on the cluster that is not ours: its connectionLimit (-1 = unlimited) and where it is declared. */
+    otherRoles: { name: string; connectionLimit: number; declaredIn: string }[];
+}
+
 export interface ConnectionBudget {
     /** max_connections minus superuser_reserved_connections. */
     usableSlots: number;
+    /** The other roles' limits added up (unlimited roles are refused by the preflight, not counted). */
     otherTenantsTotal: number;
+    otherRoleLimits: Record<string, number>;
     /** Role connection limits this program adds to the shared cluster. */
     ourRoleLimits: Record<string, number>;
     /** Server connections all pooler pods may open together (pods x max_db_connections). */
@@ -30,14 +40,16 @@ export function ourRoleLimits(config: StackConfig): Record<string, number> {
     return limits;
 }
 
-export function computeBudget(config: StackConfig): ConnectionBudget {
-    const { sharedCluster, pooler, backend } = config;
+export function computeBudget(config: StackConfig, slots: SharedClusterSlots): ConnectionBudget {
+    const { pooler, backend } = config;
     const maxDb = integerParameter(pooler.parameters, "max_db_connections") ?? 0;
     // Unset parameters take PgBouncer's defaults (max_client_conn 100, default_pool_size 20).
     const maxClient = integerParameter(pooler.parameters, "max_client_conn") ?? 100;
+    const limited = slots.otherRoles.filter((r) => r.connectionLimit >= 0);
     return {
-        usableSlots: sharedCluster.maxConnections - sharedCluster.superuserReservedConnections,
-        otherTenantsTotal: Object.values(sharedCluster.otherTenantRoleLimits).reduce((a, b) => a + b, 0),
+        usableSlots: slots.maxConnections - slots.superuserReservedConnections,
+        otherTenantsTotal: limited.reduce((a, r) => a + r.connectionLimit, 0),
+        otherRoleLimits: Object.fromEntries(slots.otherRoles.map((r) => [r.name, r.connectionLimit])),
         ourRoleLimits: ourRoleLimits(config),
         poolerServerConnections: pooler.instances * maxDb,
         backendClientConnections: (backend.replicas + backend.maxSurge) * backend.hikari.maximumPoolSize,
@@ -45,10 +57,37 @@ export function computeBudget(config: StackConfig): ConnectionBudget {
     };
 }
 
-/** Every way the stack's numbers do not fit. Empty when they do. */
-export function checkConnectionBudget(config: StackConfig): BudgetProblem[] {
-    const { sharedCluster, tenant, pooler, backend } = config;
-    const budget = computeBudget(config);
+/**
+ * Whether every role's limit, ours included, fits the live cluster's usable slots. A role without a limit
+ * (-1) makes any sum meaningless: it is refused, naming the role, rather than counted.
+ */
+export function checkSharedClusterBudget(config: StackConfig, slots: SharedClusterSlots): BudgetProblem[] {
+    const { sharedCluster, tenant } = config;
+    const budget = computeBudget(config, slots);
+    const problems: BudgetProblem[] = [];
+    const cluster = `${sharedCluster.namespace}/${sharedCluster.name}`;
+    const listed = slots.otherRoles.map((r) => `${r.name} ${r.connectionLimit < 0 ? "unlimited" : r.connectionLimit} (${r.declaredIn})`).join(", ");
+    for (const role of slots.otherRoles.filter((r) => r.connectionLimit < 0)) {
+        problems.push({
+            key: "tenant.connectionLimit",
+            message: `role ${role.name} on Cluster ${cluster} (${role.declaredIn}) has connectionLimit -1 (unlimited): no budget for the shared cluster can hold; its owner must give it a limit. Live roles: ${listed}`,
+        });
+    }
+    const ours = Object.entries(budget.ourRoleLimits);
+    const ourTotal = ours.reduce((a, [, n]) => a + n, 0);
+    const total = budget.otherTenantsTotal + ourTotal;
+    if (total > budget.usableSlots) {
+        problems.push({
+            key: "tenant.connectionLimit",
+            message: `role limits on Cluster ${cluster}: other roles ${budget.otherTenantsTotal} (${listed || "none"}) + ours ${ourTotal} (${ours.map(([r, n]) => `${r} ${n}`).join(", ")}) = ${total} > ${budget.usableSlots} usable slots (live max_connections ${slots.maxConnections} - superuser_reserved_connections ${slots.superuserReservedConnections}); at most ${Math.max(budget.usableSlots - budget.otherTenantsTotal - (ourTotal - tenant.connectionLimit), 0)} fit for tenant.connectionLimit`,
+        });
+    }
+    return problems;
+}
+
+/** Whether the pooler's and the backend's numbers fit each other and the role's limit (config only). */
+export function checkPoolerSizing(config: StackConfig): BudgetProblem[] {
+    const { tenant, pooler, backend } = config;
     const problems: BudgetProblem[] = [];
     const p = pooler.parameters;
     const maxDb = integerParameter(p, "max_db_connections");
@@ -56,34 +95,27 @@ export function checkConnectionBudget(config: StackConfig): BudgetProblem[] {
     const minPool = integerParameter(p, "min_pool_size") ?? 0;
     const reservePool = integerParameter(p, "reserve_pool_size") ?? 0;
     const maxUser = integerParameter(p, "max_user_connections");
+    const serverConnections = pooler.instances * (maxDb ?? 0);
+    const maxClient = integerParameter(p, "max_client_conn") ?? 100;
+    const backendClients = (backend.replicas + backend.maxSurge) * backend.hikari.maximumPoolSize;
+    const poolerCapacity = maxClient * Math.max(pooler.instances - 1, 1);
 
     if (maxDb === undefined || maxDb === 0) {
         problems.push({
             key: "pooler.parameters.max_db_connections",
             message: `is unset or 0 (unlimited): each of the ${pooler.instances} pooler pods could open any number of server connections; set it so that ${pooler.instances} x max_db_connections <= tenant.connectionLimit ${tenant.connectionLimit}`,
         });
-    } else if (budget.poolerServerConnections > tenant.connectionLimit) {
+    } else if (serverConnections > tenant.connectionLimit) {
         problems.push({
             key: "pooler.parameters.max_db_connections",
-            message: `${pooler.instances} pooler pods x max_db_connections ${maxDb} = ${budget.poolerServerConnections} server connections > tenant.connectionLimit ${tenant.connectionLimit} (limits apply per PgBouncer pod); use max_db_connections <= ${Math.floor(tenant.connectionLimit / pooler.instances)} or fewer pods`,
+            message: `${pooler.instances} pooler pods x max_db_connections ${maxDb} = ${serverConnections} server connections > tenant.connectionLimit ${tenant.connectionLimit} (limits apply per PgBouncer pod); use max_db_connections <= ${Math.floor(tenant.connectionLimit / pooler.instances)} or fewer pods`,
         });
     }
 
-    const ours = Object.entries(budget.ourRoleLimits);
-    const ourTotal = ours.reduce((a, [, n]) => a + n, 0);
-    const total = budget.otherTenantsTotal + ourTotal;
-    if (total > budget.usableSlots) {
-        const others = Object.entries(sharedCluster.otherTenantRoleLimits).map(([r, n]) => `${r} ${n}`).join(", ");
-        problems.push({
-            key: "tenant.connectionLimit",
-            message: `role limits on ${sharedCluster.name}: other tenants ${budget.otherTenantsTotal} (${others}) + ours ${ourTotal} (${ours.map(([r, n]) => `${r} ${n}`).join(", ")}) = ${total} > ${budget.usableSlots} usable slots (max_connections ${sharedCluster.maxConnections} - superuser_reserved_connections ${sharedCluster.superuserReservedConnections}); at most ${Math.max(budget.usableSlots - budget.otherTenantsTotal - (ourTotal - tenant.connectionLimit), 0)} fit for tenant.connectionLimit`,
-        });
-    }
-
-    if (budget.backendClientConnections > budget.poolerClientCapacity) {
+    if (backendClients > poolerCapacity) {
         problems.push({
             key: "pooler.parameters.max_client_conn",
-            message: `backend (${backend.replicas} replicas + ${backend.maxSurge} surge) x Hikari maximumPoolSize ${backend.hikari.maximumPoolSize} = ${budget.backendClientConnections} client connections > pooler capacity ${budget.poolerClientCapacity} (max_client_conn x ${Math.max(pooler.instances - 1, 1)} pod(s), one pooler pod unavailable)`,
+            message: `backend (${backend.replicas} replicas + ${backend.maxSurge} surge) x Hikari maximumPoolSize ${backend.hikari.maximumPoolSize} = ${backendClients} client connections > pooler capacity ${poolerCapacity} (max_client_conn x ${Math.max(pooler.instances - 1, 1)} pod(s), one pooler pod unavailable)`,
         });
     }
 

@@ -2,8 +2,9 @@
 // Every problem is reported at once, naming the full config key, the bad value and what is allowed,
 // before the program registers any resource.
 import { z } from "zod";
-import { checkPoolerParameters, DEFAULT_POOLER_PARAMETERS } from "./infra/poolerParameters";
-import { checkConnectionBudget, checkTimeouts } from "./budget";
+import { checkPoolerParameters, DEFAULT_POOLER_PARAMETERS, SUPPORTED_OPERATOR_VERSIONS } from "./infra/poolerParameters";
+import { checkPoolerSizing, checkTimeouts } from "./budget";
+import { cidrProblem, ipProblem, parseGoDuration, parseQuantity } from "./parsers";
 
 export const PROJECT = "synergyflow-db";
 
@@ -23,11 +24,19 @@ const roleName = pgIdentifier.refine(
 );
 const positiveInt = z.number().int("must be an integer").positive("must be > 0");
 const nonNegativeInt = z.number().int("must be an integer").nonnegative("must be >= 0");
-const cidr = z
-    .string()
-    .regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$|^[0-9a-fA-F:]+\/\d{1,3}$/, "must be a CIDR such as 10.42.0.0/16");
-const duration = z.string().regex(/^\d+(s|m|h)$/, "must be a duration such as 30s, 15m or 1h");
-const quantity = z.string().regex(/^\d+(\.\d+)?(m|Mi|Gi|Ki)?$/, "must be a Kubernetes quantity such as 100m or 256Mi");
+/** A string the named parser accepts; its reason otherwise. */
+const parsed = (problem: (text: string) => string | undefined) =>
+    z.string().superRefine((text, ctx) => {
+        const reason = problem(text);
+        if (reason) ctx.addIssue({ code: "custom", message: reason, input: text });
+    });
+const cidr = parsed(cidrProblem);
+const ipAddress = parsed(ipProblem);
+// What ESO accepts for refreshInterval: a Go duration ("1h30m", "90s").
+const duration = parsed((text) => (parseGoDuration(text) === undefined ? "must be a Go duration such as 30s, 15m, 1h or 1h30m" : undefined));
+const quantity = parsed((text) =>
+    parseQuantity(text) === undefined ? "must be a Kubernetes quantity such as 100m, 0.5, 256Mi or 1G" : (parseQuantity(text) as number) < 0 ? "must not be negative" : undefined,
+);
 
 const clusterAccess = (defaultContext: string) =>
     z.strictObject({
@@ -61,17 +70,11 @@ export const configSchema = z.strictObject({
             name: k8sName.default("shared-postgres"),
             namespace: k8sName.default("cnpg-system"),
             // The CNPG operator's minor version: DatabaseRole needs >= 1.30; auth_dbname=postgres since 1.28.
-            operatorVersion: z
-                .string()
-                .regex(/^1\.\d+$/, "must be a CNPG minor version such as 1.27")
-                .default("1.27"),
-            maxConnections: positiveInt.default(200),
-            superuserReservedConnections: nonNegativeInt.default(3),
-            otherTenantRoleLimits: z
-                .record(pgIdentifier, nonNegativeInt)
-                .default({ gitlab_app: 50, harbor_app: 30, mattermost_app: 40, keycloak_app: 20, readonly_user: 10 }),
-            roleStrategy: z.enum(["databaseRole", "clusterPatch", "external"]).default("clusterPatch"),
-            superuserSecretName: k8sName.default("shared-postgres-superuser"),
+            // The CNPG operator's minor: DatabaseRole needs >= 1.30; the PgBouncer allow-list follows it.
+            operatorVersion: z.enum(SUPPORTED_OPERATOR_VERSIONS).default("1.27"),
+            // external: the Cluster's owner declares the roles (the preview prints the entries);
+            // clusterPatch: only for a Cluster no other manager applies; databaseRole: CNPG >= 1.30.
+            roleStrategy: z.enum(["databaseRole", "clusterPatch", "external"]).default("external"),
         })
         .prefault({}),
     tenant: z
@@ -85,7 +88,8 @@ export const configSchema = z.strictObject({
             databaseReclaimPolicy: z.enum(["retain", "delete"]).default("retain"),
             roleReclaimPolicy: z.enum(["retain", "delete"]).default("retain"),
             // Change this value to generate a new password (Vault version bumps, the backend rolls out).
-            passwordRotation: z.string().default("1"),
+            // Any scalar: `pulumi config set --path ...passwordRotation 2` stores a number.
+            passwordRotation: z.union([z.string(), z.number(), z.boolean()]).transform(String).default("1"),
         })
         .prefault({}),
     pooler: z
@@ -95,16 +99,12 @@ export const configSchema = z.strictObject({
             instances: positiveInt.default(2),
             poolMode: z.enum(["transaction", "session"]).default("transaction"),
             // PgBouncer parameters by their PgBouncer names; rendered as strings for the Pooler.
-            parameters: z
-                .record(z.string(), z.union([z.number(), z.string(), z.boolean()]))
-                .superRefine((parameters, ctx) => {
-                    for (const problem of checkPoolerParameters(parameters)) {
-                        ctx.addIssue({ code: "custom", path: [problem.parameter], message: problem.message, input: parameters[problem.parameter] });
-                    }
-                })
-                .default(DEFAULT_POOLER_PARAMETERS),
+            // Checked against the allow-list of sharedCluster.operatorVersion (a cross-key check).
+            parameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).default(DEFAULT_POOLER_PARAMETERS),
             resources: resources.default({ requests: { cpu: "100m", memory: "64Mi" }, limits: { memory: "128Mi" } }),
-            authMode: z.enum(["vault", "operator"]).default("vault"),
+            // operator: CNPG's own auth user and lookup (no superuser needed); vault: our own auth role and
+            // lookup function, which needs the shared Cluster's superuser access.
+            authMode: z.enum(["vault", "operator"]).default("operator"),
             authRoleName: roleName.default("synergyflow_pooler_auth"),
             authRoleConnectionLimit: positiveInt.default(4),
             authSecretName: k8sName.default("synergyflow-pooler-auth"),
@@ -115,8 +115,12 @@ export const configSchema = z.strictObject({
                 .strictObject({
                     mode: z.enum(["loadBalancer", "clusterMesh", "external"]).default("loadBalancer"),
                     // loadBalancer: fixed IP requested from the Cilium LB IPAM pool; external: the DNS name.
-                    loadBalancerIP: z.string().min(1).optional(),
+                    loadBalancerIP: ipAddress.optional(),
                     host: z.string().min(1).optional(),
+                    // What reaches the pooler from the apps cluster: its node addresses when it masquerades pod
+                    // egress (Cilium's default), its pod addresses when the platform exempts this range.
+                    appsMasquerade: z.boolean().default(true),
+                    appsNodeCidrs: z.array(cidr).default([]),
                     appsPodCidrs: z.array(cidr).default([]),
                     networkPolicyName: k8sName.default("synergyflow-pooler-from-apps"),
                     // Idle timeout of anything between the backend and the pooler (LB, NAT); 0 = none known.
@@ -124,6 +128,8 @@ export const configSchema = z.strictObject({
                 })
                 .prefault({}),
             podMonitor: z.boolean().default(false),
+            // The namespace Prometheus scrapes from, admitted to the pooler's metrics port when podMonitor is on.
+            monitoringNamespaceSelector: z.record(z.string(), z.string()).default({ "kubernetes.io/metadata.name": "monitoring" }),
         })
         .prefault({}),
     vault: z
@@ -139,8 +145,6 @@ export const configSchema = z.strictObject({
                 .default("kubernetes/infra/cloudnative-pg"),
         })
         .prefault({}),
-    // Secret: `pulumi config set --secret synergyflow-db:vaultToken ...`, or VAULT_TOKEN in the environment.
-    vaultToken: z.string().default(""),
     externalSecrets: z
         .strictObject({
             infraStore: k8sName.default("vault-backend"),
@@ -266,40 +270,59 @@ function unwrap(schema: z.ZodType): z.ZodType {
     return current;
 }
 
+/** Keys earlier versions read from the stack file, and why they are gone. */
+export const REMOVED_KEYS: Record<string, string> = {
+    "sharedCluster.maxConnections": "is read from the live Cluster (spec.postgresql.parameters.max_connections); remove it",
+    "sharedCluster.superuserReservedConnections": "is read from the live Cluster (spec.postgresql.parameters.superuser_reserved_connections); remove it",
+    "sharedCluster.otherTenantRoleLimits": "is read from the live Cluster (spec.managed.roles) and its DatabaseRoles; remove it",
+    "sharedCluster.superuserSecretName": "is read from the live Cluster (spec.superuserSecret, default <cluster>-superuser); remove it",
+    vaultToken: "is no longer read: a token in the config is stored in the state and changes the Vault provider on every new token; export VAULT_TOKEN instead and remove the key (`pulumi config rm synergyflow-db:vaultToken`)",
+};
+
+/** Reports and strips removed keys, so the rest of the config is still checked in the same run. */
+function removedKeyProblems(raw: Record<string, unknown>): { rest: Record<string, unknown>; problems: ConfigProblem[] } {
+    const rest = structuredClone(raw);
+    const problems: ConfigProblem[] = [];
+    for (const [dotted, message] of Object.entries(REMOVED_KEYS)) {
+        const path = dotted.split(".");
+        const parent = valueAt(rest, path.slice(0, -1)) as Record<string, unknown> | undefined;
+        const last = path[path.length - 1] as string;
+        if (parent !== null && typeof parent === "object" && last in parent) {
+            problems.push({ key: fullKey(path), message });
+            delete parent[last];
+        }
+    }
+    return { rest, problems };
+}
+
 /**
  * Parses the raw config (keys without the project prefix) into the typed model, then runs the checks that
- * span several keys (PgBouncer parameters, role names, exposure, connection budget). Throws ConfigError with
- * every problem found.
+ * span several keys (PgBouncer parameters, role names, exposure, pooler sizing). Throws ConfigError with
+ * every problem found. What only the live platform can tell (budget, names, superuser) is the preflight's.
  */
 export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
-    const parsed = configSchema.safeParse(raw);
+    const { rest, problems } = removedKeyProblems(raw);
+    const parsed = configSchema.safeParse(rest);
     if (!parsed.success) {
-        throw new ConfigError(parsed.error.issues.flatMap((issue) => describeIssue(issue, raw)));
+        throw new ConfigError([...problems, ...parsed.error.issues.flatMap((issue) => describeIssue(issue, rest))]);
     }
-    const config = parsed.data;
-    const problems = crossKeyProblems(config);
+    problems.push(...crossKeyProblems(parsed.data));
     if (problems.length > 0) throw new ConfigError(problems);
-    return config;
+    return parsed.data;
 }
 
 function crossKeyProblems(config: StackConfig): ConfigProblem[] {
     const { tenant, pooler, sharedCluster, backend } = config;
     const problems: ConfigProblem[] = [];
 
-    const ourRoles = [tenant.roleName, ...(pooler.authMode === "vault" ? [pooler.authRoleName] : [])];
+    for (const problem of checkPoolerParameters(pooler.parameters, sharedCluster.operatorVersion)) {
+        problems.push({ key: `${PROJECT}:pooler.parameters.${problem.parameter}`, message: `${JSON.stringify(pooler.parameters[problem.parameter]) ?? "(missing)"} ${problem.message}` });
+    }
     if (pooler.authMode === "vault" && pooler.authRoleName === tenant.roleName) {
         problems.push({
             key: `${PROJECT}:pooler.authRoleName`,
             message: `${JSON.stringify(pooler.authRoleName)} equals tenant.roleName: the pooler's auth role must never be the application's role`,
         });
-    }
-    for (const role of ourRoles) {
-        if (role in sharedCluster.otherTenantRoleLimits) {
-            problems.push({
-                key: `${PROJECT}:sharedCluster.otherTenantRoleLimits.${role}`,
-                message: `${JSON.stringify(role)} is one of this program's roles; a role name must appear once in the shared cluster`,
-            });
-        }
     }
     if (pooler.poolMode === "transaction" && pooler.parameters["max_prepared_statements"] === 0) {
         problems.push({
@@ -326,10 +349,20 @@ function crossKeyProblems(config: StackConfig): ConfigProblem[] {
     if (exposure.mode === "external" && !exposure.host) {
         problems.push({ key: `${PROJECT}:pooler.exposure.host`, message: `(missing) is required when pooler.exposure.mode is "external": the DNS name managed elsewhere` });
     }
-    if (exposure.mode === "loadBalancer" && exposure.appsPodCidrs.length === 0) {
+    if (exposure.mode !== "external") {
+        // cnpg-system denies traffic from other namespaces: the policy must admit what actually arrives.
+        const [key, other] = exposure.appsMasquerade ? ["appsNodeCidrs", "node"] : ["appsPodCidrs", "pod"];
+        if (exposure[key as "appsNodeCidrs" | "appsPodCidrs"].length === 0) {
+            problems.push({
+                key: `${PROJECT}:pooler.exposure.${key}`,
+                message: `[] admits nothing: with pooler.exposure.appsMasquerade ${exposure.appsMasquerade} the pooler sees the apps cluster's ${other} addresses, so list that cluster's ${other} CIDRs (or set appsMasquerade to ${!exposure.appsMasquerade} if the platform ${exposure.appsMasquerade ? "exempts this range from masquerading" : "masquerades pod egress"})`,
+            });
+        }
+    }
+    if (exposure.mode === "loadBalancer" && exposure.loadBalancerIP === undefined && exposure.host === undefined) {
         problems.push({
-            key: `${PROJECT}:pooler.exposure.appsPodCidrs`,
-            message: `[] must list the apps cluster's pod CIDRs when pooler.exposure.mode is "loadBalancer" (cnpg-system denies other traffic by default)`,
+            key: `${PROJECT}:pooler.exposure.loadBalancerIP`,
+            message: `(missing) is required in "loadBalancer" mode (or pooler.exposure.host): an address assigned later cannot be read in the run that creates its Service; reserve one in the infra cluster's LB IPAM pool`,
         });
     }
     if (exposure.mode !== "loadBalancer") {
@@ -353,7 +386,7 @@ function crossKeyProblems(config: StackConfig): ConfigProblem[] {
     }
 
     if (problems.length === 0) {
-        problems.push(...[...checkConnectionBudget(config), ...checkTimeouts(config)].map((p) => ({ key: `${PROJECT}:${p.key}`, message: p.message })));
+        problems.push(...[...checkPoolerSizing(config), ...checkTimeouts(config)].map((p) => ({ key: `${PROJECT}:${p.key}`, message: p.message })));
     }
     return problems;
 }

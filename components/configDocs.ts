@@ -5,12 +5,11 @@ export const CONFIG_DESCRIPTIONS: Record<keyof StackConfig, string> = {
     infraCluster: "Infra cluster (CNPG side): kube context, optional kubeconfig (path or contents), stable clusterIdentifier.",
     appsCluster: "Apps cluster (backend side): kube context, optional kubeconfig (path or contents), stable clusterIdentifier.",
     sharedCluster:
-        "The shared CNPG Cluster: name, namespace, operatorVersion, maxConnections, superuserReservedConnections, otherTenantRoleLimits, roleStrategy (databaseRole | clusterPatch | external), superuserSecretName.",
+        "The shared CNPG Cluster: name, namespace, operatorVersion (1.27 | 1.28 | 1.29 | 1.30: the PgBouncer allow-list follows it), roleStrategy (external | clusterPatch | databaseRole). Its max_connections, roles, superuser access and CA are read live by the preflight.",
     tenant: "The tenant: appName, roleName, databaseName, schemas, connectionLimit, passwordSecretName, databaseReclaimPolicy, roleReclaimPolicy (retain | delete), passwordRotation.",
     pooler:
-        "The PgBouncer Pooler: name, podDisruptionBudgetName, instances, poolMode, parameters (PgBouncer names), resources, authMode (vault | operator), auth role/secret/function names, bootstrap Job, exposure {mode: loadBalancer | clusterMesh | external, loadBalancerIP, host, appsPodCidrs, networkPolicyName, pathIdleTimeoutSeconds}, podMonitor.",
+        "The PgBouncer Pooler: name, podDisruptionBudgetName, instances, poolMode, parameters (PgBouncer names), resources, authMode (operator | vault), auth role/secret/function names, bootstrap Job, exposure {mode: loadBalancer | clusterMesh | external, loadBalancerIP, host, appsMasquerade, appsNodeCidrs, appsPodCidrs, networkPolicyName, pathIdleTimeoutSeconds}, podMonitor, monitoringNamespaceSelector.",
     vault: "Vault: address, kvMount (KV v2 mount name, no /data), keyPrefix (credentials go to <keyPrefix>/<appName>).",
-    vaultToken: "Vault token (set with --secret); falls back to VAULT_TOKEN in the environment.",
     externalSecrets: "External Secrets: infraStore and appsStore (ClusterSecretStore names), refreshInterval.",
     backend:
         "The backend: namespace, namespaceMode (create | patch), podSecurityLevel, deploymentName, image, replicas, maxSurge, maxUnavailable, hikari settings, resources, credentialsSecretName, usernameEnv, passwordEnv, waitForDbImage, waitForDbAttempts.",

@@ -59,7 +59,7 @@ export interface PoolerSpec {
     deploymentStrategy: k8s.types.input.apps.v1.DeploymentStrategy;
     serviceTemplate?: {
         metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
-        spec: { type: "ClusterIP" | "LoadBalancer"; loadBalancerIP?: string };
+        spec: { type: "ClusterIP" | "LoadBalancer"; externalTrafficPolicy?: "Cluster" | "Local" };
     };
 }
 

@@ -19,6 +19,8 @@ export interface VaultExternalSecretArgs {
     labels: Record<string, string>;
     /** Wait for Ready (needs a running ESO controller). */
     waitForReady: boolean;
+    /** Keep the Secret when the ExternalSecret is deleted (it holds the password of a retained role). */
+    retainSecret?: boolean;
 }
 
 export function vaultExternalSecret(
@@ -43,8 +45,9 @@ export function vaultExternalSecret(
                 secretStoreRef: { kind: "ClusterSecretStore", name: args.storeName },
                 target: {
                     name: args.targetName,
-                    // The Secret lives and dies with its ExternalSecret.
-                    creationPolicy: "Owner",
+                    // Owner: the Secret lives and dies with its ExternalSecret. Orphan: ESO leaves no owner
+                    // reference, so destroy keeps the Secret a retained role still reads its password from.
+                    creationPolicy: args.retainSecret ? "Orphan" : "Owner",
                     template: {
                         type: args.secretType,
                         engineVersion: "v2",

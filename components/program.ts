@@ -4,10 +4,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { AppsSide } from "./apps/appsSide";
 import { computeBudget } from "./budget";
 import { CONFIG_KEYS, ConfigError, PROJECT, type StackConfig, parseStackConfig } from "./config";
-import { kubeSharedClusterApi } from "./infra/clusterApi";
-import { ROLE_PATCH_FIELD_MANAGER } from "./infra/role";
-import type { LiveCluster } from "./infra/rolePatch";
 import { InfraTenant } from "./infra/tenant";
+import { kubeLiveReader, type LiveReader } from "./live/kubeObjects";
+import { type PlatformFacts, runPreflight } from "./preflight/preflight";
 import { type CredentialFactory, vaultCredentials } from "./infra/vaultCredential";
 import { credentialProviders, kubeProvider } from "./providers";
 import { type InfraWiring, wiringFromStack } from "./wiring";
@@ -78,40 +77,31 @@ function parseValue(value: string): unknown {
 export interface ProgramOptions {
     /** Only for the real-engine test, where the random and Vault provider plugins cannot be built. */
     credentials?: CredentialFactory;
-    /** Only for synth: answers reads of the live shared Cluster from a fixture. */
-    readLiveCluster?: () => Promise<LiveCluster>;
 }
 
-/** The live shared Cluster, read with the infra cluster's kubeconfig and context. */
-function liveClusterReader(config: StackConfig): () => Promise<LiveCluster> {
-    return async () => {
-        const api = await kubeSharedClusterApi({
-            context: config.infraCluster.context,
-            kubeconfig: config.infraCluster.kubeconfig,
-            namespace: config.sharedCluster.namespace,
-            clusterName: config.sharedCluster.name,
-            fieldManager: ROLE_PATCH_FIELD_MANAGER,
-        });
-        return api.get();
-    };
+/** The live platform as the stack's kube contexts show it. */
+export function stackLiveReader(config: StackConfig): LiveReader {
+    return kubeLiveReader({ infra: config.infraCluster, apps: config.appsCluster });
 }
 
-export function synergyflowDb(config: StackConfig, options: ProgramOptions = {}): Record<string, pulumi.Output<unknown>> {
+/** The preflight, then the program: nothing is registered while the live platform refuses the stack. */
+export async function runSynergyflowDb(config: StackConfig, reader: LiveReader, options: ProgramOptions = {}): Promise<Record<string, pulumi.Output<unknown>>> {
+    const platform = await runPreflight(config, reader, pulumi.getStack());
+    return synergyflowDb(config, platform, options);
+}
+
+export function synergyflowDb(config: StackConfig, platform: PlatformFacts | undefined, options: ProgramOptions = {}): Record<string, pulumi.Output<unknown>> {
     let wiring: InfraWiring;
     const outputs: Record<string, pulumi.Output<unknown>> = {};
     if (config.infraStack) {
         wiring = wiringFromStack(config.infraStack);
     } else {
+        if (!platform) throw new Error("the infra side needs the preflight's facts of the live platform");
         const credentials = options.credentials ?? vaultCredentials(credentialProviders(config), config.vault.kvMount);
-        const infra = new InfraTenant("synergyflow", {
-            config,
-            provider: kubeProvider("infra", config.infraCluster),
-            credentials,
-            readLiveCluster: options.readLiveCluster ?? liveClusterReader(config),
-        });
+        const infra = new InfraTenant("synergyflow", { config, platform, provider: kubeProvider("infra", config.infraCluster), credentials });
         wiring = infra.wiring;
-        outputs["connectionBudget"] = pulumi.output(computeBudget(config));
-        outputs["roleStrategy"] = infra.roleStrategy;
+        outputs["connectionBudget"] = pulumi.output(computeBudget(config, platform.slots));
+        outputs["roleStrategy"] = pulumi.output(infra.roleStrategy);
     }
     const apps = new AppsSide("synergyflow", { config, wiring, provider: kubeProvider("apps", config.appsCluster) });
     return {

@@ -2,7 +2,6 @@
 // The stack sets pulumi:disable-default-providers, so a resource that forgets its provider fails instead of
 // landing in whatever cluster the ambient kubeconfig points at.
 import * as k8s from "@pulumi/kubernetes";
-import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as vault from "@pulumi/vault";
 import type { StackConfig } from "./config";
@@ -31,10 +30,10 @@ export function kubeProvider(name: string, access: ClusterAccess): k8s.Provider 
 }
 
 export function vaultProvider(config: StackConfig): vault.Provider {
-    const token = config.vaultToken || process.env["VAULT_TOKEN"];
     return new vault.Provider("vault", {
         address: config.vault.address,
-        token: token === undefined ? undefined : pulumi.secret(token),
+        // No token here: the provider reads VAULT_TOKEN from the environment, so no token is stored in the
+        // state and a new CI token does not change the provider (which would fail the drift check).
         // The token's own TTL governs; a child token would expire mid-run on long updates.
         skipChildToken: true,
     });

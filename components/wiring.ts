@@ -14,6 +14,10 @@ export interface InfraWiring {
     vaultSecretVersion: pulumi.Output<string>;
     jdbcUrl: pulumi.Output<string>;
     infraNamespace: pulumi.Output<string>;
+    /** verify-ca or verify-full, by whether the pooler's host name is in the server certificate. */
+    sslMode: pulumi.Output<string>;
+    /** The shared cluster's CA certificate (public), which the apps side delivers to the backend. */
+    serverCaCertificate: pulumi.Output<string>;
 }
 
 export const WIRING_KEYS: (keyof InfraWiring)[] = [
@@ -27,6 +31,8 @@ export const WIRING_KEYS: (keyof InfraWiring)[] = [
     "vaultSecretVersion",
     "jdbcUrl",
     "infraNamespace",
+    "sslMode",
+    "serverCaCertificate",
 ];
 
 /** Split mode: every wiring value is a required output of the infra stack, so a missing one fails clearly. */

@@ -88,7 +88,7 @@ if (require.main === module) {
         const input = JSON.parse(fs.readFileSync(0, "utf8")) as { sets: ObjectSet[] };
         process.stdout.write(JSON.stringify(checkSets(input.sets)));
     } else {
-        const live = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "fixtures", "shared-postgres.cluster.yaml"), "utf8")) as LiveCluster;
+        const live = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "fixtures", "live", "prod", "infra", "shared-postgres.yaml"), "utf8")) as LiveCluster;
         const dirs = args.length > 0 ? args : ["rendered/dev", "rendered/prod"];
         const failures = printReports(checkSets(dirs.map((dir) => ({ name: dir, objects: renderedObjects(dir, live) }))));
         process.exit(failures > 0 ? 1 : 0);

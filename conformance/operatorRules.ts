@@ -1,7 +1,7 @@
 // Rules that live in CNPG's webhook and controllers (not in its CRDs), and the wiring rules between the
 // objects this program emits. Pure functions over a set of Kubernetes objects.
 import { RESERVED_ROLE_NAMES, RESERVED_ROLE_PREFIXES } from "../components/config";
-import { cnpgParameterNameProblems } from "../components/infra/poolerParameters";
+import { type CnpgOperatorVersion, cnpgParameterNameProblems } from "../components/infra/poolerParameters";
 import { type KubeObject, type Problem, describeObject } from "./types";
 
 type Any = Record<string, any>;
@@ -79,6 +79,8 @@ export function poolerBudgetProblems(pooler: KubeObject, roles: ReturnType<typeo
 export interface OperatorRuleContext {
     /** Vault key -> the username stored there (the ExternalSecrets read `username` from it). */
     vaultUsernames?: Record<string, string>;
+    /** The CNPG minor whose pooler webhook allow-list applies (the stack's sharedCluster.operatorVersion). */
+    operatorVersion?: CnpgOperatorVersion;
 }
 
 export function operatorRuleProblems(objects: KubeObject[], context: OperatorRuleContext = {}): Problem[] {
@@ -112,7 +114,7 @@ export function operatorRuleProblems(objects: KubeObject[], context: OperatorRul
     for (const pooler of objects.filter((o) => o.kind === "Pooler")) {
         const spec = (pooler as Any)["spec"] ?? {};
         const pgbouncer = spec.pgbouncer ?? {};
-        for (const p of cnpgParameterNameProblems(Object.keys(pgbouncer.parameters ?? {}))) add(pooler, "cnpg-webhook", `parameter ${p.parameter} ${p.message}`);
+        for (const p of cnpgParameterNameProblems(Object.keys(pgbouncer.parameters ?? {}), context.operatorVersion ?? "1.27")) add(pooler, "cnpg-webhook", `parameter ${p.parameter} ${p.message}`);
         for (const [name, value] of Object.entries(pgbouncer.parameters ?? {})) if (typeof value !== "string") add(pooler, "cnpg-webhook", `parameter ${name} must be a string, is ${JSON.stringify(value)}`);
         const hasSecret = Boolean(pgbouncer.authQuerySecret?.name);
         if (hasSecret && !pgbouncer.authQuery) add(pooler, "cnpg-webhook", "authQuerySecret is set without authQuery (they go together)");

@@ -77,7 +77,7 @@ async function point(env: TenantEnvironment, target: Parameters<typeof pgbench>[
 
 async function main(): Promise<void> {
     const started = new Date();
-    const env = await startTenantEnvironment("prod");
+    const env = await startTenantEnvironment("operator");
     try {
         const { config } = env;
         const tenant = { host: env.postgres.host, port: env.postgres.port, user: env.tenantRole, password: env.passwords[env.tenantRole]!, ssl: false };
@@ -107,7 +107,7 @@ async function main(): Promise<void> {
         const best = await point(env, direct, bestClients);
         console.log("direct best", best);
         // Every slot a non-superuser can take.
-        const allowed = config.sharedCluster.maxConnections - config.sharedCluster.superuserReservedConnections;
+        const allowed = env.synth.platform!.slots.maxConnections - env.synth.platform!.slots.superuserReservedConnections;
         const max = await point(env, direct, allowed);
         console.log("direct max", max);
 
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
         const doc = `# Pooler benchmark
 
 Measured by \`npm run bench:pooler\` on ${started.toISOString().slice(0, 10)}: ${os.cpus().length} cores (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB,
-PostgreSQL 15 (Debian, \`max_connections\` ${config.sharedCluster.maxConnections}, \`fsync = off\`) and PgBouncer 1.24.1 on loopback,
+PostgreSQL 15 (Debian, \`max_connections\` ${env.synth.platform!.slots.maxConnections}, \`fsync = off\`) and PgBouncer 1.24.1 on loopback,
 pgbench 15 \`tpcb-like\` at scale ${SCALE}, ${SECONDS} s per run, pgbench and the servers on the same machine.
 Medians of ${RUNS} runs (the sweep: 1 run per client count). PgBouncer runs the prod stack's Pooler parameters
 (pool mode transaction, \`default_pool_size\` ${env.poolerSpec.pgbouncer.parameters["default_pool_size"]}, \`max_db_connections\` ${env.poolerSpec.pgbouncer.parameters["max_db_connections"]}, one pod of ${config.pooler.instances}) with

@@ -21,3 +21,25 @@ export function databaseSql(spec: Pick<DatabaseSpec, "name" | "owner" | "schemas
         schemas: spec.schemas.map((s) => `CREATE SCHEMA IF NOT EXISTS ${ident(s.name)} AUTHORIZATION ${ident(s.owner)};`).join("\n"),
     };
 }
+
+/** The login role CNPG's instance manager creates for Poolers with operator-managed authentication. */
+export const CNPG_POOLER_ROLE = "cnpg_pooler_pgbouncer";
+
+/**
+ * What CNPG 1.27.4's instance manager does for Poolers with operator auth (reconcilePoolers in
+ * internal/management/controller/instance_controller.go), per database that allows connections, as the
+ * superuser: the first time, it creates the login role and grants it CONNECT on the database it is processing;
+ * in every database it creates (once) a SECURITY DEFINER public.user_search(uname) reading pg_shadow, revokes
+ * it from PUBLIC and grants EXECUTE to the role. Written from those facts; the password stands in for the TLS
+ * client certificate CNPG logs the role in with.
+ */
+export function poolerIntegrationSql(firstDatabase: boolean, databaseName: string, password: string): string {
+    const role = ident(CNPG_POOLER_ROLE);
+    const fn = "public.user_search";
+    return [
+        ...(firstDatabase ? [`CREATE ROLE ${role} WITH LOGIN PASSWORD ${literal(password)};`, `GRANT CONNECT ON DATABASE ${ident(databaseName)} TO ${role};`] : []),
+        `CREATE OR REPLACE FUNCTION ${fn}(uname TEXT) RETURNS TABLE (usename name, passwd text) AS 'SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename=$1;' LANGUAGE sql SECURITY DEFINER;`,
+        `REVOKE ALL ON FUNCTION ${fn}(text) FROM public;`,
+        `GRANT EXECUTE ON FUNCTION ${fn}(text) TO ${role};`,
+    ].join("\n");
+}

@@ -1,26 +1,36 @@
 // The tenant on real servers: synth the prod stack (with the pooler exposed at a loopback address, so the
-// emitted JDBC URL is used as is), start PostgreSQL configured like the shared cluster with the other tenants,
-// do what CNPG would do for our roles and Database, run the bootstrap SQL the Job would run, and start
-// PgBouncer 1.24.1 from the emitted Pooler.
+// emitted JDBC URL is used as is), start PostgreSQL configured like the live shared cluster (its
+// max_connections and its other tenants, as the preflight read them from the fixtures), do what CNPG would do
+// for our roles, our Database and (operator auth) our Pooler, run the bootstrap SQL as the role the Job runs
+// it as, and start PgBouncer 1.24.1 from the emitted Pooler with a server certificate of a test CA for the
+// cluster's Service names, as CNPG's pooler presents.
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Client, type ClientConfig } from "pg";
-import type { CnpgRoleFields, DatabaseSpec, PoolerSpec } from "../components/crds";
+import type { DatabaseSpec, PoolerSpec } from "../components/crds";
 import type { StackConfig } from "../components/config";
+import { desiredRoles } from "../components/infra/role";
+import { SERVER_CA_FILE } from "../components/jdbc";
 import { loadStackConfig } from "../components/program";
 import { type SynthResult, readStackFile, runSynth } from "../scripts/synth";
-import { byType, variantConfig } from "../tests/harness";
-import { databaseSql, roleSql } from "./cnpgEmulation";
-import { type PgBouncerServer, type PostgresServer, startPgBouncer, startPostgres } from "./servers";
+import { SUPERUSER_PLATFORM, byType, variantConfig, vaultAuthConfig } from "../tests/harness";
+import { CNPG_POOLER_ROLE, databaseSql, poolerIntegrationSql, roleSql } from "./cnpgEmulation";
+import { type PgBouncerServer, type PostgresServer, type TestCertificates, makeTestCertificates, startPgBouncer, startPostgres } from "./servers";
 
 /** The pooler's address as the apps cluster would see it; PostgreSQL sits on another loopback address. */
 export const POOLER_HOST = "127.0.0.2";
 export const POSTGRES_HOST = "127.0.0.3";
 export const POSTGRES_PORT = 5432;
+/** The names CNPG's server certificate of the shared cluster carries (its Services). */
+export const SERVER_CERTIFICATE_NAMES = ["shared-postgres-rw", "shared-postgres-rw.cnpg-system", "shared-postgres-rw.cnpg-system.svc", "shared-postgres-r", "shared-postgres-ro"];
+
+/** operator: the committed prod stack (CNPG's auth, on the platform as written); vault: our own auth role and lookup. */
+export type AuthModeUnderTest = "operator" | "vault";
 
 export interface TenantEnvironment {
+    authMode: AuthModeUnderTest;
     config: StackConfig;
     synth: SynthResult;
     postgres: PostgresServer;
@@ -28,119 +38,159 @@ export interface TenantEnvironment {
     poolerSpec: PoolerSpec;
     /** The bootstrap SQL exactly as the Job's ConfigMap holds it. */
     bootstrapSql: string;
-    /** The datasource ConfigMap's data (JDBC URL, Hikari settings). */
+    /** The datasource ConfigMap's data, the CA path pointed at the test CA (the file the ConfigMap delivers). */
     datasource: Record<string, string>;
+    /** The shared cluster's CA (what the apps cluster receives), and another CA that signed nothing here. */
+    tls: TestCertificates & { otherCaFile: string };
     /** role -> password, ours from the Vault data the program writes, the other tenants' made up here. */
     passwords: Record<string, string>;
     tenantRole: string;
+    /** The role PgBouncer's auth_query runs as: CNPG's cnpg_pooler_pgbouncer, or our auth role in vault mode. */
     authRole: string;
     otherTenants: Record<string, number>;
-    /** Runs SQL as the superuser through psql (the way the Job does). */
+    /** Runs SQL as the superuser through psql (what CNPG does, and the Job in vault auth). */
     psqlAsSuperuser(sql: string, database?: string): string;
+    /** Runs SQL through psql as the role the bootstrap Job logs in as (the tenant role in operator auth). */
+    psqlAsJob(sql: string): string;
     connect(config: Partial<ClientConfig> & { user: string }, via: "pooler" | "direct"): Promise<Client>;
-    restartPgBouncer(parameters: Record<string, string>): Promise<void>;
+    restartPgBouncer(parameters?: Record<string, string>): Promise<void>;
     stop(): Promise<void>;
 }
 
-function stackVariant(stack: string): string {
-    return variantConfig(stack, {}, (c) => {
-        c["synergyflow-db:pooler"].exposure = { mode: "external", host: POOLER_HOST };
-    });
+function stackVariant(authMode: AuthModeUnderTest): { configFile: string; liveDir?: string } {
+    const exposure = (c: Record<string, any>) => (c["synergyflow-db:pooler"].exposure = { mode: "external", host: POOLER_HOST });
+    return authMode === "operator" ? { configFile: variantConfig("prod", {}, exposure) } : { configFile: vaultAuthConfig(exposure), liveDir: SUPERUSER_PLATFORM };
 }
 
-export async function startTenantEnvironment(stack = "prod"): Promise<TenantEnvironment> {
-    const configFile = stackVariant(stack);
+function psqlFile(sql: string, args: string[], env: Record<string, string>): string {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-sql-")), "script.sql");
+    fs.writeFileSync(file, sql);
+    try {
+        return execFileSync("psql", ["--no-psqlrc", "-v", "ON_ERROR_STOP=1", ...args, "-f", file], { encoding: "utf8", env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    } finally {
+        fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    }
+}
+
+export async function startTenantEnvironment(authMode: AuthModeUnderTest = "operator"): Promise<TenantEnvironment> {
+    const { configFile, liveDir } = stackVariant(authMode);
     const config = loadStackConfig(readStackFile(configFile).config);
     // One synth per process (each jest test file has its own module registry).
-    const result = await runSynth({ stack, configFile, outDir: fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-synth-")) });
+    const result = await runSynth({ stack: "prod", configFile, liveDir, outDir: fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-synth-")) });
+    const platform = result.platform;
+    if (!platform) throw new Error("the integration tier needs the infra side");
     const input = (type: string) => byType(result, type).map((r) => r.inputs as any);
     const poolerSpec = input("kubernetes:postgresql.cnpg.io/v1:Pooler")[0].spec as PoolerSpec;
     const database = input("kubernetes:postgresql.cnpg.io/v1:Database")[0].spec as DatabaseSpec;
-    const roles = input("pulumi-nodejs:dynamic/synergyflow-db:ClusterRolePatch")[0].roles as CnpgRoleFields[];
     const configMaps = input("kubernetes:core/v1:ConfigMap");
     const bootstrapSql = configMaps.find((c) => c.data["bootstrap.sql"]).data["bootstrap.sql"] as string;
-    const datasource = configMaps.find((c) => c.data["SPRING_DATASOURCE_URL"]).data as Record<string, string>;
     const passwords: Record<string, string> = {};
     for (const secret of input("vault:kv/secretV2:SecretV2")) {
         const data = JSON.parse(secret.dataJson.value) as { username: string; password: string };
         passwords[data.username] = data.password;
     }
+    const certDir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-tls-"));
+    const tls = { ...makeTestCertificates(certDir, "shared-postgres", SERVER_CERTIFICATE_NAMES), otherCaFile: makeTestCertificates(fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-tls-")), "another-ca", ["elsewhere"]).caFile };
+    const datasourceData = configMaps.find((c) => c.data["SPRING_DATASOURCE_URL"]).data as Record<string, string>;
+    const datasource = Object.fromEntries(Object.entries(datasourceData).map(([k, v]) => [k, v.replaceAll(SERVER_CA_FILE, tls.caFile).replaceAll(encodeURIComponent(SERVER_CA_FILE), encodeURIComponent(tls.caFile))]));
 
-    const postgres = await startPostgres({
-        host: POSTGRES_HOST,
-        port: POSTGRES_PORT,
-        maxConnections: config.sharedCluster.maxConnections,
-        superuserReservedConnections: config.sharedCluster.superuserReservedConnections,
-    });
-    const psqlAsSuperuser = (sql: string, db = "postgres") => {
-        const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-sql-")), "script.sql");
-        fs.writeFileSync(file, sql);
-        try {
-            return execFileSync("psql", ["--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-h", postgres.host, "-p", String(postgres.port), "-U", postgres.superuser, "-d", db, "-f", file], {
-                encoding: "utf8",
-                env: { ...process.env, PGPASSWORD: postgres.superuserPassword, PGSSLMODE: "disable" },
-                stdio: ["ignore", "pipe", "pipe"],
-            });
-        } finally {
-            fs.rmSync(path.dirname(file), { recursive: true, force: true });
-        }
+    // Everything started is stopped again if a later step fails: a half-started fixture must not hold the
+    // loopback addresses for the next run.
+    const started: (() => Promise<void> | void)[] = [() => fs.rmSync(certDir, { recursive: true, force: true })];
+    const stopAll = async () => {
+        for (const stop of started.reverse()) await Promise.resolve(stop()).catch(() => undefined);
+        started.length = 0;
     };
-
-    // The platform's other tenants, each onboarded the same way: a role, its database closed to PUBLIC.
-    const otherTenants = config.sharedCluster.otherTenantRoleLimits;
-    for (const [role, limit] of Object.entries(otherTenants)) {
-        passwords[role] = `pw-${role}-${Math.random().toString(36).slice(2)}`;
-        psqlAsSuperuser(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT ${limit} PASSWORD '${passwords[role]}';\nCREATE DATABASE ${role}_db OWNER ${role};\nREVOKE CONNECT ON DATABASE ${role}_db FROM PUBLIC;`);
+    try {
+        return await setUp();
+    } catch (error) {
+        await stopAll();
+        throw error;
     }
-    psqlAsSuperuser("GRANT pg_read_all_data TO readonly_user;");
 
-    // What CNPG does for our roles and Database, then the program's bootstrap SQL.
-    for (const role of roles) psqlAsSuperuser(roleSql(role, passwords[role.name] as string));
-    const dbSql = databaseSql(database);
-    psqlAsSuperuser(dbSql.create);
-    psqlAsSuperuser(dbSql.schemas, database.name);
-    psqlAsSuperuser(bootstrapSql);
+    async function setUp(): Promise<TenantEnvironment> {
+        const postgres = await startPostgres({
+            host: POSTGRES_HOST,
+            port: POSTGRES_PORT,
+            maxConnections: platform!.slots.maxConnections,
+            superuserReservedConnections: platform!.slots.superuserReservedConnections,
+        });
+        started.push(() => postgres.stop());
+        const superuserEnv = { PGPASSWORD: postgres.superuserPassword, PGSSLMODE: "disable" };
+        const psqlAsSuperuser = (sql: string, db = "postgres") => psqlFile(sql, ["-h", postgres.host, "-p", String(postgres.port), "-U", postgres.superuser, "-d", db], superuserEnv);
 
-    const authRole = config.pooler.authRoleName;
-    const startBouncer = (spec: PoolerSpec) =>
-        startPgBouncer(spec, { host: POOLER_HOST, port: 5432, postgres, authUser: authRole, authPassword: passwords[authRole] as string });
-    let pgbouncer = await startBouncer(poolerSpec);
+        // The platform's other tenants as the live Cluster lists them, each onboarded the same way: a role, its
+        // database closed to PUBLIC.
+        const otherTenants = Object.fromEntries(platform!.slots.otherRoles.map((r) => [r.name, r.connectionLimit]));
+        for (const [role, limit] of Object.entries(otherTenants)) {
+            passwords[role] = `pw-${role}-${Math.random().toString(36).slice(2)}`;
+            psqlAsSuperuser(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT ${limit} PASSWORD '${passwords[role]}';\nCREATE DATABASE ${role}_db OWNER ${role};\nREVOKE CONNECT ON DATABASE ${role}_db FROM PUBLIC;`);
+        }
+        psqlAsSuperuser("GRANT pg_read_all_data TO readonly_user;");
+        const otherDatabases = Object.keys(otherTenants).map((r) => `${r}_db`);
+        if (authMode === "operator") {
+            // Another tenant's operator-auth Pooler came first: CNPG created its role then, granting CONNECT on the
+            // database it processed first, and its lookup in every database.
+            passwords[CNPG_POOLER_ROLE] = `pw-pooler-${Math.random().toString(36).slice(2)}`;
+            [...otherDatabases, "postgres"].forEach((db, i) => psqlAsSuperuser(poolerIntegrationSql(i === 0, db, passwords[CNPG_POOLER_ROLE] as string), db));
+        }
 
-    const environment: TenantEnvironment = {
-        config,
-        synth: result,
-        postgres,
-        get pgbouncer() {
-            return pgbouncer;
-        },
-        poolerSpec,
-        bootstrapSql,
-        datasource,
-        passwords,
-        tenantRole: config.tenant.roleName,
-        authRole,
-        otherTenants,
-        psqlAsSuperuser,
-        async connect(clientConfig, via) {
-            const client = new Client({
-                host: via === "pooler" ? POOLER_HOST : postgres.host,
-                port: via === "pooler" ? 5432 : postgres.port,
-                database: config.tenant.databaseName,
-                password: passwords[clientConfig.user],
-                ssl: via === "pooler" ? { rejectUnauthorized: false } : false,
-                ...clientConfig,
-            });
-            await client.connect();
-            return client;
-        },
-        async restartPgBouncer(parameters) {
-            await pgbouncer.stop();
-            pgbouncer = await startBouncer({ ...poolerSpec, pgbouncer: { ...poolerSpec.pgbouncer, parameters: { ...poolerSpec.pgbouncer.parameters, ...parameters } } });
-        },
-        async stop() {
-            await pgbouncer.stop().catch(() => undefined); // already stopped is fine
-            postgres.stop();
-        },
-    };
-    return environment;
+        // What CNPG does for our roles and Database.
+        for (const role of desiredRoles(config)) psqlAsSuperuser(roleSql(role, passwords[role.name] as string));
+        const dbSql = databaseSql(database);
+        psqlAsSuperuser(dbSql.create);
+        psqlAsSuperuser(dbSql.schemas, database.name);
+        // Our Pooler with operator auth: CNPG adds its lookup to our database too (the role exists: no grant).
+        if (authMode === "operator") psqlAsSuperuser(poolerIntegrationSql(false, database.name, ""), database.name);
+
+        // The bootstrap SQL as the Job runs it: as the tenant role (operator auth) or the superuser (vault auth).
+        const psqlAsJob =
+            authMode === "operator"
+                ? (sql: string) => psqlFile(sql, ["-h", postgres.host, "-p", String(postgres.port), "-U", config.tenant.roleName, "-d", config.tenant.databaseName], { PGPASSWORD: passwords[config.tenant.roleName] as string, PGSSLMODE: "disable" })
+                : (sql: string) => psqlAsSuperuser(sql);
+        psqlAsJob(bootstrapSql);
+
+        const authRole = authMode === "operator" ? CNPG_POOLER_ROLE : config.pooler.authRoleName;
+        const startBouncer = (spec: PoolerSpec) => startPgBouncer(spec, { host: POOLER_HOST, port: 5432, postgres, authUser: authRole, authPassword: passwords[authRole] as string, tls });
+        let pgbouncer = await startBouncer(poolerSpec);
+        started.push(() => pgbouncer.stop());
+
+        return {
+            authMode,
+            config,
+            synth: result,
+            postgres,
+            get pgbouncer() {
+                return pgbouncer;
+            },
+            poolerSpec,
+            bootstrapSql,
+            datasource,
+            tls,
+            passwords,
+            tenantRole: config.tenant.roleName,
+            authRole,
+            otherTenants,
+            psqlAsSuperuser,
+            psqlAsJob,
+            async connect(clientConfig, via) {
+                const client = new Client({
+                    host: via === "pooler" ? POOLER_HOST : postgres.host,
+                    port: via === "pooler" ? 5432 : postgres.port,
+                    database: config.tenant.databaseName,
+                    password: passwords[clientConfig.user],
+                    // verify-ca with the delivered CA: the chain is checked, the name (an address here) is not.
+                    ssl: via === "pooler" ? { ca: fs.readFileSync(tls.caFile, "utf8"), rejectUnauthorized: true, checkServerIdentity: () => undefined } : false,
+                    ...clientConfig,
+                });
+                await client.connect();
+                return client;
+            },
+            async restartPgBouncer(parameters = {}) {
+                await pgbouncer.stop();
+                pgbouncer = await startBouncer({ ...poolerSpec, pgbouncer: { ...poolerSpec.pgbouncer, parameters: { ...poolerSpec.pgbouncer.parameters, ...parameters } } });
+            },
+            stop: stopAll,
+        };
+    }
 }

@@ -29,7 +29,7 @@ function runLoad(env: TenantEnvironment): LoadResult {
 let env: TenantEnvironment;
 beforeAll(async () => {
     execFileSync("mvn", ["-q", "-B", "-f", path.join(CLIENT_DIR, "pom.xml"), "dependency:copy-dependencies", `-DoutputDirectory=${path.join(CLIENT_DIR, "target", "lib")}`], { stdio: "pipe" });
-    env = await startTenantEnvironment("prod");
+    env = await startTenantEnvironment("operator");
 }, 240000);
 afterAll(async () => {
     await env?.stop();
@@ -37,7 +37,7 @@ afterAll(async () => {
 
 describe("PgJDBC + HikariCP through PgBouncer in transaction mode", () => {
     test("the emitted settings: server-side prepared statements across the pool, no error", () => {
-        expect(env.datasource["SPRING_DATASOURCE_URL"]).toBe("jdbc:postgresql://127.0.0.2:5432/synergyflow?sslmode=require&prepareThreshold=5&ApplicationName=synergyflow&tcpKeepAlive=true");
+        expect(env.datasource["SPRING_DATASOURCE_URL"]).toBe(`jdbc:postgresql://127.0.0.2:5432/synergyflow?sslmode=verify-ca&sslrootcert=${encodeURIComponent(env.tls.caFile)}&prepareThreshold=5&ApplicationName=synergyflow&tcpKeepAlive=true`);
         expect(env.poolerSpec.pgbouncer.poolMode).toBe("transaction");
         expect(env.poolerSpec.pgbouncer.parameters["max_prepared_statements"]).toBe("200");
         const result = runLoad(env);

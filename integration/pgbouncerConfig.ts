@@ -2,13 +2,15 @@
 // real PgBouncer runs with exactly the parameters, auth settings and pg_hba the program emits. Pure.
 //
 // Reproduced from CNPG (pkg/management/pgbouncer/config): `[databases] * = host=<cluster>-<type>` (here the
-// loopback PostgreSQL), pool_mode from spec, auth_user from the auth Secret's username, auth_query,
-// auth_dbname = postgres, CNPG's defaults (auth_type = hba, log_stats = 0, client_tls_sslmode = prefer,
+// loopback PostgreSQL), pool_mode from spec, auth_user (the auth Secret's username, or cnpg_pooler_pgbouncer in
+// operator auth), auth_query (the spec's, or CNPG's default on public.user_search), auth_dbname = postgres from
+// CNPG 1.28 on (1.27 sets none: the query runs in the client's database), CNPG's defaults (auth_type = hba, log_stats = 0, client_tls_sslmode = prefer,
 // ignore_startup_parameters = extra_float_digits,options appended to the user's), the user's parameters,
 // the forced listen/admin/hba settings, the userlist with the auth user's password, and the HBA file:
 // `local pgbouncer pgbouncer peer`, the spec's pg_hba rules, then `host all all 0.0.0.0/0 md5` and `::/0`.
 // Not reproduced: server TLS (CNPG verifies the cluster's CA; the local PostgreSQL runs without TLS) and the
-// operator-mode TLS client-certificate login of cnpg_pooler_pgbouncer (the tests use vault auth mode).
+// TLS client-certificate login of cnpg_pooler_pgbouncer in operator auth (here it logs in with a password from
+// the userlist; what it may then read is the same).
 
 export interface PoolerSpecForConfig {
     pgbouncer: { poolMode: string; parameters: Record<string, string>; pg_hba: string[]; authQuery?: string };
@@ -21,12 +23,16 @@ export interface PgBouncerRuntime {
     postgresPort: number;
     authUser: string;
     authPassword: string;
+    /** CNPG >= 1.28 writes auth_dbname = postgres; 1.27 writes none. */
+    authDbname?: string;
     dir: string;
     tlsCertFile: string;
     tlsKeyFile: string;
 }
 
 const CNPG_DEFAULTS: Record<string, string> = { log_stats: "0", auth_type: "hba", client_tls_sslmode: "prefer" };
+/** DefaultPgBouncerPoolerAuthQuery in CNPG's api/v1: the lookup CNPG creates in operator auth. */
+export const CNPG_DEFAULT_AUTH_QUERY = "SELECT usename, passwd FROM public.user_search($1)";
 
 export function pgbouncerFiles(spec: PoolerSpecForConfig, runtime: PgBouncerRuntime): { ini: string; hba: string; userlist: string } {
     const user = spec.pgbouncer.parameters;
@@ -53,8 +59,8 @@ export function pgbouncerFiles(spec: PoolerSpecForConfig, runtime: PgBouncerRunt
         "[pgbouncer]",
         `pool_mode = ${spec.pgbouncer.poolMode}`,
         `auth_user = ${runtime.authUser}`,
-        ...(spec.pgbouncer.authQuery ? [`auth_query = ${spec.pgbouncer.authQuery}`] : []),
-        "auth_dbname = postgres",
+        `auth_query = ${spec.pgbouncer.authQuery ?? CNPG_DEFAULT_AUTH_QUERY}`,
+        ...(runtime.authDbname ? [`auth_dbname = ${runtime.authDbname}`] : []),
         ...Object.keys(parameters)
             .sort()
             .map((k) => `${k} = ${parameters[k]}`),

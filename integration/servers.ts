@@ -79,8 +79,22 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
     fs.writeFileSync(path.join(data, "pg_hba.conf"), "local all all scram-sha-256\nhost all all 127.0.0.0/8 scram-sha-256\n");
     giveToServerUser(dir);
     const [pgCtl, ctlArgs] = serverCommand(path.join(PG_BIN, "pg_ctl"), ["-D", data, "-l", path.join(dir, "postgres.log"), "-w", "start"]);
-    execFileSync(pgCtl, ctlArgs, { stdio: "pipe" });
-    await waitForPort(options.host, options.port);
+    const stop = () => {
+        const [stopCmd, stopArgs] = serverCommand(path.join(PG_BIN, "pg_ctl"), ["-D", data, "-m", "immediate", "stop"]);
+        try {
+            if (fs.existsSync(path.join(data, "postmaster.pid"))) execFileSync(stopCmd, stopArgs, { stdio: "pipe" });
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    };
+    try {
+        execFileSync(pgCtl, ctlArgs, { stdio: "pipe" });
+        await waitForPort(options.host, options.port);
+    } catch (error) {
+        // A half-started server must not hold the address for the next run.
+        stop();
+        throw error;
+    }
     const pidFile = path.join(data, "postmaster.pid");
     return {
         host: options.host,
@@ -100,14 +114,7 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
             };
             return { count: children.length + 1, pssKb: [postmaster, ...children].reduce((sum, pid) => sum + pss(pid), 0) };
         },
-        stop() {
-            const [stopCmd, stopArgs] = serverCommand(path.join(PG_BIN, "pg_ctl"), ["-D", data, "-m", "immediate", "stop"]);
-            try {
-                execFileSync(stopCmd, stopArgs, { stdio: "pipe" });
-            } finally {
-                fs.rmSync(dir, { recursive: true, force: true });
-            }
-        },
+        stop,
     };
 }
 
@@ -126,15 +133,42 @@ export function pgbouncerBinary(): string {
     return bin;
 }
 
+/** A CA and a server certificate it signed, as files. */
+export interface TestCertificates {
+    caFile: string;
+    certFile: string;
+    keyFile: string;
+}
+
+/**
+ * A test CA and a server certificate for the names CNPG puts in a cluster's server certificate (its Services,
+ * short and qualified): what the pooler presents. `names[0]` is the subject's CN.
+ */
+export function makeTestCertificates(dir: string, caName: string, names: string[]): TestCertificates {
+    const caKey = path.join(dir, "ca.key");
+    const caFile = path.join(dir, "ca.crt");
+    const keyFile = path.join(dir, "server.key");
+    const csr = path.join(dir, "server.csr");
+    const certFile = path.join(dir, "server.crt");
+    const ext = path.join(dir, "server.ext");
+    const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${caName}`, "-days", "2", "-keyout", caKey, "-out", caFile);
+    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${names[0]}`, "-keyout", keyFile, "-out", csr);
+    fs.writeFileSync(ext, `subjectAltName = ${names.map((n) => `DNS:${n}`).join(",")}\nextendedKeyUsage = serverAuth\n`);
+    openssl("x509", "-req", "-in", csr, "-CA", caFile, "-CAkey", caKey, "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", certFile);
+    return { caFile, certFile, keyFile };
+}
+
 export async function startPgBouncer(
     spec: PoolerSpecForConfig,
-    options: { host: string; port: number; postgres: PostgresServer; authUser: string; authPassword: string },
+    options: { host: string; port: number; postgres: PostgresServer; authUser: string; authPassword: string; authDbname?: string; tls: TestCertificates },
 ): Promise<PgBouncerServer> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-pgbouncer-"));
     const tlsCertFile = path.join(dir, "tls.crt");
     const tlsKeyFile = path.join(dir, "tls.key");
-    // CNPG serves client TLS with a certificate of the cluster's CA; a self-signed one stands in here.
-    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=synergyflow-pooler", "-days", "1", "-keyout", tlsKeyFile, "-out", tlsCertFile], { stdio: "pipe" });
+    // CNPG serves client TLS with the cluster's server certificate, signed by the cluster's CA.
+    fs.copyFileSync(options.tls.certFile, tlsCertFile);
+    fs.copyFileSync(options.tls.keyFile, tlsKeyFile);
     const files = pgbouncerFiles(spec, {
         listenHost: options.host,
         listenPort: options.port,
@@ -142,6 +176,7 @@ export async function startPgBouncer(
         postgresPort: options.postgres.port,
         authUser: options.authUser,
         authPassword: options.authPassword,
+        authDbname: options.authDbname,
         dir,
         tlsCertFile,
         tlsKeyFile,
@@ -157,7 +192,15 @@ export async function startPgBouncer(
     const [cmd, args] = serverCommand(binary, [path.join(dir, "pgbouncer.ini")]);
     const child: ChildProcess = spawn(cmd, args, { stdio: "ignore" });
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    await waitForPort(options.host, options.port);
+    try {
+        await waitForPort(options.host, options.port);
+    } catch (error) {
+        const log = fs.existsSync(path.join(dir, "pgbouncer.log")) ? fs.readFileSync(path.join(dir, "pgbouncer.log"), "utf8") : "";
+        child.kill("SIGKILL");
+        await exited;
+        fs.rmSync(dir, { recursive: true, force: true });
+        throw new Error(`${(error as Error).message}; PgBouncer's log:\n${log}`);
+    }
     return {
         host: options.host,
         port: options.port,

@@ -1,11 +1,13 @@
-// `npm run synth -- <stack> [--out DIR] [--config FILE] [--live-cluster FILE]`: evaluates the real program offline under Pulumi's
-// mock runtime (no CLI, no clusters, no Vault) and writes what it would send where:
+// `npm run synth -- <stack> [--out DIR] [--config FILE] [--live DIR] [--live-cluster FILE]`: runs the preflight against
+// dumps of the live clusters (default fixtures/live/<stack>: DIR/infra/*.yaml, DIR/apps/*.yaml as `kubectl get -o yaml`
+// prints them; --live-cluster replaces the shared Cluster's document), then evaluates the real program offline
+// under Pulumi's mock runtime (no CLI, no clusters, no Vault) and writes what it would send where:
 //   DIR/<stack>/infra/*.yaml, DIR/<stack>/apps/*.yaml   one manifest per Kubernetes resource (patches marked)
 //   DIR/<stack>/vault/*.json                              what would be written to Vault, every value masked
 //   DIR/<stack>/plan.json                                 every resource: type, name, parent, target
 //   DIR/<stack>/outputs.json                              the stack outputs
-// Secret values are replaced by MASK everywhere. Live-only values come from the config or from fixtures/.
-// Invalid config: exit status 2, every problem on stderr, nothing written.
+// Secret values are replaced by MASK everywhere.
+// Invalid config or a refusing preflight: exit status 2, every problem on stderr, nothing written.
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -14,13 +16,16 @@ import YAML from "yaml";
 import { ConfigError, PROJECT, type StackConfig } from "../components/config";
 import { computeRolePatch, type LiveCluster } from "../components/infra/rolePatch";
 import { PASSWORD_POLICY } from "../components/infra/vaultCredential";
+import { fixtureLiveReader, type KubeObject } from "../components/live/kubeObjects";
+import { type PlatformFacts, runPreflight } from "../components/preflight/preflight";
+import { PreflightError } from "../components/preflight/rules";
 import { loadStackConfig, synergyflowDb } from "../components/program";
 
 export const MASK = "********";
 const ROOT = path.join(__dirname, "..");
 export const FIXTURES = {
-    sharedCluster: "fixtures/shared-postgres.cluster.yaml",
-    poolerService: "fixtures/pooler-service.yaml",
+    /** Each stack's two clusters as dumped before its first `up` (its preflight passes against them). */
+    live: (stack: string) => `fixtures/live/${stack}`,
     infraStackOutputs: "fixtures/infra-stack-outputs.json",
 };
 
@@ -33,7 +38,9 @@ export interface SynthOptions {
     outDir: string;
     /** A file in the Pulumi.<stack>.yaml format; default Pulumi.<stack>.yaml. */
     configFile?: string;
-    /** The live shared Cluster to answer reads with; default fixtures/shared-postgres.cluster.yaml. */
+    /** Dumps of the live clusters the preflight reads; default fixtures/live/<stack>. */
+    liveDir?: string;
+    /** A dump of the shared Cluster that replaces the one in liveDir. */
     liveClusterFile?: string;
 }
 
@@ -56,6 +63,8 @@ export interface SynthResult {
     plan: PlanEntry[];
     outputs: Record<string, unknown>;
     files: string[];
+    /** What the preflight took from the live dumps (undefined in split mode). */
+    platform: PlatformFacts | undefined;
 }
 
 /** Reads a stack file into Pulumi's flat config map; `secure:` values cannot be decrypted offline. */
@@ -111,9 +120,7 @@ class SynthMocks implements pulumi.runtime.Mocks {
     readonly recorded: RecordedResource[] = [];
     readonly liveValues = new Map<string, string>();
 
-    constructor(
-        private readonly fixtures: { service: Record<string, unknown>; infraOutputs: Record<string, unknown> },
-    ) {}
+    constructor(private readonly fixtures: { infraOutputs: Record<string, unknown> }) {}
 
     newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
         const inputs = { ...(args.inputs as Record<string, unknown>) };
@@ -129,12 +136,6 @@ class SynthMocks implements pulumi.runtime.Mocks {
             case "pulumi:pulumi:StackReference":
                 this.liveValues.set(`${args.type}::${args.name}`, `fixture ${FIXTURES.infraStackOutputs}`);
                 return { id: String(unwrapped["name"]), state: { name: unwrapped["name"], outputs: this.fixtures.infraOutputs, secretOutputNames: [] } };
-                case "kubernetes:core/v1:Service":
-                if (args.id) {
-                    this.liveValues.set(`${args.type}::${args.name}`, `fixture ${FIXTURES.poolerService}`);
-                    return { id: args.id, state: { ...this.fixtures.service } };
-                }
-                break;
         }
         if (args.type.startsWith("kubernetes:") && !args.type.startsWith("kubernetes:index")) {
             const metadata = { ...((unwrapped["metadata"] as Record<string, unknown>) ?? {}) };
@@ -187,17 +188,16 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
     const config: StackConfig = loadStackConfig(flatConfig);
 
     const readFixture = (file: string) => YAML.parse(fs.readFileSync(path.resolve(ROOT, file), "utf8")) as Record<string, unknown>;
-    const clusterFixture = options.liveClusterFile ?? FIXTURES.sharedCluster;
-    const liveCluster = readFixture(clusterFixture) as unknown as LiveCluster;
-    const mocks = new SynthMocks({
-        service: readFixture(FIXTURES.poolerService),
-        infraOutputs: readFixture(FIXTURES.infraStackOutputs),
-    });
+    const liveDir = path.resolve(ROOT, options.liveDir ?? FIXTURES.live(options.stack));
+    const overrides = options.liveClusterFile ? [readFixture(options.liveClusterFile) as unknown as KubeObject] : [];
+    // Refuses (PreflightError) before anything is registered or written.
+    const platform = await runPreflight(config, fixtureLiveReader(liveDir, overrides), options.stack);
+    const liveSource = path.relative(ROOT, options.liveClusterFile ?? liveDir) || ".";
+    const mocks = new SynthMocks({ infraOutputs: readFixture(FIXTURES.infraStackOutputs) });
     await pulumi.runtime.setMocks(mocks, PROJECT, options.stack, false);
     pulumi.runtime.setAllConfig(flatConfig, secretKeys);
 
     const parents = new Map<string, string>();
-    let liveClusterRead = false;
     const resolved: Record<string, unknown> = {};
     // A program error raised inside an apply also rejects promises nobody awaits: the engine would fail the
     // update with it, and so does synth.
@@ -223,12 +223,7 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
                 if (parent?.__name && parent.__pulumiType !== "pulumi:pulumi:Stack") parents.set(`${args.type}::${args.name}`, `${parent.__pulumiType}::${parent.__name}`);
                 return undefined;
             });
-            const outputs = synergyflowDb(config, {
-                readLiveCluster: async () => {
-                    liveClusterRead = true;
-                    return JSON.parse(JSON.stringify(liveCluster)) as LiveCluster;
-                },
-            });
+            const outputs = synergyflowDb(config, platform);
             for (const [key, output] of Object.entries(outputs)) {
                 const value = await awaitOutput(output);
                 resolved[key] = (await pulumi.isSecret(output)) ? MASK : value;
@@ -267,10 +262,10 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
             const roles = unwrapSecrets(record.inputs["roles"]) as Parameters<typeof computeRolePatch>[1];
             const patch = {
                 kind: "JSONPatch",
-                note: `RFC 6902 patch of the live Cluster (computed against ${clusterFixture}); not a manifest`,
+                note: `RFC 6902 patch of the live Cluster (computed against ${liveSource}); not a manifest`,
                 target: { apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", namespace: masked["namespace"], name: masked["clusterName"] },
                 fieldManager: masked["fieldManager"],
-                patch: computeRolePatch(liveCluster, roles),
+                patch: computeRolePatch(platform?.cluster as LiveCluster, roles),
             };
             write(path.join("infra", fileName("patch", "cluster", String(masked["clusterName"]), "roles") + ".yaml"), YAML.stringify(maskSecrets(patch)));
         } else if (target === "vault" && record.type === "vault:kv/secretV2:SecretV2") {
@@ -290,25 +285,27 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
             }
         }
     }
-    if (liveClusterRead) {
-        // Not a resource: the program reads the live Cluster directly (clusterPatch and external strategies).
+    if (platform) {
+        // Not a resource: the preflight reads the live Cluster (and the other objects) directly.
         plan.push({
             type: "postgresql.cnpg.io/v1:Cluster (live read)",
             name: `${config.sharedCluster.namespace}/${config.sharedCluster.name}`,
-            parent: "synergyflow-db:infra:TenantRoles::synergyflow-roles",
+            parent: null,
             target: "infra",
             operation: "read",
-            liveValuesFrom: `fixture ${clusterFixture}`,
+            liveValuesFrom: `fixture ${liveSource}`,
         });
     }
     write("plan.json", JSON.stringify(plan, null, 2) + "\n");
     write("outputs.json", JSON.stringify(resolved, null, 2) + "\n");
-    return { dir, resources: mocks.recorded, plan, outputs: resolved, files };
+    return { dir, resources: mocks.recorded, plan, outputs: resolved, files, platform };
 }
+
+const USAGE = "npm run synth -- <stack> [--out DIR] [--config FILE] [--live DIR] [--live-cluster FILE]";
 
 function parseArgs(argv: string[]): SynthOptions {
     const [stack, ...rest] = argv;
-    if (!stack || stack.startsWith("-")) throw new Error("usage: npm run synth -- <stack> [--out DIR] [--config FILE] [--live-cluster FILE]");
+    if (!stack || stack.startsWith("-")) throw new Error(`usage: ${USAGE}`);
     const options: SynthOptions = { stack, outDir: path.join(ROOT, "rendered") };
     for (let i = 0; i < rest.length; i++) {
         const flag = rest[i];
@@ -316,8 +313,9 @@ function parseArgs(argv: string[]): SynthOptions {
         if (value === undefined) throw new Error(`${flag} needs a value`);
         if (flag === "--out") options.outDir = path.resolve(value);
         else if (flag === "--config") options.configFile = path.resolve(value);
+        else if (flag === "--live") options.liveDir = path.resolve(value);
         else if (flag === "--live-cluster") options.liveClusterFile = path.resolve(value);
-        else throw new Error(`unknown option ${flag}; usage: npm run synth -- <stack> [--out DIR] [--config FILE] [--live-cluster FILE]`);
+        else throw new Error(`unknown option ${flag}; usage: ${USAGE}`);
     }
     return options;
 }
@@ -336,7 +334,7 @@ if (require.main === module) {
             console.log(`synth ${options.stack}: ${result.plan.length} resources, ${result.files.length} files in ${path.relative(process.cwd(), result.dir) || "."} (${Date.now() - started} ms)`);
         },
         (error: unknown) => {
-            if (error instanceof ConfigError) {
+            if (error instanceof ConfigError || error instanceof PreflightError) {
                 console.error(error.message);
                 process.exit(2);
             }

@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { RecordedResource } from "../scripts/synth";
 import { type HarnessResult, ROOT, byType, generatedPasswords, synth, variantConfig } from "./harness";
+import { livePlatformCopy } from "./support/fixtures";
 
 const providerOf = (r: RecordedResource) => r.provider?.split("::")[3];
 const deploymentOf = (result: HarnessResult) => byType(result, "kubernetes:apps/v1:Deployment")[0]!.inputs as any;
@@ -20,6 +21,7 @@ describe("apps side", () => {
         const apps = prod.resources.filter((r) => r.type.startsWith("kubernetes:") && !r.type.startsWith("kubernetes:index") && (r.inputs as any).metadata?.namespace !== "cnpg-system" && !r.read);
         expect(apps.map((r) => r.type).sort()).toEqual([
             "kubernetes:apps/v1:Deployment",
+            "kubernetes:core/v1:ConfigMap",
             "kubernetes:core/v1:ConfigMap",
             "kubernetes:core/v1:NamespacePatch",
             "kubernetes:external-secrets.io/v1:ExternalSecret",
@@ -114,18 +116,35 @@ describe("apps side", () => {
         expect(annotation(rotated)).not.toBe(annotation(prod));
     });
 
-    test("namespaceMode create owns the Namespace itself", async () => {
-        const created = await synth("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:backend"].namespaceMode = "create")));
+    test("namespaceMode create owns the Namespace itself (on an apps cluster without it); patch never marks it ours", async () => {
+        const withoutNamespace = livePlatformCopy("prod", (_infra, apps) => apps.splice(apps.findIndex((o) => o.kind === "Namespace"), 1));
+        const created = await synth("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:backend"].namespaceMode = "create")), undefined, withoutNamespace);
         expect(byType(created, "kubernetes:core/v1:Namespace")).toHaveLength(1);
+        expect((byType(created, "kubernetes:core/v1:Namespace")[0]!.inputs as any).metadata.labels["synergyflow-db/stack"]).toBe("prod");
         expect(byType(created, "kubernetes:core/v1:NamespacePatch")).toHaveLength(0);
+        const patched = byType(prod, "kubernetes:core/v1:NamespacePatch")[0]!.inputs as any;
+        expect(patched.metadata.labels["synergyflow-db/stack"]).toBeUndefined();
+    });
+
+    test("the shared cluster's CA reaches the backend and wait-for-db; the datasource verifies the pooler with it", () => {
+        const ca = byType(prod, "kubernetes:core/v1:ConfigMap").find((r) => (r.inputs as any).data?.["ca.crt"])!.inputs as any;
+        expect(ca.data["ca.crt"]).toBe(prod.outputs["serverCaCertificate"]);
+        expect(ca.metadata.name).toBeUndefined(); // auto-named: a rotated CA rolls the backend
+        const pod = deploymentOf(prod).spec.template.spec;
+        expect(pod.volumes).toContainEqual({ name: "server-ca", configMap: { name: byType(prod, "kubernetes:core/v1:ConfigMap").find((r) => (r.inputs as any).data?.["ca.crt"])!.objectName } });
+        for (const c of [...pod.initContainers, ...pod.containers]) expect(c.volumeMounts).toContainEqual({ name: "server-ca", mountPath: "/etc/synergyflow-db/server-ca", readOnly: true });
+        const env = (datasourceOf(prod).inputs as any).data;
+        expect([env.PGSSLMODE, env.PGSSLROOTCERT]).toEqual(["verify-ca", "/etc/synergyflow-db/server-ca/ca.crt"]);
+        const url = new URL(env.SPRING_DATASOURCE_URL.replace(/^jdbc:/, ""));
+        expect([url.searchParams.get("sslmode"), url.searchParams.get("sslrootcert")]).toEqual(["verify-ca", "/etc/synergyflow-db/server-ca/ca.crt"]);
     });
 
     test("clusterMesh adds the global Service of the same name and namespace in the apps cluster", async () => {
-        const mesh = await synth("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:pooler"].exposure = { mode: "clusterMesh", appsPodCidrs: ["10.244.0.0/16"] })));
+        const mesh = await synth("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:pooler"].exposure = { mode: "clusterMesh", appsNodeCidrs: ["10.80.20.0/24"] })));
         const services = byType(mesh, "kubernetes:core/v1:Service");
         expect(services).toHaveLength(1);
         expect(providerOf(services[0]!)).toBe("apps");
-        expect((services[0]!.inputs as any).metadata).toMatchObject({ name: "synergyflow-pooler", namespace: "cnpg-system", annotations: { "service.cilium.io/global": "true" } });
+        expect((services[0]!.inputs as any).metadata).toMatchObject({ name: "synergyflow-pgbouncer", namespace: "cnpg-system", annotations: { "service.cilium.io/global": "true" } });
     });
 });
 

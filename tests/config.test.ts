@@ -52,21 +52,30 @@ describe("stack config validation", () => {
         ["reserved role name", (r) => (r.tenant.roleName = "postgres"), "synergyflow-db:tenant.roleName", "reserved by CloudNativePG"],
         ["pg_ role prefix", (r) => (r.pooler.authRoleName = "pg_auth"), "synergyflow-db:pooler.authRoleName", "reserved"],
         ["cnpg_ role prefix", (r) => (r.tenant.roleName = "cnpg_app"), "synergyflow-db:tenant.roleName", "reserved"],
-        ["auth role equals the app role", (r) => (r.pooler.authRoleName = "synergyflow_app"), "synergyflow-db:pooler.authRoleName", "never be the application's role"],
-        ["our role listed as another tenant", (r) => (r.sharedCluster.otherTenantRoleLimits.synergyflow_app = 10), "synergyflow-db:sharedCluster.otherTenantRoleLimits.synergyflow_app", "appear once"],
+        ["auth role equals the app role", (r) => Object.assign(r.pooler, { authMode: "vault", authRoleName: "synergyflow_app" }), "synergyflow-db:pooler.authRoleName", "never be the application's role"],
+        ["a limit typed by hand (now read live)", (r) => (r.sharedCluster.otherTenantRoleLimits = { gitlab_app: 50 }), "synergyflow-db:sharedCluster.otherTenantRoleLimits", "read from the live Cluster"],
+        ["max_connections typed by hand (now read live)", (r) => (r.sharedCluster.maxConnections = 200), "synergyflow-db:sharedCluster.maxConnections", "spec.postgresql.parameters.max_connections"],
+        ["a Vault token in the stack config", (r) => (r.vaultToken = "s.abc"), "synergyflow-db:vaultToken", "export VAULT_TOKEN"],
+        ["an operator minor with no known allow-list", (r) => (r.sharedCluster.operatorVersion = "1.26"), "synergyflow-db:sharedCluster.operatorVersion", '"1.27" | "1.28" | "1.29" | "1.30"'],
+        ["a parameter CNPG 1.28.0 rejects", (r) => Object.assign(r, { sharedCluster: { ...r.sharedCluster, operatorVersion: "1.28" }, pooler: { ...r.pooler, parameters: { ...r.pooler.parameters, client_tls_ciphers: "HIGH" } } }), "synergyflow-db:pooler.parameters.client_tls_ciphers", "allow-list of CloudNativePG 1.28 (read from v1.28.0"],
         ["bad pool mode", (r) => (r.pooler.poolMode = "statement"), "synergyflow-db:pooler.poolMode", '"transaction" | "session"'],
         ["bad auth mode", (r) => (r.pooler.authMode = "userlist"), "synergyflow-db:pooler.authMode", '"vault" | "operator"'],
         ["bad exposure mode", (r) => (r.pooler.exposure.mode = "nodePort"), "synergyflow-db:pooler.exposure.mode", '"loadBalancer" | "clusterMesh" | "external"'],
         ["external exposure without host", (r) => (r.pooler.exposure = { mode: "external" }), "synergyflow-db:pooler.exposure.host", "required"],
-        ["loadBalancer without apps pod CIDRs", (r) => (r.pooler.exposure.appsPodCidrs = []), "synergyflow-db:pooler.exposure.appsPodCidrs", "pod CIDRs"],
+        ["masquerading apps cluster without node CIDRs", (r) => (r.pooler.exposure.appsNodeCidrs = []), "synergyflow-db:pooler.exposure.appsNodeCidrs", "admits nothing"],
+        ["non-masquerading apps cluster without pod CIDRs", (r) => Object.assign(r.pooler.exposure, { appsMasquerade: false, appsPodCidrs: [] }), "synergyflow-db:pooler.exposure.appsPodCidrs", "admits nothing"],
+        ["loadBalancer without a fixed address", (r) => delete r.pooler.exposure.loadBalancerIP, "synergyflow-db:pooler.exposure.loadBalancerIP", "cannot be read in the run that creates its Service"],
         ["not a CIDR", (r) => (r.pooler.exposure.appsPodCidrs = ["10.0.0.0"]), "synergyflow-db:pooler.exposure.appsPodCidrs[0]", "CIDR"],
+        ["a CIDR with an octet over 255", (r) => (r.pooler.exposure.appsNodeCidrs = ["10.300.0.0/16"]), "synergyflow-db:pooler.exposure.appsNodeCidrs[0]", '"10.300.0.0" is not an IPv4 or IPv6 address'],
+        ["an IPv4 prefix over 32", (r) => (r.pooler.exposure.appsNodeCidrs = ["10.81.20.0/33"]), "synergyflow-db:pooler.exposure.appsNodeCidrs[0]", "from 0 to 32"],
+        ["an address with an octet over 255", (r) => (r.pooler.exposure.loadBalancerIP = "10.80.12.400"), "synergyflow-db:pooler.exposure.loadBalancerIP", "IPv4 or IPv6 address"],
+        ["a quantity the API server rejects", (r) => (r.backend.resources.requests.memory = "1 Gi"), "synergyflow-db:backend.resources.requests.memory", "Kubernetes quantity"],
         ["parameter CNPG sets itself", (r) => (r.pooler.parameters.pool_mode = "session"), "synergyflow-db:pooler.parameters.pool_mode", "set by CloudNativePG"],
         ["parameter not on the allow-list", (r) => (r.pooler.parameters.max_clients = 10), "synergyflow-db:pooler.parameters.max_clients", "allow-list"],
         ["non-integer count", (r) => (r.pooler.parameters.default_pool_size = "ten"), "synergyflow-db:pooler.parameters.default_pool_size", "non-negative integer"],
         ["prepared statements not set", (r) => delete r.pooler.parameters.max_prepared_statements, "synergyflow-db:pooler.parameters.max_prepared_statements", "set explicitly"],
         ["prepared statements off in transaction mode", (r) => (r.pooler.parameters.max_prepared_statements = 0), "synergyflow-db:pooler.parameters.max_prepared_statements", "does not exist"],
         ["pods x max_db_connections over the role limit", (r) => (r.pooler.parameters.max_db_connections = 50), "synergyflow-db:pooler.parameters.max_db_connections", "2 pooler pods x max_db_connections 50 = 100 server connections > tenant.connectionLimit 30"],
-        ["role limits over the cluster's slots", (r) => (r.tenant.connectionLimit = 50), "synergyflow-db:tenant.connectionLimit", "= 204 > 197 usable slots"],
         ["backend over the pooler's client capacity", (r) => (r.backend.replicas = 10), "synergyflow-db:pooler.parameters.max_client_conn", "= 110 client connections > pooler capacity 100"],
         ["reserve pool above headroom", (r) => (r.pooler.parameters.reserve_pool_size = 5), "synergyflow-db:pooler.parameters.reserve_pool_size", "headroom 4"],
         ["min pool above default pool", (r) => (r.pooler.parameters.min_pool_size = 9), "synergyflow-db:pooler.parameters.min_pool_size", "9 > default_pool_size 8"],
@@ -81,7 +90,8 @@ describe("stack config validation", () => {
         ["Kubernetes name with underscores", (r) => (r.pooler.name = "synergyflow_pooler"), "synergyflow-db:pooler.name", "RFC 1123"],
         ["negative replicas", (r) => (r.backend.replicas = -1), "synergyflow-db:backend.replicas", "must be > 0"],
         ["bad split-mode stack name", (r) => (r.infraStack = "infra-prod"), "synergyflow-db:infraStack", "org/project/stack"],
-        ["bad refresh interval", (r) => (r.externalSecrets.refreshInterval = "hourly"), "synergyflow-db:externalSecrets.refreshInterval", "duration"],
+        ["bad refresh interval", (r) => (r.externalSecrets.refreshInterval = "hourly"), "synergyflow-db:externalSecrets.refreshInterval", "Go duration"],
+        ["a day is no Go duration", (r) => (r.externalSecrets.refreshInterval = "1d"), "synergyflow-db:externalSecrets.refreshInterval", "Go duration"],
         ["wrong type", (r) => (r.tenant.connectionLimit = "forty"), "synergyflow-db:tenant.connectionLimit", "not a number"],
     ];
 
@@ -110,21 +120,31 @@ describe("stack config validation", () => {
         ]);
     });
 
-    test("the first design's numbers fail with the arithmetic in the message", () => {
+    test("the first design's pool sizes fail with the arithmetic in the message", () => {
         const error = problemsOf((r) => {
             r.tenant.connectionLimit = 50;
-            r.pooler.authMode = "operator";
             r.pooler.instances = 3;
             r.pooler.parameters.max_db_connections = 50;
         });
         const messages = error.problems.map((p) => `${p.key}: ${p.message}`).join("\n");
         expect(messages).toContain("3 pooler pods x max_db_connections 50 = 150 server connections > tenant.connectionLimit 50");
-        expect(messages).toContain("other tenants 150 (gitlab_app 50, harbor_app 30, mattermost_app 40, keycloak_app 20, readonly_user 10) + ours 50 (synergyflow_app 50) = 200 > 197 usable slots (max_connections 200 - superuser_reserved_connections 3)");
+    });
+
+    test("what the target systems accept, the config accepts: quantities, Go durations, IPv6, any rotation scalar", () => {
+        const raw = devRaw();
+        raw.backend.resources = { requests: { cpu: "0.5", memory: "1500M" }, limits: { cpu: "1", memory: "1G" } };
+        raw.externalSecrets.refreshInterval = "1h30m";
+        raw.pooler.exposure.appsNodeCidrs = ["10.81.20.0/24", "fd00:81::/64"];
+        raw.tenant.passwordRotation = 2;
+        const config = parseStackConfig(raw);
+        expect(config.tenant.passwordRotation).toBe("2");
+        expect(config.backend.resources.limits.memory).toBe("1G");
     });
 
     test("pulumi:disable-default-providers must cover kubernetes, vault, random and spare the dynamic provider", () => {
         const { config } = readStackFile(path.join(ROOT, "Pulumi.dev.yaml"));
-        expect(() => loadStackConfig({ ...config, "pulumi:disable-default-providers": JSON.stringify(["*"]) })).toThrow(
+        const clusterPatch = JSON.stringify({ ...JSON.parse(config["synergyflow-db:sharedCluster"] as string), roleStrategy: "clusterPatch" });
+        expect(() => loadStackConfig({ ...config, "synergyflow-db:sharedCluster": clusterPatch, "pulumi:disable-default-providers": JSON.stringify(["*"]) })).toThrow(
             /pulumi:disable-default-providers: \["\*"\] disables pulumi-nodejs, the provider of the clusterPatch role patch/,
         );
         expect(() => loadStackConfig({ ...config, "pulumi:disable-default-providers": JSON.stringify(["kubernetes"]) })).toThrow(

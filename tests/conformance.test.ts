@@ -4,16 +4,14 @@
 // packages), one child process per batch.
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
 import type { ObjectSet, SetReport } from "../conformance/check";
 import { renderedObjects } from "../conformance/check";
-import { applyJsonPatch } from "../conformance/jsonPatch";
 import type { KubeObject } from "../conformance/types";
 import type { LiveCluster } from "../components/infra/rolePatch";
-import { type HarnessResult, ROOT, byType, synth, variantConfig } from "./harness";
-import { sharedClusterFixture } from "./support/fixtures";
+import { type HarnessResult, ROOT, SUPERUSER_PLATFORM, byType, synth, variantConfig, vaultAuthConfig } from "./harness";
+import { livePlatformCopy, sharedClusterFixture } from "./support/fixtures";
 
 function runChecks(sets: ObjectSet[]): SetReport[] {
     const run = spawnSync(process.execPath, [require.resolve("ts-node/dist/bin.js"), "--transpile-only", "conformance/check.ts", "--stdin"], {
@@ -40,22 +38,29 @@ describe("conformance of everything synth emits", () => {
     let sets: ObjectSet[];
 
     beforeAll(async () => {
-        const prodPatched = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-live-")), "cluster.yaml");
-        const prod = await synth("prod");
-        const patch = YAML.parse(fs.readFileSync(path.join(prod.dir, "infra/patch-cluster-shared-postgres-roles.yaml"), "utf8"));
-        // The external strategy runs against a Cluster whose owner declared our roles (what the patch would add).
-        const declared = applyJsonPatch(sharedClusterFixture(), patch.patch);
-        fs.writeFileSync(prodPatched, YAML.stringify(declared));
-        const variants: [string, () => Promise<HarnessResult>, LiveCluster?][] = [
-            ["dev", () => synth("dev")],
-            ["prod", async () => prod],
-            ["databaseRole", () => synth("prod", variantConfig("prod", {}, (c) => Object.assign(c["synergyflow-db:sharedCluster"], { operatorVersion: "1.30", roleStrategy: "databaseRole" })))],
-            ["external roles", () => synth("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:sharedCluster"].roleStrategy = "external")), prodPatched), declared],
-            ["operator auth", () => synth("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:pooler"].authMode = "operator")))],
-            ["clusterMesh", () => synth("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:pooler"].exposure = { mode: "clusterMesh", appsPodCidrs: ["10.244.0.0/16"] })))],
-            ["external exposure", () => synth("dev", variantConfig("dev", {}, (c) => (c["synergyflow-db:pooler"].exposure = { mode: "external", host: "synergyflow-db.platform.internal" })))],
-            ["namespace created", () => synth("dev", variantConfig("dev", {}, (c) => (c["synergyflow-db:backend"].namespaceMode = "create")))],
-            ["split mode", () => synth("prod", variantConfig("prod", { "synergyflow-db:infraStack": "platform/synergyflow-db/prod" }))],
+        const liveCluster = (dir: string) => YAML.parse(fs.readFileSync(path.join(dir, "infra/shared-postgres.yaml"), "utf8")) as LiveCluster;
+        // The committed stacks run against Clusters whose owner declared our role (roleStrategy external).
+        const devCluster = liveCluster(path.join(ROOT, "fixtures/live/dev"));
+        const prodCluster = liveCluster(path.join(ROOT, "fixtures/live/prod"));
+        const superuserCluster = liveCluster(SUPERUSER_PLATFORM);
+        const cnpg130 = livePlatformCopy(
+            "prod",
+            (infra) => {
+                const cluster = infra.find((o) => o.kind === "Cluster");
+                cluster.spec.managed.roles = cluster.spec.managed.roles.filter((r: any) => r.name !== "synergyflow_app");
+            },
+            [{ apiVersion: "postgresql.cnpg.io/v1", kind: "DatabaseRole" }],
+        );
+        const withoutNamespace = livePlatformCopy("dev", (_infra, apps) => apps.splice(apps.findIndex((o) => o.kind === "Namespace"), 1));
+        const variants: [string, () => Promise<HarnessResult>, LiveCluster][] = [
+            ["dev", () => synth("dev"), devCluster],
+            ["prod", () => synth("prod"), prodCluster],
+            ["databaseRole", () => synth("prod", variantConfig("prod", {}, (c) => Object.assign(c["synergyflow-db:sharedCluster"], { operatorVersion: "1.30", roleStrategy: "databaseRole" })), undefined, cnpg130), sharedClusterFixture()],
+            ["vault auth, clusterPatch", () => synth("prod", vaultAuthConfig(), undefined, SUPERUSER_PLATFORM), superuserCluster],
+            ["clusterMesh", () => synth("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:pooler"].exposure = { mode: "clusterMesh", appsNodeCidrs: ["10.80.20.0/24"] }))), prodCluster],
+            ["external exposure", () => synth("dev", variantConfig("dev", {}, (c) => (c["synergyflow-db:pooler"].exposure = { mode: "external", host: "synergyflow-db.platform.internal" }))), devCluster],
+            ["namespace created", () => synth("dev", variantConfig("dev", {}, (c) => (c["synergyflow-db:backend"].namespaceMode = "create")), undefined, withoutNamespace), devCluster],
+            ["split mode", () => synth("prod", variantConfig("prod", { "synergyflow-db:infraStack": "platform/synergyflow-db/prod" })), prodCluster],
         ];
         sets = [];
         for (const [name, run, live] of variants) sets.push(setOf(name, await run(), live));
@@ -77,8 +82,7 @@ describe("conformance of everything synth emits", () => {
         "dev",
         "prod",
         "databaseRole",
-        "external roles",
-        "operator auth",
+        "vault auth, clusterPatch",
         "clusterMesh",
         "external exposure",
         "namespace created",
@@ -104,9 +108,11 @@ describe("conformance of everything synth emits", () => {
     });
 
     test("the role patch keeps every tenant's role valid and unique on the shared Cluster", () => {
-        const prodSet = sets.find((s) => s.name === "prod")!;
+        const prodSet = sets.find((s) => s.name === "vault auth, clusterPatch")!;
         const cluster = prodSet.objects.find((o) => o.kind === "Cluster") as any;
         expect(cluster.spec.managed.roles.map((r: any) => r.name)).toEqual(["gitlab_app", "harbor_app", "mattermost_app", "keycloak_app", "readonly_user", "synergyflow_app", "synergyflow_pooler_auth"]);
+        const external = sets.find((s) => s.name === "prod")!.objects.find((o) => o.kind === "Cluster") as any;
+        expect(external.spec.managed.roles.map((r: any) => r.name)).toEqual(["gitlab_app", "harbor_app", "mattermost_app", "keycloak_app", "readonly_user", "synergyflow_app"]);
     });
 });
 

@@ -11,7 +11,7 @@ export const ROOT = path.join(__dirname, "..");
 
 export type HarnessResult = SynthResult & { warnings: string[] };
 
-export async function synth(stack: string, configFile?: string, liveClusterFile?: string): Promise<HarnessResult> {
+export async function synth(stack: string, configFile?: string, liveClusterFile?: string, liveDir?: string): Promise<HarnessResult> {
     const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-synth-"));
     let result: SynthResult | undefined;
     // Pulumi's mock log writes warnings to the console: keep them for assertions instead.
@@ -19,7 +19,7 @@ export async function synth(stack: string, configFile?: string, liveClusterFile?
     try {
         await jest.isolateModulesAsync(async () => {
             const { runSynth } = (await import("../scripts/synth")) as typeof import("../scripts/synth");
-            result = await runSynth({ stack, outDir, configFile, liveClusterFile });
+            result = await runSynth({ stack, outDir, configFile, liveClusterFile, liveDir });
         });
         return { ...(result as SynthResult), warnings: warn.mock.calls.map((args) => args.join(" ")) };
     } finally {
@@ -40,9 +40,21 @@ export function variantConfig(base: string, changes: Record<string, unknown>, de
     return file;
 }
 
+/** The second platform of fixtures/live: a Cluster nobody else applies, with superuser access on. */
+export const SUPERUSER_PLATFORM = path.join(ROOT, "fixtures/live/superuser");
+
+/** prod's config on the superuser platform with vault pooler auth and the clusterPatch role strategy. */
+export function vaultAuthConfig(deepChanges?: (config: Record<string, any>) => void): string {
+    return variantConfig("prod", {}, (c) => {
+        c["synergyflow-db:sharedCluster"].roleStrategy = "clusterPatch";
+        c["synergyflow-db:pooler"].authMode = "vault";
+        deepChanges?.(c);
+    });
+}
+
 /** synth as users run it, in its own process. */
-export function synthProcess(stack: string, configFile: string, outDir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-synth-"))) {
-    return spawnSync(process.execPath, [require.resolve("ts-node/dist/bin.js"), "--transpile-only", "scripts/synth.ts", stack, "--config", configFile, "--out", outDir], {
+export function synthProcess(stack: string, configFile: string, outDir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-synth-")), extraArgs: string[] = []) {
+    return spawnSync(process.execPath, [require.resolve("ts-node/dist/bin.js"), "--transpile-only", "scripts/synth.ts", stack, "--config", configFile, "--out", outDir, ...extraArgs], {
         cwd: ROOT,
         encoding: "utf8",
     });

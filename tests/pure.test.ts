@@ -1,15 +1,15 @@
 import { authQuery, renderBootstrapSql } from "../components/infra/bootstrapSql";
 import {
-    CNPG_ALLOWED_PARAMETERS,
+    CNPG_OPERATOR_VERSIONS,
     DEFAULT_POOLER_PARAMETERS,
+    SUPPORTED_OPERATOR_VERSIONS,
     checkPoolerParameters,
     renderPoolerHba,
     renderPoolerParameters,
 } from "../components/infra/poolerParameters";
-import { jdbcUrl } from "../components/jdbc";
+import { jdbcUrl, serverSslMode } from "../components/jdbc";
 import { waitForDbScript } from "../components/apps/waitForDb";
 import { datasourceEnv } from "../components/apps/datasource";
-import { computeBudget } from "../components/budget";
 import { configSchema } from "../components/config";
 
 describe("PgBouncer parameters", () => {
@@ -22,12 +22,19 @@ describe("PgBouncer parameters", () => {
         });
     });
     test("the defaults pass CNPG's rules and set max_prepared_statements", () => {
-        expect(checkPoolerParameters(DEFAULT_POOLER_PARAMETERS)).toEqual([]);
+        for (const version of SUPPORTED_OPERATOR_VERSIONS) {
+            expect(checkPoolerParameters(DEFAULT_POOLER_PARAMETERS, version)).toEqual([]);
+            for (const name of Object.keys(DEFAULT_POOLER_PARAMETERS)) expect(CNPG_OPERATOR_VERSIONS[version].allowed.has(name)).toBe(true);
+        }
         expect(DEFAULT_POOLER_PARAMETERS["max_prepared_statements"]).toBe(200);
-        for (const name of Object.keys(DEFAULT_POOLER_PARAMETERS)) expect(CNPG_ALLOWED_PARAMETERS.has(name)).toBe(true);
+    });
+    test("the allow-list follows the operator: 57 names in v1.27.4, v1.29.0 and v1.30.0, 54 in v1.28.0", () => {
+        expect(Object.fromEntries(SUPPORTED_OPERATOR_VERSIONS.map((v) => [v, CNPG_OPERATOR_VERSIONS[v].allowed.size]))).toEqual({ "1.27": 57, "1.28": 54, "1.29": 57, "1.30": 57 });
+        expect(checkPoolerParameters({ ...DEFAULT_POOLER_PARAMETERS, server_tls13_ciphers: "TLS_AES_256_GCM_SHA384" }, "1.27")).toEqual([]);
+        expect(checkPoolerParameters({ ...DEFAULT_POOLER_PARAMETERS, server_tls13_ciphers: "TLS_AES_256_GCM_SHA384" }, "1.28").map((p) => p.parameter)).toEqual(["server_tls13_ciphers"]);
     });
     test("reject CNPG-managed, unknown and mistyped parameters, each by name", () => {
-        const problems = checkPoolerParameters({ pool_mode: "session", auth_query: "x", listen_port: 6432, maxclientconn: 1, default_pool_size: -1, log_connections: 1 });
+        const problems = checkPoolerParameters({ pool_mode: "session", auth_query: "x", listen_port: 6432, maxclientconn: 1, default_pool_size: -1, log_connections: 1 }, "1.27");
         expect(problems.map((p) => p.parameter).sort()).toEqual(["auth_query", "default_pool_size", "listen_port", "log_connections", "max_prepared_statements", "maxclientconn", "pool_mode"]);
     });
     test("pg_hba admits only the tenant role to the tenant database, over TLS, and rejects the rest first", () => {
@@ -41,7 +48,9 @@ describe("PgBouncer parameters", () => {
 });
 
 describe("bootstrap SQL", () => {
-    const vaultSql = renderBootstrapSql({ databaseName: "synergyflow", tenantRole: "synergyflow_app", poolerAuth: { authRole: "synergyflow_pooler_auth", functionSchema: "synergyflow_pooler_auth" } });
+    const schemas = ["synergyflow_users", "synergyflow_audit"];
+    const vaultSql = renderBootstrapSql({ databaseName: "synergyflow", tenantRole: "synergyflow_app", schemas, poolerAuth: { authRole: "synergyflow_pooler_auth", functionSchema: "synergyflow_pooler_auth" } });
+    const operatorSql = renderBootstrapSql({ databaseName: "synergyflow", tenantRole: "synergyflow_app", schemas });
     test("creates a tenant-scoped SECURITY DEFINER lookup in postgres and the tenant database", () => {
         expect(vaultSql.match(/CREATE OR REPLACE FUNCTION "synergyflow_pooler_auth"\.user_search/g)).toHaveLength(2);
         expect(vaultSql).toContain("SECURITY DEFINER");
@@ -52,10 +61,17 @@ describe("bootstrap SQL", () => {
         expect(vaultSql).toContain(`GRANT CONNECT ON DATABASE postgres TO "synergyflow_pooler_auth";`);
         expect(vaultSql.indexOf("\\connect postgres")).toBeLessThan(vaultSql.indexOf("\\connect synergyflow"));
     });
-    test("revokes CONNECT on the tenant database from PUBLIC in both auth modes", () => {
-        const operatorSql = renderBootstrapSql({ databaseName: "synergyflow", tenantRole: "synergyflow_app" });
-        for (const sql of [vaultSql, operatorSql]) expect(sql).toContain(`REVOKE CONNECT, TEMPORARY ON DATABASE "synergyflow" FROM PUBLIC;`);
+    test("revokes CONNECT on the tenant database from PUBLIC and sets the role's search_path, in both auth modes", () => {
+        for (const sql of [vaultSql, operatorSql]) {
+            expect(sql).toContain(`REVOKE CONNECT, TEMPORARY ON DATABASE "synergyflow" FROM PUBLIC;`);
+            expect(sql).toContain(`ALTER ROLE "synergyflow_app" IN DATABASE "synergyflow" SET search_path = "synergyflow_users", "synergyflow_audit", "public";`);
+        }
+    });
+    test("operator auth: nothing a superuser must run; CONNECT for CNPG's pooler role, which 1.27 does not grant on our database", () => {
         expect(operatorSql).not.toContain("user_search");
+        expect(operatorSql).not.toContain("\\connect");
+        expect(operatorSql).not.toMatch(/pg_authid|SECURITY DEFINER|CREATE ROLE|GRANT .* TO PUBLIC/);
+        expect(operatorSql).toContain(`GRANT CONNECT ON DATABASE "synergyflow" TO "cnpg_pooler_pgbouncer";`);
     });
     test("is idempotent by construction (no bare CREATE that fails the second time)", () => {
         const creates = vaultSql.split("\n").filter((l) => /^CREATE /.test(l));
@@ -67,15 +83,20 @@ describe("bootstrap SQL", () => {
 });
 
 describe("client settings", () => {
-    test("JDBC URL: the pooler host, TLS, the prepared-statement setting, no schema or options parameter", () => {
-        const url = jdbcUrl({ host: "10.80.12.40", port: 5432, database: "synergyflow", applicationName: "synergyflow" });
-        expect(url).toBe("jdbc:postgresql://10.80.12.40:5432/synergyflow?sslmode=require&prepareThreshold=5&ApplicationName=synergyflow&tcpKeepAlive=true");
-        expect(url).not.toMatch(/currentSchema|options=/);
-        expect(jdbcUrl({ host: "fd00::1", port: 5432, database: "d", applicationName: "a" })).toContain("//[fd00::1]:5432/d");
+    test("JDBC URL: the pooler host, verified TLS with the delivered CA, the prepared-statement setting, no schema or options parameter", () => {
+        const url = jdbcUrl({ host: "10.80.12.40", port: 5432, database: "synergyflow", applicationName: "synergyflow", sslMode: "verify-ca" });
+        expect(url).toBe("jdbc:postgresql://10.80.12.40:5432/synergyflow?sslmode=verify-ca&sslrootcert=%2Fetc%2Fsynergyflow-db%2Fserver-ca%2Fca.crt&prepareThreshold=5&ApplicationName=synergyflow&tcpKeepAlive=true");
+        expect(url).not.toMatch(/currentSchema|options=|sslmode=require/);
+        expect(jdbcUrl({ host: "fd00::1", port: 5432, database: "d", applicationName: "a", sslMode: "verify-ca" })).toContain("//[fd00::1]:5432/d");
+    });
+    test("verify-full only for a host name the server certificate carries", () => {
+        expect(serverSslMode("10.80.12.40", ["10.80.12.40"])).toBe("verify-ca");
+        expect(serverSslMode("db.platform.internal", [])).toBe("verify-ca");
+        expect(serverSslMode("DB.platform.internal", ["db.platform.internal"])).toBe("verify-full");
     });
     test("datasource env carries no credential", () => {
         const backend = configSchema.parse({}).backend;
-        const env = datasourceEnv(backend, { host: "h", port: 5432, database: "synergyflow" }, "synergyflow");
+        const env = datasourceEnv(backend, { host: "h", port: 5432, database: "synergyflow", sslMode: "verify-ca" }, "synergyflow");
         expect(Object.keys(env).filter((k) => /PASSWORD|USER/.test(k))).toEqual([]);
         expect(env["SPRING_DATASOURCE_HIKARI_MAX_LIFETIME"]).toBe("1500000");
     });
@@ -86,22 +107,5 @@ describe("client settings", () => {
         expect(script).toMatch(/delay=\$\(\(delay \* 2\)\)/);
         expect(script).not.toMatch(/PGPASSWORD|password/i);
         expect(script).not.toContain("pg_isready");
-    });
-});
-
-describe("connection budget", () => {
-    test("the prod numbers", () => {
-        const config = configSchema.parse({
-            tenant: { connectionLimit: 40 },
-            pooler: { instances: 3, exposure: { appsPodCidrs: ["10.244.0.0/16"] } },
-        });
-        expect(computeBudget(config)).toEqual({
-            usableSlots: 197,
-            otherTenantsTotal: 150,
-            ourRoleLimits: { synergyflow_app: 40, synergyflow_pooler_auth: 4 },
-            poolerServerConnections: 36,
-            backendClientConnections: 80,
-            poolerClientCapacity: 400,
-        });
     });
 });

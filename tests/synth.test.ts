@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { MASK, unwrapSecrets } from "../scripts/synth";
-import { allRenderedText, generatedPasswords, synth, synthProcess, variantConfig } from "./harness";
+import { ROOT, SUPERUSER_PLATFORM, allRenderedText, generatedPasswords, synth, synthProcess, variantConfig, vaultAuthConfig } from "./harness";
 
 describe("synth", () => {
     test.each(["dev", "prod"])("%s writes one manifest per resource to each cluster, Vault files, plan and outputs", async (stack) => {
@@ -14,8 +14,8 @@ describe("synth", () => {
             const sent = result.plan.filter((e) => e.target === target && e.operation !== "read" && !e.type.startsWith("pulumi:providers:"));
             expect(files.filter((f) => f.startsWith(`${target}/`))).toHaveLength(sent.length);
         }
-        expect(files.filter((f) => f.startsWith("infra/")).length).toBeGreaterThanOrEqual(8);
-        expect(files.filter((f) => f.startsWith("vault/")).length).toBe(2);
+        expect(files.filter((f) => f.startsWith("infra/")).length).toBeGreaterThanOrEqual(7);
+        expect(files.filter((f) => f.startsWith("vault/")).length).toBe(1);
         const targets = new Set(result.plan.map((e) => e.target));
         expect([...targets].sort()).toEqual(["apps", "infra", "none", "vault"]);
         // Every Kubernetes object created goes to exactly one of the two clusters.
@@ -25,7 +25,7 @@ describe("synth", () => {
     });
 
     test("no generated password appears in any written file; secrets are masked", async () => {
-        const result = await synth("dev");
+        const result = await synth("prod", vaultAuthConfig(), undefined, SUPERUSER_PLATFORM);
         const passwords = generatedPasswords(result);
         expect(passwords).toHaveLength(2);
         // They are the values the program really handled: both sit in the data written to Vault.
@@ -36,10 +36,36 @@ describe("synth", () => {
         expect(text).toContain(MASK);
     });
 
-    test("a live-only value is marked with the fixture it came from", async () => {
+    test("the live read is marked with the dumps it came from; nothing else is read", async () => {
         const result = await synth("dev");
         const reads = result.plan.filter((e) => e.operation === "read");
-        expect(reads.map((e) => e.liveValuesFrom).sort()).toEqual(["fixture fixtures/pooler-service.yaml", "fixture fixtures/shared-postgres.cluster.yaml"]);
+        expect(reads.map((e) => e.liveValuesFrom)).toEqual(["fixture fixtures/live/dev"]);
+        expect(result.resources.filter((r) => r.read)).toEqual([]);
+    });
+
+    test("a refusing preflight: exit status 2, every conflict named with its owner, nothing written", () => {
+        // The first design's names: Flux owns a Pooler and a PDB by them on the platform.
+        const config = variantConfig("prod", {}, (c) => Object.assign(c["synergyflow-db:pooler"], { name: "synergyflow-pooler", podDisruptionBudgetName: "synergyflow-pooler" }));
+        const out = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-conflict-"));
+        const run = synthProcess("prod", config, out);
+        expect(run.status).toBe(2);
+        expect(run.stdout).toBe("");
+        expect(run.stderr).toContain("preflight against the live platform: 2 problems, nothing was created");
+        expect(run.stderr).toContain("synergyflow-db:pooler.name: the stack would create Pooler cnpg-system/synergyflow-pooler on the infra cluster, but one exists that is not this stack's");
+        expect(run.stderr).toContain("synergyflow-db:pooler.podDisruptionBudgetName: the stack would create PodDisruptionBudget cnpg-system/synergyflow-pooler");
+        expect(run.stderr).toContain("live: Pooler cnpg-system/synergyflow-pooler (Flux Kustomization flux-system/infra-databases; field managers: kustomize-controller (server-side apply))");
+        expect(fs.readdirSync(out)).toEqual([]);
+    });
+
+    test("--live reads another folder of dumps; --live-cluster replaces the Cluster's", () => {
+        const out = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-live-"));
+        const vault = synthProcess("prod", vaultAuthConfig(), out, ["--live", SUPERUSER_PLATFORM]);
+        expect(vault.stderr).toBe("");
+        expect(vault.status).toBe(0);
+        // The prod Cluster as written (superuser access off) in place of the superuser platform's: refused.
+        const refused = synthProcess("prod", vaultAuthConfig(), out, ["--live", SUPERUSER_PLATFORM, "--live-cluster", path.join(ROOT, "fixtures/live/prod/infra/shared-postgres.yaml")]);
+        expect(refused.status).toBe(2);
+        expect(refused.stderr).toContain("synergyflow-db:pooler.authMode: \"vault\" needs superuser SQL");
     });
 
     test("invalid config: exit status 2, every problem on stderr, nothing written", () => {

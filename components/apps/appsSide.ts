@@ -7,6 +7,7 @@ import { vaultExternalSecret } from "../externalSecret";
 import { platformLabels } from "../labels";
 import type { InfraWiring } from "../wiring";
 import { BackendDeployment } from "./backend";
+import type { SslMode } from "../jdbc";
 import { datasourceEnv } from "./datasource";
 import { AppsNamespace } from "./namespace";
 
@@ -69,14 +70,21 @@ export class AppsSide extends pulumi.ComponentResource {
         );
 
         const env = pulumi
-            .all([wiring.poolerHost, wiring.poolerPort, wiring.databaseName])
-            .apply(([host, port, database]) => datasourceEnv(backend, { host, port: Number(port), database }, tenant.appName));
+            .all([wiring.poolerHost, wiring.poolerPort, wiring.databaseName, wiring.sslMode])
+            .apply(([host, port, database, sslMode]) => datasourceEnv(backend, { host, port: Number(port), database, sslMode: sslMode as SslMode }, tenant.appName));
         const datasource = new k8s.core.v1.ConfigMap(
             `${name}-datasource`,
             { metadata: { namespace: backend.namespace, labels }, data: env },
             { ...childOpts, dependsOn: [namespace] },
         );
         this.datasourceConfigMapName = datasource.metadata.name;
+        // The shared cluster's CA certificate (public), so the backend verifies the pooler. Auto-named like the
+        // datasource: a rotated CA is a new ConfigMap, and the backend rolls onto it.
+        const serverCa = new k8s.core.v1.ConfigMap(
+            `${name}-server-ca`,
+            { metadata: { namespace: backend.namespace, labels }, data: { "ca.crt": wiring.serverCaCertificate } },
+            { ...childOpts, dependsOn: [namespace] },
+        );
 
         new BackendDeployment(
             `${name}-backend`,
@@ -84,6 +92,7 @@ export class AppsSide extends pulumi.ComponentResource {
                 config: backend,
                 namespace: backend.namespace,
                 datasourceConfigMapName: this.datasourceConfigMapName,
+                serverCaConfigMapName: serverCa.metadata.name,
                 credentialsSecretName: backend.credentialsSecretName,
                 credentialsVersion: wiring.vaultSecretVersion,
                 labels,

@@ -5,6 +5,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { BackendConfig } from "../config";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../securityContext";
+import { SERVER_CA_DIR } from "../jdbc";
 import { waitForDbScript } from "./waitForDb";
 
 export const CREDENTIALS_VERSION_ANNOTATION = "synergyflow.io/db-credentials-version";
@@ -16,6 +17,8 @@ export interface BackendDeploymentArgs {
     config: BackendConfig;
     namespace: pulumi.Input<string>;
     datasourceConfigMapName: pulumi.Input<string>;
+    /** The ConfigMap holding the shared cluster's CA certificate (ca.crt). */
+    serverCaConfigMapName: pulumi.Input<string>;
     credentialsSecretName: pulumi.Input<string>;
     credentialsVersion: pulumi.Input<string>;
     labels: Record<string, string>;
@@ -37,6 +40,8 @@ export class BackendDeployment extends pulumi.ComponentResource {
             timeoutSeconds: 3,
             failureThreshold,
         });
+
+        const serverCaMount = { name: "server-ca", mountPath: SERVER_CA_DIR, readOnly: true };
 
         this.deployment = new k8s.apps.v1.Deployment(
             `${name}-deployment`,
@@ -68,6 +73,7 @@ export class BackendDeployment extends pulumi.ComponentResource {
                                         { name: "PGPASSWORD", valueFrom: fromSecret(config.passwordEnv) },
                                     ],
                                     securityContext: { ...restrictedContainerSecurityContext, runAsUser: PSQL_UID, runAsGroup: PSQL_UID },
+                                    volumeMounts: [serverCaMount],
                                     resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "64Mi" } },
                                 },
                             ],
@@ -88,10 +94,13 @@ export class BackendDeployment extends pulumi.ComponentResource {
                                     startupProbe: probe("/actuator/health/liveness", 30),
                                     resources: config.resources,
                                     securityContext: restrictedContainerSecurityContext,
-                                    volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+                                    volumeMounts: [{ name: "tmp", mountPath: "/tmp" }, serverCaMount],
                                 },
                             ],
-                            volumes: [{ name: "tmp", emptyDir: { sizeLimit: "256Mi" } }],
+                            volumes: [
+                                { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
+                                { name: "server-ca", configMap: { name: args.serverCaConfigMapName } },
+                            ],
                         },
                     },
                 },

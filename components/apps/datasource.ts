@@ -1,11 +1,12 @@
 // The backend's datasource settings as environment variables (Spring Boot relaxed binding): no credential here.
 import type { BackendConfig } from "../config";
-import { jdbcUrl } from "../jdbc";
+import { jdbcUrl, SERVER_CA_FILE, type SslMode } from "../jdbc";
 
 export interface DatasourceTarget {
     host: string;
     port: number;
     database: string;
+    sslMode: SslMode;
 }
 
 export function datasourceEnv(backend: BackendConfig, target: DatasourceTarget, applicationName: string): Record<string, string> {
@@ -25,7 +26,8 @@ export function datasourceEnv(backend: BackendConfig, target: DatasourceTarget, 
         PGHOST: target.host,
         PGPORT: String(target.port),
         PGDATABASE: target.database,
-        PGSSLMODE: "require",
+        PGSSLMODE: target.sslMode,
+        PGSSLROOTCERT: SERVER_CA_FILE,
         PGCONNECT_TIMEOUT: "5",
         PGAPPNAME: `${applicationName}-wait-for-db`,
     };

@@ -3,6 +3,7 @@
 // on destroy) or `patch` (it exists already: the program only applies its labels and never deletes it).
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { STACK_LABEL } from "../labels";
 
 export interface AppsNamespaceArgs {
     name: string;
@@ -25,7 +26,10 @@ export class AppsNamespace extends pulumi.ComponentResource {
 
     constructor(name: string, args: AppsNamespaceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synergyflow-db:apps:AppsNamespace", name, {}, opts);
-        const metadata = { name: args.name, labels: namespaceLabels(args) };
+        const labels = namespaceLabels(args);
+        // A namespace the program only patches is not its own: it must not carry the ownership label.
+        if (args.mode === "patch") delete labels[STACK_LABEL];
+        const metadata = { name: args.name, labels };
         const childOpts = { parent: this, provider: args.provider };
         const namespace =
             args.mode === "create"

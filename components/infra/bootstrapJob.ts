@@ -1,6 +1,7 @@
-// Runs the tenant's bootstrap SQL as the shared cluster's superuser: a Job under restricted Pod Security that
-// reads the password only through a Secret reference, and re-runs whenever the SQL changes (its name
-// carries a hash of the SQL, so a new SQL text is a new Job).
+// Runs the tenant's bootstrap SQL: a Job under restricted Pod Security that logs in with a basic-auth Secret
+// (the tenant role's in `operator` pooler auth, the cluster superuser's in `vault` auth), verifies the server
+// against the cluster's CA, and re-runs whenever the SQL changes (its name carries a hash of the SQL, so a new
+// SQL text is a new Job).
 import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -10,7 +11,10 @@ export interface BootstrapJobArgs {
     jobName: string;
     namespace: string;
     clusterName: string;
-    superuserSecretName: string;
+    /** The basic-auth Secret (username, password) of the role the SQL runs as, and the database it starts in. */
+    runAs: { secretName: string; database: string };
+    /** The cluster's CA Secret (key ca.crt): the Job verifies the server it sends the password to. */
+    caSecretName: string;
     image: string;
     sql: string;
     labels: Record<string, string>;
@@ -23,35 +27,42 @@ export interface BootstrapJobArgs {
 /** uid of the postgres user in CNPG's PostgreSQL images. */
 const POSTGRES_UID = 26;
 
+/** The names of the Job and its SQL ConfigMap: a new SQL text or image is a new Job. */
+export function bootstrapObjectNames(jobName: string, image: string, sql: string): { job: string; configMap: string } {
+    const sqlHash = createHash("sha256").update(image).update(sql).digest("hex").slice(0, 8);
+    return { job: `${jobName}-${sqlHash}`, configMap: `${jobName}-sql-${sqlHash}` };
+}
+
 export class BootstrapJob extends pulumi.ComponentResource {
     public readonly job: k8s.batch.v1.Job;
 
     constructor(name: string, args: BootstrapJobArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synergyflow-db:infra:BootstrapJob", name, {}, opts);
         const childOpts = { parent: this, provider: args.provider };
-        const sqlHash = createHash("sha256").update(args.image).update(args.sql).digest("hex").slice(0, 8);
+        const names = bootstrapObjectNames(args.jobName, args.image, args.sql);
 
         const script = new k8s.core.v1.ConfigMap(
             `${name}-sql`,
             {
-                metadata: { name: `${args.jobName}-sql-${sqlHash}`, namespace: args.namespace, labels: args.labels },
+                metadata: { name: names.configMap, namespace: args.namespace, labels: args.labels },
                 data: { "bootstrap.sql": args.sql },
             },
             childOpts,
         );
 
-        const superuser = (key: string) => ({ secretKeyRef: { name: args.superuserSecretName, key } });
+        const login = (key: string) => ({ secretKeyRef: { name: args.runAs.secretName, key } });
         this.job = new k8s.batch.v1.Job(
             `${name}-job`,
             {
                 metadata: {
-                    name: `${args.jobName}-${sqlHash}`,
+                    name: names.job,
                     namespace: args.namespace,
                     labels: args.labels,
                     ...(args.waitForCompletion ? {} : { annotations: { "pulumi.com/skipAwait": "true" } }),
                 },
                 spec: {
-                    // CNPG creates the role and database asynchronously: failed attempts are retried with backoff.
+                    // CNPG creates the role, the database and its pooler role asynchronously: failed attempts are
+                    // retried with backoff.
                     backoffLimit: 8,
                     template: {
                         metadata: { labels: args.labels },
@@ -65,21 +76,30 @@ export class BootstrapJob extends pulumi.ComponentResource {
                                     image: args.image,
                                     command: ["psql", "--no-psqlrc", "--file=/sql/bootstrap.sql"],
                                     env: [
+                                        // The server certificate names the cluster's Services: verify-full holds.
                                         { name: "PGHOST", value: `${args.clusterName}-rw` },
                                         { name: "PGPORT", value: "5432" },
-                                        { name: "PGDATABASE", value: "postgres" },
-                                        { name: "PGSSLMODE", value: "require" },
+                                        { name: "PGDATABASE", value: args.runAs.database },
+                                        { name: "PGSSLMODE", value: "verify-full" },
+                                        { name: "PGSSLROOTCERT", value: "/ca/ca.crt" },
                                         { name: "PGCONNECT_TIMEOUT", value: "10" },
                                         { name: "PGAPPNAME", value: args.jobName },
-                                        { name: "PGUSER", valueFrom: superuser("username") },
-                                        { name: "PGPASSWORD", valueFrom: superuser("password") },
+                                        { name: "PGUSER", valueFrom: login("username") },
+                                        { name: "PGPASSWORD", valueFrom: login("password") },
                                     ],
                                     securityContext: restrictedContainerSecurityContext,
                                     resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "64Mi" } },
-                                    volumeMounts: [{ name: "sql", mountPath: "/sql", readOnly: true }],
+                                    volumeMounts: [
+                                        { name: "sql", mountPath: "/sql", readOnly: true },
+                                        { name: "ca", mountPath: "/ca", readOnly: true },
+                                    ],
                                 },
                             ],
-                            volumes: [{ name: "sql", configMap: { name: script.metadata.name } }],
+                            volumes: [
+                                { name: "sql", configMap: { name: script.metadata.name } },
+                                // Only the public certificate of the CA Secret (it also holds the CA's key).
+                                { name: "ca", secret: { secretName: args.caSecretName, items: [{ key: "ca.crt", path: "ca.crt" }] } },
+                            ],
                         },
                     },
                 },

@@ -3,6 +3,9 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { type DatabaseSpec, customResource } from "../crds";
 
+/** The Database object's name: the cluster's and the database's, as Kubernetes spells names. */
+export const databaseObjectName = (clusterName: string, databaseName: string) => `${clusterName}-${databaseName.replace(/_/g, "-")}`;
+
 export interface TenantDatabaseArgs {
     clusterName: string;
     namespace: string;
@@ -25,7 +28,7 @@ export class TenantDatabase extends pulumi.ComponentResource {
             {
                 apiVersion: "postgresql.cnpg.io/v1",
                 kind: "Database",
-                metadata: { name: `${args.clusterName}-${args.databaseName.replace(/_/g, "-")}`, namespace: args.namespace, labels: args.labels },
+                metadata: { name: databaseObjectName(args.clusterName, args.databaseName), namespace: args.namespace, labels: args.labels },
                 spec: {
                     cluster: { name: args.clusterName },
                     name: args.databaseName,

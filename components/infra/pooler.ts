@@ -8,6 +8,8 @@ import { renderPoolerHba, renderPoolerParameters } from "./poolerParameters";
 
 export const POOLER_PORT = 5432;
 export const POOLER_METRICS_PORT_NAME = "metrics";
+/** The pgbouncer exporter's port on the pooler pods (CNPG). */
+export const POOLER_METRICS_PORT = 9127;
 
 export interface TenantPoolerArgs {
     config: PoolerConfig;
@@ -30,12 +32,47 @@ export function poolerServiceTemplate(config: PoolerConfig): PoolerSpec["service
             return {
                 // Cilium LB IPAM hands out the address from the infra cluster's BGP-advertised pool.
                 metadata: exposure.loadBalancerIP ? { annotations: { "lbipam.cilium.io/ips": exposure.loadBalancerIP } } : {},
-                spec: { type: "LoadBalancer" },
+                // Local keeps the client's source address (Cluster may forward from another node, rewritten to
+                // that node's), and BGP announces the address only from nodes that run a pooler pod.
+                spec: { type: "LoadBalancer", externalTrafficPolicy: "Local" },
             };
         case "clusterMesh":
             return { metadata: { annotations: { "service.cilium.io/global": "true" } }, spec: { type: "ClusterIP" } };
         case "external":
             return undefined;
+    }
+}
+
+/**
+ * What the pooler's NetworkPolicy admits: the apps cluster's node or pod addresses (whichever arrives: the
+ * stack states whether that cluster masquerades pod egress) on the PgBouncer port, and the monitoring
+ * namespace on the metrics port only.
+ */
+export function poolerIngressRules(config: PoolerConfig): k8s.types.input.networking.v1.NetworkPolicyIngressRule[] {
+    const { exposure } = config;
+    const rules: k8s.types.input.networking.v1.NetworkPolicyIngressRule[] = [];
+    if (exposure.mode !== "external") {
+        const sources = exposure.appsMasquerade ? exposure.appsNodeCidrs : exposure.appsPodCidrs;
+        rules.push({ from: sources.map((cidr) => ({ ipBlock: { cidr } })), ports: [{ protocol: "TCP", port: POOLER_PORT }] });
+    }
+    if (config.podMonitor) {
+        rules.push({ from: [{ namespaceSelector: { matchLabels: config.monitoringNamespaceSelector } }], ports: [{ protocol: "TCP", port: POOLER_METRICS_PORT }] });
+    }
+    return rules;
+}
+
+/** The address the apps cluster connects to: always known before the run (never read back from a Service). */
+export function poolerHost(config: PoolerConfig, namespace: string): string {
+    const { exposure } = config;
+    switch (exposure.mode) {
+        case "external":
+        case "loadBalancer":
+            // The config check requires one of them in these modes.
+            // A DNS name the certificate carries allows verify-full; else the reserved address.
+            return (exposure.host ?? exposure.loadBalancerIP) as string;
+        case "clusterMesh":
+            // A global Service of the same name and namespace exists in the apps cluster.
+            return `${config.name}.${namespace}.svc.cluster.local`;
     }
 }
 
@@ -119,60 +156,20 @@ export class TenantPooler extends pulumi.ComponentResource {
             );
         }
 
-        const { exposure } = config;
-        if (exposure.appsPodCidrs.length > 0) {
+        const ingress = poolerIngressRules(config);
+        if (ingress.length > 0) {
             // cnpg-system denies traffic from outside the namespace by default.
             new k8s.networking.v1.NetworkPolicy(
                 `${name}-from-apps`,
                 {
-                    metadata: { name: exposure.networkPolicyName, namespace: args.namespace, labels: args.labels },
-                    spec: {
-                        podSelector: { matchLabels: poolerSelector },
-                        policyTypes: ["Ingress"],
-                        ingress: [
-                            {
-                                from: exposure.appsPodCidrs.map((cidr) => ({ ipBlock: { cidr } })),
-                                ports: [{ protocol: "TCP", port: POOLER_PORT }],
-                            },
-                        ],
-                    },
+                    metadata: { name: config.exposure.networkPolicyName, namespace: args.namespace, labels: args.labels },
+                    spec: { podSelector: { matchLabels: poolerSelector }, policyTypes: ["Ingress"], ingress },
                 },
                 childOpts,
             );
         }
 
-        this.host = this.resolveHost(name, args);
+        this.host = pulumi.output(poolerHost(config, args.namespace));
         this.registerOutputs({ serviceName: this.serviceName, host: this.host, port: this.port });
-    }
-
-    private resolveHost(name: string, args: TenantPoolerArgs): pulumi.Output<string> {
-        const { exposure } = args.config;
-        switch (exposure.mode) {
-            case "external":
-                return pulumi.output(exposure.host as string);
-            case "clusterMesh":
-                // A global Service of the same name and namespace exists in the apps cluster.
-                return pulumi.interpolate`${this.serviceName}.${args.namespace}.svc.cluster.local`;
-            case "loadBalancer": {
-                const configured = exposure.loadBalancerIP ?? exposure.host;
-                if (configured) return pulumi.output(configured);
-                // Read back the address LB IPAM assigned to the Service CNPG made for the Pooler.
-                const service = k8s.core.v1.Service.get(`${name}-service`, pulumi.interpolate`${args.namespace}/${this.serviceName}`, {
-                    parent: this,
-                    provider: args.provider,
-                    dependsOn: [this.pooler],
-                });
-                return service.status.apply((status) => {
-                    const ingress = status?.loadBalancer?.ingress?.[0];
-                    const address = ingress?.ip ?? ingress?.hostname;
-                    if (!address) {
-                        throw new Error(
-                            `the pooler Service ${args.namespace}/${args.config.name} has no LoadBalancer address yet; set synergyflow-db:pooler.exposure.loadBalancerIP (or .host) or re-run once LB IPAM has assigned one`,
-                        );
-                    }
-                    return address;
-                });
-            }
-        }
     }
 }

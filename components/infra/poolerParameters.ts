@@ -1,7 +1,12 @@
-// PgBouncer parameters for the CNPG Pooler: CNPG's rules (its pooler webhook, v1.30) and rendering to strings.
+// PgBouncer parameters for the CNPG Pooler: CNPG's rules (its pooler webhook, per operator version) and
+// rendering to strings.
 
-/** The parameters CNPG's pooler webhook accepts in spec.pgbouncer.parameters. */
-export const CNPG_ALLOWED_PARAMETERS: ReadonlySet<string> = new Set([
+/**
+ * The names CNPG's pooler webhook accepts in spec.pgbouncer.parameters
+ * (AllowedPgbouncerGenericConfigurationParameters in internal/webhook/v1/pooler_webhook.go): 54 in every
+ * supported version, plus three TLS cipher names that v1.27.4, v1.29.0 and v1.30.0 accept and v1.28.0 does not.
+ */
+const ALLOWED_IN_EVERY_VERSION = [
     "application_name_add_host", "auth_type", "autodb_idle_timeout", "cancel_wait_timeout", "client_idle_timeout",
     "client_login_timeout", "client_tls_sslmode", "default_pool_size", "disable_pqexec", "dns_max_ttl",
     "dns_nxdomain_ttl", "idle_transaction_timeout", "ignore_startup_parameters", "listen_backlog", "log_connections",
@@ -13,13 +18,28 @@ export const CNPG_ALLOWED_PARAMETERS: ReadonlySet<string> = new Set([
     "server_tls_protocols", "server_tls_sslmode", "stats_period", "suspend_timeout", "tcp_defer_accept",
     "tcp_socket_buffer", "tcp_keepalive", "tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_user_timeout",
     "track_extra_parameters", "verbose",
-]);
+];
+const TLS_CIPHER_PARAMETERS = ["client_tls_ciphers", "client_tls13_ciphers", "server_tls13_ciphers"];
 
-/** Parameters CNPG sets itself (pool mode, listeners, auth, admin users, TLS files): never ours to set. */
+/** The CNPG operator minors this program supports, and the release whose webhook source each list was read from. */
+export const CNPG_OPERATOR_VERSIONS = {
+    "1.27": { source: "v1.27.4", allowed: new Set([...ALLOWED_IN_EVERY_VERSION, ...TLS_CIPHER_PARAMETERS]) },
+    "1.28": { source: "v1.28.0", allowed: new Set(ALLOWED_IN_EVERY_VERSION) },
+    "1.29": { source: "v1.29.0", allowed: new Set([...ALLOWED_IN_EVERY_VERSION, ...TLS_CIPHER_PARAMETERS]) },
+    "1.30": { source: "v1.30.0", allowed: new Set([...ALLOWED_IN_EVERY_VERSION, ...TLS_CIPHER_PARAMETERS]) },
+} as const satisfies Record<string, { source: string; allowed: ReadonlySet<string> }>;
+export type CnpgOperatorVersion = keyof typeof CNPG_OPERATOR_VERSIONS;
+export const SUPPORTED_OPERATOR_VERSIONS = Object.keys(CNPG_OPERATOR_VERSIONS) as CnpgOperatorVersion[];
+
+/**
+ * Parameters CNPG writes itself: its forced list (forcedPgBouncerParameters in
+ * pkg/management/pgbouncer/config/config.go, the same in every supported version) and the lines of its
+ * pgbouncer.ini template (pool mode, auth). Never ours to set.
+ */
 export const CNPG_MANAGED_PARAMETERS: ReadonlySet<string> = new Set([
-    "pool_mode", "listen_addr", "listen_port", "unix_socket_dir", "auth_user", "auth_query", "auth_dbname", "auth_file",
-    "auth_hba_file", "admin_users", "stats_users", "client_tls_key_file", "client_tls_cert_file", "client_tls_ca_file",
-    "server_tls_key_file", "server_tls_cert_file", "server_tls_ca_file", "logfile", "pidfile",
+    "unix_socket_dir", "listen_port", "listen_addr", "admin_users", "auth_hba_file", "server_tls_ca_file",
+    "client_tls_cert_file", "client_tls_key_file", "client_tls_ca_file",
+    "pool_mode", "auth_user", "auth_query", "auth_dbname", "auth_file",
 ]);
 
 /** Parameters whose value must be a non-negative integer (counts and seconds). */
@@ -68,20 +88,21 @@ export interface ParameterProblem {
     message: string;
 }
 
-/** What CNPG's pooler webhook rejects in spec.pgbouncer.parameters: names off its allow-list. */
-export function cnpgParameterNameProblems(names: string[]): ParameterProblem[] {
+/** What the pooler webhook of the given CNPG version rejects in spec.pgbouncer.parameters: names off its allow-list. */
+export function cnpgParameterNameProblems(names: string[], operatorVersion: CnpgOperatorVersion): ParameterProblem[] {
+    const { allowed, source } = CNPG_OPERATOR_VERSIONS[operatorVersion];
     return names.flatMap((name) =>
         CNPG_MANAGED_PARAMETERS.has(name)
             ? [{ parameter: name, message: `is set by CloudNativePG itself and rejected in spec.pgbouncer.parameters (pool mode: pooler.poolMode; auth: pooler.authMode)` }]
-            : CNPG_ALLOWED_PARAMETERS.has(name)
+            : allowed.has(name)
               ? []
-              : [{ parameter: name, message: `is not on CloudNativePG's PgBouncer allow-list (e.g. max_client_conn, default_pool_size, max_db_connections, max_prepared_statements, server_lifetime)` }],
+              : [{ parameter: name, message: `is not on the PgBouncer allow-list of CloudNativePG ${operatorVersion} (read from ${source}; sharedCluster.operatorVersion): e.g. max_client_conn, default_pool_size, max_db_connections, max_prepared_statements, server_lifetime` }],
     );
 }
 
-/** Every problem with a set of PgBouncer parameters, against CNPG's allow-list and the value types. */
-export function checkPoolerParameters(parameters: PoolerParameters): ParameterProblem[] {
-    const problems = cnpgParameterNameProblems(Object.keys(parameters));
+/** Every problem with a set of PgBouncer parameters, against the operator's allow-list and the value types. */
+export function checkPoolerParameters(parameters: PoolerParameters, operatorVersion: CnpgOperatorVersion): ParameterProblem[] {
+    const problems = cnpgParameterNameProblems(Object.keys(parameters), operatorVersion);
     for (const [name, value] of Object.entries(parameters)) {
         if (problems.some((p) => p.parameter === name)) {
             continue;

@@ -128,13 +128,3 @@ export function roleDropped(cluster: LiveCluster, name: string, absentPatchVersi
     return !pending.includes(name) && !failing;
 }
 
-/** A plain-language warning for the preview when someone else owns the list. */
-export function foreignOwnerWarning(cluster: LiveCluster, owners: string[]): string | undefined {
-    if (owners.length === 0) return undefined;
-    return (
-        `spec.managed.roles of Cluster ${cluster.metadata.namespace ?? ""}/${cluster.metadata.name} is owned or applied by ${owners.join(", ")}: ` +
-        `its next apply of the Cluster manifest will remove the roles this program patches in (the next \`pulumi up\` adds them back). ` +
-        `To stop the tug of war, add the roles to that manifest and set synergyflow-db:sharedCluster.roleStrategy to "external", ` +
-        `or use "databaseRole" once the operator is CNPG >= 1.30.`
-    );
-}

@@ -1,27 +1,27 @@
 // The database side of the onboarding: credentials in Vault and their Secrets, roles, database, bootstrap SQL,
 // pooler and its exposure. Its outputs are the wiring the apps side consumes.
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
 import { vaultExternalSecret } from "../externalSecret";
-import { jdbcUrl } from "../jdbc";
+import { jdbcUrl, serverSslMode } from "../jdbc";
 import { platformLabels } from "../labels";
-import * as k8s from "@pulumi/kubernetes";
+import type { PlatformFacts } from "../preflight/preflight";
 import type { InfraWiring } from "../wiring";
 import { BootstrapJob } from "./bootstrapJob";
-import { authQuery, renderBootstrapSql } from "./bootstrapSql";
+import { authQuery, bootstrapSqlArgs, renderBootstrapSql } from "./bootstrapSql";
 import { TenantDatabase } from "./database";
 import { TenantPooler } from "./pooler";
-import { TenantRoles, applicationRoleFields } from "./role";
-import type { LiveCluster } from "./rolePatch";
+import { TenantRoles, desiredRoles } from "./role";
 import type { CredentialFactory } from "./vaultCredential";
 
 export interface InfraTenantArgs {
     config: StackConfig;
+    /** What the preflight read from the live platform. */
+    platform: PlatformFacts;
     provider: k8s.Provider;
     /** Where the credentials come from: vaultCredentials(...) in the program. */
     credentials: CredentialFactory;
-    /** Reads the live shared Cluster (clusterPatch and external strategies). */
-    readLiveCluster: () => Promise<LiveCluster>;
 }
 
 /** Seconds a clusterPatch removal waits for CNPG to drop a role marked absent. */
@@ -34,12 +34,12 @@ export function vaultKeyFor(config: StackConfig, name: string): string {
 
 export class InfraTenant extends pulumi.ComponentResource {
     public readonly wiring: InfraWiring;
-    /** How the roles got onto the shared cluster (fails the program if an `external` role is missing). */
-    public readonly roleStrategy: pulumi.Output<string>;
+    /** How the roles got onto the shared cluster. */
+    public readonly roleStrategy: string;
 
     constructor(name: string, args: InfraTenantArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synergyflow-db:infra:InfraTenant", name, {}, opts);
-        const { config, provider, credentials } = args;
+        const { config, platform, provider, credentials } = args;
         const { tenant, pooler, sharedCluster, externalSecrets } = config;
         const namespace = sharedCluster.namespace;
         const labels = platformLabels(tenant.appName, "database");
@@ -47,61 +47,38 @@ export class InfraTenant extends pulumi.ComponentResource {
         const retain = tenant.roleReclaimPolicy === "retain";
         const vaultAuth = pooler.authMode === "vault";
 
-        // The role's password: generated, written to Vault, synced into the basic-auth Secret CNPG reads.
-        const credential = credentials(
-            `${name}-credential`,
-            { username: tenant.roleName, vaultKey: vaultKeyFor(config, tenant.appName), rotation: tenant.passwordRotation, retainOnDelete: retain },
-            { parent: this },
-        );
-        // Password changes apply at once in PostgreSQL thanks to the reload label.
-        const cnpgSecretLabels = { ...labels, "cnpg.io/reload": "true" };
-        const roleSecret = vaultExternalSecret(
-            `${name}-role-secret`,
-            {
-                namespace,
-                storeName: externalSecrets.infraStore,
-                refreshInterval: externalSecrets.refreshInterval,
-                targetName: tenant.passwordSecretName,
-                secretType: "kubernetes.io/basic-auth",
-                secretLabels: cnpgSecretLabels,
-                vaultKey: credential.vaultKey,
-                properties: { username: "username", password: "password" },
-                labels,
-                waitForReady: config.waitForControllers,
-            },
-            { parent: this, provider: provider },
-        );
+        /** A generated credential in Vault and the basic-auth Secret CNPG reads it from. */
+        const roleCredential = (id: string, username: string, vaultName: string, secretName: string, secretLabels: Record<string, string>) => {
+            const credential = credentials(`${name}-${id}-credential`, { username, vaultKey: vaultKeyFor(config, vaultName), rotation: tenant.passwordRotation, retainOnDelete: retain }, { parent: this });
+            const secret = vaultExternalSecret(
+                `${name}-${id}-secret`,
+                {
+                    namespace,
+                    storeName: externalSecrets.infraStore,
+                    refreshInterval: externalSecrets.refreshInterval,
+                    targetName: secretName,
+                    // CNPG reads a password Secret (and a pooler auth Secret) of type basic-auth.
+                    secretType: "kubernetes.io/basic-auth",
+                    // Password changes apply at once in PostgreSQL thanks to the reload label.
+                    secretLabels: { ...secretLabels, "cnpg.io/reload": "true" },
+                    vaultKey: credential.vaultKey,
+                    properties: { username: "username", password: "password" },
+                    labels: secretLabels,
+                    waitForReady: config.waitForControllers,
+                    // A retained role keeps the Secret CNPG reads its password from.
+                    retainSecret: retain,
+                },
+                { parent: this, provider },
+            );
+            return { credential, secret };
+        };
 
-        const roles = [applicationRoleFields(tenant.roleName, tenant.connectionLimit, tenant.passwordSecretName, `${tenant.appName} application role (synergyflow-db)`)];
-        const secretsReady: pulumi.Resource[] = [roleSecret];
+        const app = roleCredential("role", tenant.roleName, tenant.appName, tenant.passwordSecretName, labels);
+        const secretsReady: pulumi.Resource[] = [app.secret];
         let auth: { secretName: string; query: string } | undefined;
         if (vaultAuth) {
             // A dedicated role for PgBouncer's auth_user: never the application's role.
-            const authCredential = credentials(
-                `${name}-pooler-auth-credential`,
-                { username: pooler.authRoleName, vaultKey: vaultKeyFor(config, `${tenant.appName}-pooler-auth`), rotation: tenant.passwordRotation, retainOnDelete: retain },
-                { parent: this },
-            );
-            // CNPG rejects an Opaque auth secret: basic-auth, which also serves as the auth role's password Secret.
-            secretsReady.push(
-                vaultExternalSecret(
-                    `${name}-pooler-auth-secret`,
-                    {
-                        namespace,
-                        storeName: externalSecrets.infraStore,
-                        refreshInterval: externalSecrets.refreshInterval,
-                        targetName: pooler.authSecretName,
-                        secretType: "kubernetes.io/basic-auth",
-                        secretLabels: cnpgSecretLabels,
-                        vaultKey: authCredential.vaultKey,
-                        properties: { username: "username", password: "password" },
-                        labels: poolerLabels,
-                        waitForReady: config.waitForControllers,
-                    },
-                    { parent: this, provider: provider },
-                ),
-            );
-            roles.push(applicationRoleFields(pooler.authRoleName, pooler.authRoleConnectionLimit, pooler.authSecretName, `${tenant.appName} PgBouncer auth_query role (synergyflow-db)`));
+            secretsReady.push(roleCredential("pooler-auth", pooler.authRoleName, `${tenant.appName}-pooler-auth`, pooler.authSecretName, poolerLabels).secret);
             auth = { secretName: pooler.authSecretName, query: authQuery(pooler.authFunctionSchema) };
         }
 
@@ -109,13 +86,12 @@ export class InfraTenant extends pulumi.ComponentResource {
             `${name}-roles`,
             {
                 sharedCluster,
-                roles,
+                roles: desiredRoles(config),
                 reclaimPolicy: tenant.roleReclaimPolicy,
                 labels,
                 access: { context: config.infraCluster.context, kubeconfig: config.infraCluster.kubeconfig },
                 dropTimeoutSeconds: config.waitForControllers ? ROLE_DROP_TIMEOUT_SECONDS : 0,
-                readLiveCluster: args.readLiveCluster,
-                provider: provider,
+                provider,
             },
             { parent: this, dependsOn: secretsReady },
         );
@@ -130,50 +106,50 @@ export class InfraTenant extends pulumi.ComponentResource {
                 schemas: tenant.schemas,
                 reclaimPolicy: tenant.databaseReclaimPolicy,
                 labels,
-                provider: provider,
+                provider,
                 dependsOn: tenantRoles.ready,
             },
             { parent: this },
         );
 
-        const bootstrap = new BootstrapJob(
-            `${name}-bootstrap`,
-            {
-                jobName: pooler.bootstrapJobName,
-                namespace,
-                clusterName: sharedCluster.name,
-                superuserSecretName: sharedCluster.superuserSecretName,
-                image: pooler.bootstrapImage,
-                sql: renderBootstrapSql({
-                    databaseName: tenant.databaseName,
-                    tenantRole: tenant.roleName,
-                    poolerAuth: vaultAuth ? { authRole: pooler.authRoleName, functionSchema: pooler.authFunctionSchema } : undefined,
-                }),
-                labels,
-                waitForCompletion: config.waitForControllers,
-                provider: provider,
-                dependsOn: [database.database, ...tenantRoles.ready],
-            },
-            { parent: this },
-        );
+        const makePooler = (dependsOn: pulumi.Resource[]) =>
+            new TenantPooler(
+                `${name}-pooler`,
+                { config: pooler, clusterName: sharedCluster.name, namespace, databaseName: tenant.databaseName, roleName: tenant.roleName, labels: poolerLabels, auth, provider, dependsOn },
+                { parent: this },
+            );
+        const makeBootstrap = (dependsOn: pulumi.Resource[]) =>
+            new BootstrapJob(
+                `${name}-bootstrap`,
+                {
+                    jobName: pooler.bootstrapJobName,
+                    namespace,
+                    clusterName: sharedCluster.name,
+                    // vault auth needs the superuser (the preflight checked it is enabled); operator auth runs as
+                    // the tenant role, the owner of its database.
+                    runAs: vaultAuth ? { secretName: platform.superuserSecretName, database: "postgres" } : { secretName: tenant.passwordSecretName, database: tenant.databaseName },
+                    caSecretName: platform.caSecretName,
+                    image: pooler.bootstrapImage,
+                    sql: renderBootstrapSql(bootstrapSqlArgs(config)),
+                    labels,
+                    waitForCompletion: config.waitForControllers,
+                    provider,
+                    dependsOn,
+                },
+                { parent: this },
+            );
+        let tenantPooler: TenantPooler;
+        if (vaultAuth) {
+            // PgBouncer's auth_query needs the lookup function the Job creates.
+            const bootstrap = makeBootstrap([database.database, ...tenantRoles.ready]);
+            tenantPooler = makePooler([database.database, bootstrap.job]);
+        } else {
+            // The Job grants CONNECT to the role CNPG creates for our Pooler: the Pooler comes first.
+            tenantPooler = makePooler([database.database]);
+            makeBootstrap([database.database, ...tenantRoles.ready, tenantPooler.pooler]);
+        }
 
-        const tenantPooler = new TenantPooler(
-            `${name}-pooler`,
-            {
-                config: pooler,
-                clusterName: sharedCluster.name,
-                namespace,
-                databaseName: tenant.databaseName,
-                roleName: tenant.roleName,
-                labels: poolerLabels,
-                auth,
-                provider: provider,
-                // With vault auth the lookup function must exist before PgBouncer runs its auth_query.
-                dependsOn: [database.database, bootstrap.job],
-            },
-            { parent: this },
-        );
-
+        const sslMode = tenantPooler.host.apply((host) => serverSslMode(host, platform.serverAltDnsNames));
         this.roleStrategy = tenantRoles.status;
         this.wiring = {
             poolerHost: tenantPooler.host,
@@ -182,12 +158,14 @@ export class InfraTenant extends pulumi.ComponentResource {
             databaseName: pulumi.output(tenant.databaseName),
             roleName: pulumi.output(tenant.roleName),
             vaultMount: pulumi.output(config.vault.kvMount),
-            vaultKey: credential.vaultKey,
-            vaultSecretVersion: credential.vaultVersion,
+            vaultKey: app.credential.vaultKey,
+            vaultSecretVersion: app.credential.vaultVersion,
             jdbcUrl: pulumi
-                .all([tenantPooler.host, tenantPooler.port])
-                .apply(([host, port]) => jdbcUrl({ host, port, database: tenant.databaseName, applicationName: tenant.appName })),
+                .all([tenantPooler.host, tenantPooler.port, sslMode])
+                .apply(([host, port, mode]) => jdbcUrl({ host, port, database: tenant.databaseName, applicationName: tenant.appName, sslMode: mode })),
             infraNamespace: pulumi.output(namespace),
+            sslMode,
+            serverCaCertificate: pulumi.output(platform.serverCaCertificate),
         };
         this.registerOutputs({ ...this.wiring });
     }

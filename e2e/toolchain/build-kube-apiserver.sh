@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver (and kube-controller-manager) from k8s.io/kubernetes into the toolchain cache.
+# Builds kube-apiserver, kube-controller-manager and kube-scheduler from k8s.io/kubernetes into the toolchain cache.
 # k8s.io/kubernetes replaces every k8s.io/* staging module with a local path, which the module zip cannot
 # satisfy: a wrapper module requires it and maps each staging module to its published v0.<minor>.<patch>.
 set -euo pipefail
@@ -28,11 +28,12 @@ package tools
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 )
 GO
 go mod tidy
 ldflags="-X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2) -X k8s.io/component-base/version.gitTreeState=clean"
-for cmd in kube-apiserver kube-controller-manager; do
+for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
   go build -trimpath -ldflags "$ldflags" -o "$TOOLCHAIN_DIR/bin/$cmd" "k8s.io/kubernetes/cmd/$cmd"
   echo "built $cmd $K8S_VERSION after $(( $(date +%s) - start ))s"
 done

@@ -1,0 +1,143 @@
+// The live objects the preflight reads, and the two places they come from: the clusters' API servers, or a
+// folder of `kubectl get -o yaml` dumps (synth, and a platform engineer's offline check).
+import * as fs from "node:fs";
+import * as path from "node:path";
+import YAML from "yaml";
+
+export type ClusterSide = "infra" | "apps";
+
+export interface ManagedFieldsEntry {
+    manager?: string;
+    operation?: string;
+    subresource?: string;
+    fieldsV1?: Record<string, unknown>;
+}
+
+export interface KubeObject {
+    apiVersion: string;
+    kind: string;
+    metadata: {
+        name: string;
+        namespace?: string;
+        labels?: Record<string, string>;
+        annotations?: Record<string, string>;
+        managedFields?: ManagedFieldsEntry[];
+        ownerReferences?: { apiVersion: string; kind: string; name: string; controller?: boolean }[];
+        resourceVersion?: string;
+    };
+    spec?: Record<string, unknown>;
+    status?: Record<string, unknown>;
+    data?: Record<string, string>;
+    type?: string;
+}
+
+export interface ObjectRef {
+    cluster: ClusterSide;
+    apiVersion: string;
+    kind: string;
+    /** Omitted for cluster-scoped objects. */
+    namespace?: string;
+    name: string;
+}
+
+/** "Kind namespace/name" (or "Kind name"), as messages name an object. */
+export const describeRef = (ref: Pick<ObjectRef, "kind" | "namespace" | "name">) => `${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ""}${ref.name}`;
+
+/** Reads live objects; the only way the program learns what the platform holds. */
+export interface LiveReader {
+    /** The object, or undefined when it does not exist. */
+    get(ref: ObjectRef): Promise<KubeObject | undefined>;
+    /** Every object of a kind in a namespace, or undefined when the cluster does not serve that kind. */
+    list(cluster: ClusterSide, apiVersion: string, kind: string, namespace: string): Promise<KubeObject[] | undefined>;
+}
+
+export interface KubeAccess {
+    context: string;
+    /** A kubeconfig file path or its contents; omitted = the ambient kubeconfig. */
+    kubeconfig?: string;
+}
+
+/** Reads through the API servers of both clusters with the stack's kube contexts. */
+export function kubeLiveReader(access: Record<ClusterSide, KubeAccess>): LiveReader {
+    // ESM-only package: Node >= 22 loads it through require().
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const client = require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");
+    const apis = new Map<ClusterSide, import("@kubernetes/client-node").KubernetesObjectApi>();
+    const api = (cluster: ClusterSide) => {
+        let existing = apis.get(cluster);
+        if (!existing) {
+            const kubeConfig = new client.KubeConfig();
+            const { kubeconfig, context } = access[cluster];
+            if (kubeconfig === undefined) kubeConfig.loadFromDefault();
+            else if (kubeconfig.includes("\n")) kubeConfig.loadFromString(kubeconfig);
+            else kubeConfig.loadFromFile(kubeconfig);
+            kubeConfig.setCurrentContext(context);
+            existing = client.KubernetesObjectApi.makeApiClient(kubeConfig);
+            apis.set(cluster, existing);
+        }
+        return existing;
+    };
+    const notServed = (error: unknown) => error instanceof Error && error.message.startsWith("Unrecognized API version and kind");
+    const notFound = (error: unknown) => (error as { code?: number }).code === 404;
+    return {
+        async get(ref) {
+            try {
+                const metadata = ref.namespace ? { name: ref.name, namespace: ref.namespace } : { name: ref.name };
+                return (await api(ref.cluster).read({ apiVersion: ref.apiVersion, kind: ref.kind, metadata })) as unknown as KubeObject;
+            } catch (error) {
+                if (notFound(error) || notServed(error)) return undefined;
+                throw new Error(`reading ${describeRef(ref)} on the ${ref.cluster} cluster: ${(error as Error).message}`);
+            }
+        },
+        async list(cluster, apiVersion, kind, namespace) {
+            try {
+                const list = await api(cluster).list(apiVersion, kind, namespace);
+                return list.items.map((item) => ({ apiVersion, kind, ...item }) as unknown as KubeObject);
+            } catch (error) {
+                if (notServed(error) || notFound(error)) return undefined;
+                throw new Error(`listing ${kind} in ${namespace} on the ${cluster} cluster: ${(error as Error).message}`);
+            }
+        },
+    };
+}
+
+/**
+ * Reads a folder of dumps: DIR/infra/*.yaml and DIR/apps/*.yaml, each what `kubectl get ... -o yaml` prints (a
+ * single object, a List, or several documents). A kind is served when any file holds one of its objects or a
+ * `served-kinds.yaml` List of {apiVersion, kind} names it (for a kind served but with no object).
+ */
+export function fixtureLiveReader(dir: string, overrides: KubeObject[] = []): LiveReader {
+    const objects: Record<ClusterSide, KubeObject[]> = { infra: [], apps: [] };
+    const served: Record<ClusterSide, Set<string>> = { infra: new Set(), apps: new Set() };
+    for (const side of ["infra", "apps"] as const) {
+        const sideDir = path.join(dir, side);
+        if (!fs.existsSync(sideDir)) continue;
+        for (const file of fs.readdirSync(sideDir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+            for (const doc of YAML.parseAllDocuments(fs.readFileSync(path.join(sideDir, file), "utf8"))) {
+                if (doc.errors.length > 0) throw new Error(`${path.join(sideDir, file)}: ${doc.errors[0]?.message}`);
+                const value = doc.toJS() as (KubeObject & { items?: KubeObject[] }) | null;
+                if (!value) continue;
+                const items = value.kind === "List" || value.kind?.endsWith("List") ? (value.items ?? []) : [value];
+                for (const item of items) {
+                    if (file === "served-kinds.yaml") served[side].add(`${item.apiVersion}/${item.kind}`);
+                    else objects[side].push(item);
+                }
+            }
+        }
+        for (const object of objects[side]) served[side].add(`${object.apiVersion}/${object.kind}`);
+    }
+    for (const override of overrides) {
+        objects.infra = objects.infra.filter((o) => !(o.kind === override.kind && o.metadata.name === override.metadata.name && o.metadata.namespace === override.metadata.namespace));
+        objects.infra.push(override);
+    }
+    const matches = (o: KubeObject, apiVersion: string, kind: string) => o.kind === kind && o.apiVersion === apiVersion;
+    const copy = (o: KubeObject) => structuredClone(o);
+    return {
+        get: async (ref) => {
+            const found = objects[ref.cluster].find((o) => matches(o, ref.apiVersion, ref.kind) && o.metadata.name === ref.name && (o.metadata.namespace ?? undefined) === ref.namespace);
+            return found && copy(found);
+        },
+        list: async (cluster, apiVersion, kind, namespace) =>
+            served[cluster].has(`${apiVersion}/${kind}`) ? objects[cluster].filter((o) => matches(o, apiVersion, kind) && o.metadata.namespace === namespace).map(copy) : undefined,
+    };
+}

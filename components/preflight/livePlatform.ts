@@ -1,0 +1,69 @@
+// Reads, in one place and before any resource is registered, everything the preflight decides on: the shared
+// Cluster, its DatabaseRoles and CA Secret, the ClusterSecretStores, the apps namespace, and every object the
+// stack will create by name (with the controller-owner of those a controller makes for us).
+import type { StackConfig } from "../config";
+import type { ClusterSide, KubeObject, LiveReader } from "../live/kubeObjects";
+import { type PlannedObject, plannedObjects } from "./plannedObjects";
+
+export interface LivePlatform {
+    /** The stack whose ownership label marks objects as ours. */
+    stack: string;
+    /** The shared Cluster; undefined when it does not exist (or in split mode, where it is not read). */
+    cluster?: KubeObject;
+    /** DatabaseRoles in the Cluster's namespace; undefined when the infra cluster does not serve the kind. */
+    databaseRoles?: KubeObject[];
+    /** The Secret whose ca.crt signs the cluster's server certificate. */
+    caSecret?: KubeObject;
+    /** The superuser Secret (read only in vault pooler auth, which needs it). */
+    superuserSecret?: KubeObject;
+    stores: Partial<Record<ClusterSide, KubeObject>>;
+    appsNamespace?: KubeObject;
+    planned: { object: PlannedObject; live?: KubeObject; maker?: KubeObject }[];
+}
+
+const CNPG = "postgresql.cnpg.io/v1";
+
+/** The CA Secret's name: the Cluster's spec.certificates.serverCASecret, else CNPG's default <cluster>-ca. */
+export function caSecretName(cluster: KubeObject | undefined, clusterName: string): string {
+    const certificates = cluster?.spec?.["certificates"] as { serverCASecret?: string } | undefined;
+    return certificates?.serverCASecret || `${clusterName}-ca`;
+}
+
+/** The superuser Secret's name: spec.superuserSecret.name, else CNPG's default <cluster>-superuser. */
+export function superuserSecretName(cluster: KubeObject | undefined, clusterName: string): string {
+    const secret = cluster?.spec?.["superuserSecret"] as { name?: string } | undefined;
+    return secret?.name || `${clusterName}-superuser`;
+}
+
+export async function readLivePlatform(config: StackConfig, reader: LiveReader, stack: string): Promise<LivePlatform> {
+    const { sharedCluster, externalSecrets, backend } = config;
+    const ns = sharedCluster.namespace;
+    const infraSide = !config.infraStack;
+    const store = (cluster: ClusterSide, name: string) => reader.get({ cluster, apiVersion: "external-secrets.io/v1", kind: "ClusterSecretStore", name });
+    const cluster = infraSide ? await reader.get({ cluster: "infra", apiVersion: CNPG, kind: "Cluster", namespace: ns, name: sharedCluster.name }) : undefined;
+    const secret = (name: string) => reader.get({ cluster: "infra", apiVersion: "v1", kind: "Secret", namespace: ns, name });
+    const planned = await Promise.all(
+        plannedObjects(config).map(async (object) => {
+            const live = await reader.get(object.ref);
+            const maker = live && object.madeBy ? await reader.get({ ...object.ref, apiVersion: makerApiVersion(object.madeBy.kind), kind: object.madeBy.kind, name: object.madeBy.name }) : undefined;
+            return { object, ...(live ? { live } : {}), ...(maker ? { maker } : {}) };
+        }),
+    );
+    return {
+        stack,
+        cluster,
+        databaseRoles: infraSide ? await reader.list("infra", CNPG, "DatabaseRole", ns) : [],
+        caSecret: infraSide ? await secret(caSecretName(cluster, sharedCluster.name)) : undefined,
+        superuserSecret: infraSide && config.pooler.authMode === "vault" ? await secret(superuserSecretName(cluster, sharedCluster.name)) : undefined,
+        stores: {
+            ...(infraSide ? { infra: await store("infra", externalSecrets.infraStore) } : {}),
+            apps: await store("apps", externalSecrets.appsStore),
+        },
+        appsNamespace: await reader.get({ cluster: "apps", apiVersion: "v1", kind: "Namespace", name: backend.namespace }),
+        planned,
+    };
+}
+
+function makerApiVersion(kind: string): string {
+    return kind === "ExternalSecret" ? "external-secrets.io/v1" : CNPG;
+}

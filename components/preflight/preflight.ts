@@ -1,0 +1,37 @@
+// The preflight: read the live platform, decide, and either refuse with every problem at once or hand the
+// program the live facts it builds on. Runs before any resource is registered, in preview, up and synth alike.
+import type { SharedClusterSlots } from "../budget";
+import type { StackConfig } from "../config";
+import type { LiveReader } from "../live/kubeObjects";
+import type { LiveCluster } from "../infra/rolePatch";
+import { caSecretName, readLivePlatform, superuserSecretName } from "./livePlatform";
+import { PreflightError, preflightProblems, sharedClusterSlots } from "./rules";
+
+/** What the program takes from the live platform (infra side only; undefined in split mode). */
+export interface PlatformFacts {
+    cluster: LiveCluster;
+    slots: SharedClusterSlots;
+    superuserSecretName: string;
+    caSecretName: string;
+    /** The PEM certificate of the cluster's CA: public, delivered to the apps cluster for verify-ca/full. */
+    serverCaCertificate: string;
+    /** spec.certificates.serverAltDNSNames: names the server certificate carries besides the Services'. */
+    serverAltDnsNames: string[];
+}
+
+export async function runPreflight(config: StackConfig, reader: LiveReader, stack: string): Promise<PlatformFacts | undefined> {
+    const live = await readLivePlatform(config, reader, stack);
+    const problems = preflightProblems(config, live);
+    if (problems.length > 0) throw new PreflightError(problems);
+    if (config.infraStack || !live.cluster) return undefined;
+    const { name } = config.sharedCluster;
+    const certificates = live.cluster.spec?.["certificates"] as { serverAltDNSNames?: string[] } | undefined;
+    return {
+        cluster: live.cluster as unknown as LiveCluster,
+        slots: sharedClusterSlots(config, live),
+        superuserSecretName: superuserSecretName(live.cluster, name),
+        caSecretName: caSecretName(live.cluster, name),
+        serverCaCertificate: Buffer.from(live.caSecret?.data?.["ca.crt"] ?? "", "base64").toString("utf8"),
+        serverAltDnsNames: certificates?.serverAltDNSNames ?? [],
+    };
+}

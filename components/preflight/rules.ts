@@ -1,0 +1,226 @@
+// The preflight's decisions: pure functions from the config and the live platform to every problem `up` would
+// run into, each naming the config key to change, the live object in the way (and who owns it), and the way
+// out. The program registers nothing while any problem stands (preflight.ts).
+import { checkSharedClusterBudget, type SharedClusterSlots } from "../budget";
+import { PROJECT, type StackConfig } from "../config";
+import { STACK_LABEL } from "../labels";
+import { describeRef, type KubeObject } from "../live/kubeObjects";
+import { desiredRoles, externalRoleProblems } from "../infra/role";
+import { foreignRoleOwners, type LiveCluster, readRoleEntries } from "../infra/rolePatch";
+import { ROLE_PATCH_FIELD_MANAGER } from "../infra/role";
+import YAML from "yaml";
+import type { LivePlatform } from "./livePlatform";
+import { caSecretName, superuserSecretName } from "./livePlatform";
+import { ourRoleNames } from "./plannedObjects";
+
+export interface PreflightProblem {
+    /** The config key (without the project prefix) to change, or the one whose choice meets the problem. */
+    key: string;
+    message: string;
+    /** The live object concerned, and its owner where one can be told. */
+    live?: string;
+    remedy: string;
+}
+
+const describe = (object: KubeObject) => describeRef({ kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name });
+
+/** Who owns a live object, from its labels (Flux, Helm), its controller and its field managers. */
+export function describeOwner(object: KubeObject): string {
+    const labels = object.metadata.labels ?? {};
+    const owners: string[] = [];
+    const flux = labels["kustomize.toolkit.fluxcd.io/name"];
+    if (flux) owners.push(`Flux Kustomization ${labels["kustomize.toolkit.fluxcd.io/namespace"] ?? "?"}/${flux}`);
+    const helm = labels["helm.toolkit.fluxcd.io/name"];
+    if (helm) owners.push(`Flux HelmRelease ${labels["helm.toolkit.fluxcd.io/namespace"] ?? "?"}/${helm}`);
+    if (labels[STACK_LABEL]) owners.push(`synergyflow-db stack ${labels[STACK_LABEL]}`);
+    const controller = object.metadata.ownerReferences?.find((r) => r.controller);
+    if (controller) owners.push(`controlled by ${controller.kind} ${controller.name}`);
+    const managers = [...new Set((object.metadata.managedFields ?? []).filter((f) => f.subresource !== "status" && f.manager).map((f) => `${f.manager}${f.operation === "Apply" ? " (server-side apply)" : ""}`))];
+    if (managers.length > 0) owners.push(`field managers: ${managers.join(", ")}`);
+    return `${describe(object)}${owners.length ? ` (${owners.join("; ")})` : ""}`;
+}
+
+const isOurs = (object: KubeObject | undefined, stack: string) => object?.metadata.labels?.[STACK_LABEL] === stack;
+
+/** Objects the stack will create that exist already and are not this stack's (nor made by a controller for it). */
+export function nameConflicts(live: LivePlatform): PreflightProblem[] {
+    return live.planned.flatMap(({ object, live: existing, maker }) => {
+        if (!existing || isOurs(existing, live.stack)) return [];
+        const controller = existing.metadata.ownerReferences?.find((r) => r.controller);
+        if (object.madeBy && maker && isOurs(maker, live.stack) && controller?.kind === object.madeBy.kind && controller.name === object.madeBy.name) return [];
+        return [
+            {
+                key: object.key,
+                message: `the stack would create ${describeRef(object.ref)} on the ${object.ref.cluster} cluster, but one exists that is not this stack's`,
+                live: describeOwner(existing),
+                remedy: `choose another name with ${PROJECT}:${object.key}, or have its owner remove it; the program never takes over an object it did not create`,
+            },
+        ];
+    });
+}
+
+/** The live Cluster's connection slots and every role on it that is not ours. */
+export function sharedClusterSlots(config: StackConfig, live: LivePlatform): SharedClusterSlots {
+    const cluster = live.cluster as KubeObject;
+    const parameters = ((cluster.spec?.["postgresql"] as { parameters?: Record<string, string> } | undefined)?.parameters ?? {}) as Record<string, string>;
+    const ours = new Set(ourRoleNames(config));
+    const inline = ((cluster.spec?.["managed"] as { roles?: Record<string, unknown>[] } | undefined)?.roles ?? []).filter((r) => r["ensure"] !== "absent");
+    const inlineNames = new Set(inline.map((r) => String(r["name"])));
+    const where = `${cluster.metadata.namespace}/${cluster.metadata.name}`;
+    const otherRoles = [
+        ...inline.map((r) => ({ name: String(r["name"]), connectionLimit: Number(r["connectionLimit"] ?? -1), declaredIn: `Cluster ${where} spec.managed.roles` })),
+        ...(live.databaseRoles ?? [])
+            // CNPG applies the inline entry when both declare a role.
+            .filter((d) => (d.spec?.["cluster"] as { name?: string } | undefined)?.name === config.sharedCluster.name && !inlineNames.has(String(d.spec?.["name"])))
+            .map((d) => ({ name: String(d.spec?.["name"]), connectionLimit: Number(d.spec?.["connectionLimit"] ?? -1), declaredIn: describe(d) })),
+    ].filter((r) => !ours.has(r.name));
+    return {
+        // PostgreSQL's defaults when the Cluster does not set them.
+        maxConnections: Number(parameters["max_connections"] ?? 100),
+        superuserReservedConnections: Number(parameters["superuser_reserved_connections"] ?? 3),
+        otherRoles,
+    };
+}
+
+function clusterProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {
+    const { sharedCluster, pooler } = config;
+    const where = `${sharedCluster.namespace}/${sharedCluster.name}`;
+    const cluster = live.cluster;
+    if (!cluster) {
+        return [{ key: "sharedCluster.name", message: `the shared Cluster ${where} does not exist on the infra cluster (context ${config.infraCluster.context})`, remedy: `set ${PROJECT}:sharedCluster.name and .namespace to the platform's Cluster, or ${PROJECT}:infraCluster.context to the cluster that runs it` }];
+    }
+    const problems: PreflightProblem[] = [];
+    if (pooler.authMode === "vault") {
+        const secretName = superuserSecretName(cluster, sharedCluster.name);
+        if (cluster.spec?.["enableSuperuserAccess"] !== true) {
+            problems.push({
+                key: "pooler.authMode",
+                message: `"vault" needs superuser SQL (its own auth role's lookup function), but the Cluster does not set spec.enableSuperuserAccess (CNPG defaults it to false and then keeps no ${secretName} Secret)`,
+                live: describeOwner(cluster),
+                remedy: `set ${PROJECT}:pooler.authMode to "operator" (CNPG's own auth user and lookup; no superuser needed), or have the Cluster's owner set spec.enableSuperuserAccess: true`,
+            });
+        } else if (!live.superuserSecret) {
+            problems.push({ key: "pooler.authMode", message: `the Cluster enables superuser access but its Secret ${sharedCluster.namespace}/${secretName} does not exist (yet)`, live: describeOwner(cluster), remedy: `wait for CNPG to create it, or set ${PROJECT}:pooler.authMode to "operator"` });
+        }
+    }
+    const ca = caSecretName(cluster, sharedCluster.name);
+    if (!live.caSecret?.data?.["ca.crt"]) {
+        problems.push({
+            key: "sharedCluster.name",
+            message: `the Cluster's CA Secret ${sharedCluster.namespace}/${ca} (key ca.crt) ${live.caSecret ? "has no ca.crt" : "does not exist"}: the backend could not verify the pooler's certificate`,
+            live: describeOwner(cluster),
+            remedy: `check that CNPG has reconciled the Cluster (it creates ${ca}), or that spec.certificates.serverCASecret names an existing Secret`,
+        });
+    }
+    problems.push(...roleStrategyProblems(config, live, cluster));
+    problems.push(...checkSharedClusterBudget(config, sharedClusterSlots(config, live)).map((p) => ({ key: p.key, message: p.message, live: describe(cluster), remedy: `lower ${PROJECT}:tenant.connectionLimit (and the pooler's max_db_connections with it), or have the platform raise max_connections or another role's limit` })));
+    return problems;
+}
+
+function roleStrategyProblems(config: StackConfig, live: LivePlatform, cluster: KubeObject): PreflightProblem[] {
+    const { sharedCluster } = config;
+    const desired = desiredRoles(config);
+    const liveCluster = cluster as unknown as LiveCluster;
+    switch (sharedCluster.roleStrategy) {
+        case "clusterPatch": {
+            const owners = foreignRoleOwners(liveCluster, ROLE_PATCH_FIELD_MANAGER);
+            if (owners.length === 0) return [];
+            return [
+                {
+                    key: "sharedCluster.roleStrategy",
+                    message: `"clusterPatch" would be reverted: spec.managed.roles is applied by ${owners.join(", ")}, whose next apply removes our entries (and CNPG stops applying their passwords until the next \`pulumi up\`)`,
+                    live: describeOwner(cluster),
+                    remedy: `set ${PROJECT}:sharedCluster.roleStrategy to "external" and have the Cluster's owner add these entries to its manifest:\n${indent(YAML.stringify(desired))}or use "databaseRole" with CNPG >= 1.30`,
+                },
+            ];
+        }
+        case "external": {
+            const problems = externalRoleProblems(liveCluster, desired);
+            if (problems.length === 0) return [];
+            return [
+                {
+                    key: "sharedCluster.roleStrategy",
+                    message: `"external": the Cluster does not declare the roles as expected: ${problems.join("; ")}`,
+                    live: describeOwner(cluster),
+                    remedy: `have the Cluster's owner put exactly these entries in spec.managed.roles of its manifest, then preview again:\n${indent(YAML.stringify(desired))}`,
+                },
+            ];
+        }
+        case "databaseRole": {
+            const problems: PreflightProblem[] = [];
+            if (live.databaseRoles === undefined) {
+                problems.push({ key: "sharedCluster.roleStrategy", message: `"databaseRole" needs the DatabaseRole kind (CNPG >= 1.30), which the infra cluster does not serve`, remedy: `upgrade the operator, or use "external"` });
+            }
+            const shadowed = readRoleEntries(liveCluster, ourRoleNames(config)).map((r) => String(r["name"]));
+            if (shadowed.length > 0) {
+                problems.push({
+                    key: "sharedCluster.roleStrategy",
+                    message: `the Cluster also lists ${shadowed.join(", ")} in spec.managed.roles; CNPG applies that inline entry, not our DatabaseRole`,
+                    live: describeOwner(cluster),
+                    remedy: `have the Cluster's owner remove the inline entries, or use "external"`,
+                });
+            }
+            return problems;
+        }
+    }
+}
+
+function storeProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {
+    const problems: PreflightProblem[] = [];
+    for (const side of ["infra", "apps"] as const) {
+        if (side === "infra" && config.infraStack) continue;
+        const key = side === "infra" ? "externalSecrets.infraStore" : "externalSecrets.appsStore";
+        const name = config.externalSecrets[side === "infra" ? "infraStore" : "appsStore"];
+        const store = live.stores[side];
+        if (!store) {
+            problems.push({ key, message: `ClusterSecretStore ${name} does not exist on the ${side} cluster: the ExternalSecrets would never sync`, remedy: `set ${PROJECT}:${key} to the platform's store` });
+            continue;
+        }
+        const vault = (store.spec?.["provider"] as { vault?: { path?: string; version?: string; server?: string } } | undefined)?.vault;
+        if (!vault) {
+            problems.push({ key, message: `ClusterSecretStore ${name} on the ${side} cluster does not read Vault (no spec.provider.vault)`, live: describeOwner(store), remedy: `set ${PROJECT}:${key} to a store that reads the Vault the program writes` });
+            continue;
+        }
+        if (vault.path !== config.vault.kvMount) {
+            problems.push({ key: "vault.kvMount", message: `ClusterSecretStore ${name} on the ${side} cluster reads the KV mount ${JSON.stringify(vault.path ?? "(unset)")}, the program writes ${JSON.stringify(config.vault.kvMount)}: remoteRef.key would resolve elsewhere`, live: describeOwner(store), remedy: `set ${PROJECT}:vault.kvMount to ${JSON.stringify(vault.path ?? "")}, or ${PROJECT}:${key} to a store on ${JSON.stringify(config.vault.kvMount)}` });
+        }
+        // ESO's default is v2.
+        if ((vault.version ?? "v2") !== "v2") {
+            problems.push({ key, message: `ClusterSecretStore ${name} on the ${side} cluster reads KV ${vault.version}; the program writes KV v2`, live: describeOwner(store), remedy: `use a store with spec.provider.vault.version: v2` });
+        }
+        if (vault.server && vault.server.replace(/\/+$/, "") !== config.vault.address.replace(/\/+$/, "")) {
+            problems.push({ key: "vault.address", message: `ClusterSecretStore ${name} on the ${side} cluster reads ${vault.server}, the program writes to ${config.vault.address}`, live: describeOwner(store), remedy: `set ${PROJECT}:vault.address to ${vault.server}, or use a store that reads ${config.vault.address}` });
+        }
+    }
+    return problems;
+}
+
+function namespaceProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {
+    const { backend } = config;
+    if (backend.namespaceMode === "patch" && !live.appsNamespace) {
+        return [{ key: "backend.namespaceMode", message: `"patch" expects the namespace ${backend.namespace} to exist on the apps cluster, and it does not`, remedy: `set ${PROJECT}:backend.namespaceMode to "create" (the program then owns and deletes it), or create it with the platform` }];
+    }
+    if (backend.namespaceMode === "create" && live.appsNamespace && !isOurs(live.appsNamespace, live.stack)) {
+        return [{ key: "backend.namespaceMode", message: `"create" would create the namespace ${backend.namespace}, which exists on the apps cluster and is not this stack's`, live: describeOwner(live.appsNamespace), remedy: `set ${PROJECT}:backend.namespaceMode to "patch" (labels only, never deleted)` }];
+    }
+    return [];
+}
+
+/** Every problem, in a stable order: the Cluster, the names, the stores, the namespace. */
+export function preflightProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {
+    return [...(config.infraStack ? [] : clusterProblems(config, live)), ...nameConflicts(live), ...storeProblems(config, live), ...namespaceProblems(config, live)];
+}
+
+const indent = (text: string) => text.split("\n").map((line) => (line ? `        ${line}` : line)).join("\n");
+
+export class PreflightError extends Error {
+    constructor(readonly problems: PreflightProblem[]) {
+        super(
+            `${PROJECT} preflight against the live platform: ${problems.length} problem${problems.length === 1 ? "" : "s"}, nothing was created:\n` +
+                problems
+                    .map((p) => `  - ${PROJECT}:${p.key}: ${p.message}${p.live ? `\n      live: ${p.live}` : ""}\n      remedy: ${p.remedy}`)
+                    .join("\n"),
+        );
+        this.name = "PreflightError";
+    }
+}
