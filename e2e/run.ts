@@ -1,8 +1,11 @@
 // `npm run test:e2e`: the real Pulumi engine (CLI built from Go modules, Automation API with the real program as
-// an inline program) on the `local` stack (Pulumi.local.yaml) against two real kube-apiservers (infra, apps).
-// The random and Vault provider plugins cannot be built here (the module proxy refuses their modules), so the
-// credentials come from fixed Vault key names instead of generated ones; everything else is the program's own
-// code path. Prints one line per check and a closing "N passed, M failed".
+// an inline program) on the `local` stack (Pulumi.local.yaml) against two real kube-apiservers (infra, apps)
+// holding the prod platform as the fixtures show it (fixtures/live/prod, applied as Flux applies it), with
+// OpenBao and External Secrets v0.16.2 when they are built (e2e/toolchain/). The random and Vault provider
+// plugins cannot be built here, so the test's credential factory generates each password and writes it into
+// OpenBao at the key the program names (HTTP API); OpenBao -> ESO -> Secret then runs for real, and everything
+// else is the program's own code path. Prints one line per check and a closing "N passed, M failed".
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -10,12 +13,15 @@ import * as pulumi from "@pulumi/pulumi";
 import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
 import YAML from "yaml";
 import type { CredentialFactory } from "../components/infra/vaultCredential";
-import { loadStackConfig, synergyflowDb } from "../components/program";
+import { loadStackConfig, runSynergyflowDb, stackLiveReader } from "../components/program";
 import { crdDirectory } from "../conformance/crdSchemas";
+import { findControllers, type RunningController, startExternalSecrets } from "./controllers";
 import { type ApiServer, findToolchain, kubeRequest, startApiServer, writeKubeconfig } from "./controlPlane";
+import { type OpenBao, startOpenBao } from "./openbao";
 
 const ROOT = path.join(__dirname, "..");
 const results: { name: string; ok: boolean; detail?: string }[] = [];
+const skipped: string[] = [];
 
 async function check(name: string, body: () => Promise<void> | void): Promise<void> {
     try {
@@ -28,15 +34,42 @@ async function check(name: string, body: () => Promise<void> | void): Promise<vo
     }
 }
 
+/** A check that needs a controller that is not built: skipped by name, never reported as passed. */
+function skip(name: string, why: string): void {
+    skipped.push(name);
+    console.log(`skip ${name} (${why})`);
+}
+
 function assert(condition: unknown, message: string): asserts condition {
     if (!condition) throw new Error(message);
 }
 
-/** Fixed Vault key names and version in place of random + vault.kv.SecretV2 (see the header). */
-const fixedCredentials: CredentialFactory = (_name, args) => ({
-    vaultKey: pulumi.output(args.vaultKey),
-    vaultVersion: pulumi.output("1"),
-});
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const value = await probe().catch(() => undefined);
+        if (value !== undefined) return value;
+        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 500));
+    }
+}
+
+/** The fixture's objects of one cluster side, Lists flattened, status and server fields dropped. */
+function platformObjects(side: "infra" | "apps"): any[] {
+    const dir = path.join(ROOT, "fixtures/live/prod", side);
+    return fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith(".yaml"))
+        .flatMap((f) => YAML.parseAllDocuments(fs.readFileSync(path.join(dir, f), "utf8")).map((d) => d.toJS()))
+        .flatMap((o) => (o?.kind === "List" ? o.items : [o]))
+        .map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}), ...(o.metadata.labels ? { labels: o.metadata.labels } : {}) }, ...(o.spec ? { spec: o.spec } : {}), ...(o.data ? { data: o.data, type: o.type } : {}) }));
+}
+
+const plural: Record<string, string> = { Cluster: "clusters", Pooler: "poolers", PodDisruptionBudget: "poddisruptionbudgets", Secret: "secrets", ClusterSecretStore: "clustersecretstores", Namespace: "namespaces" };
+function objectPath(o: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }): string {
+    const base = o.apiVersion.includes("/") ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`;
+    return `${base}${o.metadata.namespace ? `/namespaces/${o.metadata.namespace}` : ""}/${plural[o.kind]}/${o.metadata.name}`;
+}
 
 async function main(): Promise<number> {
     const { toolchain, missing } = findToolchain();
@@ -44,49 +77,98 @@ async function main(): Promise<number> {
         console.log(`test:e2e skipped: the real-engine toolchain is not built on this machine (missing: ${missing.join(", ")}); build it with e2e/toolchain/*.sh (tens of minutes)`);
         return 0;
     }
+    const { binaries, missing: missingControllers } = findControllers(path.dirname(toolchain.bin));
+    for (const piece of missingControllers) console.log(`missing: ${piece}: the checks that need it are skipped by name`);
+    const started = Date.now();
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-e2e-"));
     const servers: ApiServer[] = [];
+    const controllers: RunningController[] = [];
+    let bao: OpenBao | undefined;
     try {
         servers.push(await startApiServer("infra", toolchain, work, 23790, 16443));
         servers.push(await startApiServer("apps", toolchain, work, 23890, 26443));
         const kubeconfig = path.join(work, "kubeconfig");
         writeKubeconfig(kubeconfig, servers);
-
         const [infraServer, appsServer] = servers as [ApiServer, ApiServer];
         const CLUSTER = "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/clusters/shared-postgres";
-        const POOLER = "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/poolers/synergyflow-pooler";
+        const POOLER = "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/poolers/synergyflow-pgbouncer";
         const JSON_PATCH = "application/json-patch+json";
 
-        // CRDs: CNPG and ESO in infra, ESO in apps; the namespaces the platform already has.
+        // CRDs: CNPG and ESO in infra, ESO in apps (the shared folder's; ESO's own when it runs).
         const crds = fs
             .readdirSync(crdDirectory(), { recursive: true, encoding: "utf8" })
-            .filter((f) => f.endsWith(".yaml"))
+            .filter((f) => f.endsWith(".yaml") && !f.startsWith("monitoring"))
             .map((f) => YAML.parse(fs.readFileSync(path.join(crdDirectory(), f), "utf8")));
-        for (const crd of crds) {
-            await kubeRequest(infraServer, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
-            if (crd.spec.group === "external-secrets.io") await kubeRequest(appsServer, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
-        }
+        const esoCrds = binaries.externalSecrets
+            ? fs.readdirSync(binaries.externalSecrets.crds).filter((f) => f.endsWith(".yaml")).map((f) => YAML.parse(fs.readFileSync(path.join(binaries.externalSecrets!.crds, f), "utf8")))
+            : crds.filter((c) => c.spec.group === "external-secrets.io");
+        for (const crd of crds.filter((c) => c.spec.group !== "external-secrets.io")) await kubeRequest(infraServer, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
+        for (const crd of esoCrds) for (const server of servers) await kubeRequest(server, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
         await new Promise((r) => setTimeout(r, 3000));
         await kubeRequest(infraServer, "POST", "/api/v1/namespaces", { metadata: { name: "cnpg-system" } });
-        await kubeRequest(appsServer, "POST", "/api/v1/namespaces", { metadata: { name: "synergyflow" } });
+        await kubeRequest(infraServer, "POST", "/api/v1/namespaces", { metadata: { name: "external-secrets" } });
+        await kubeRequest(appsServer, "POST", "/api/v1/namespaces", { metadata: { name: "external-secrets" } });
 
-        // The shared Cluster as Flux applies it: server-side apply, its own field manager, forced.
-        const fixture = YAML.parse(fs.readFileSync(path.join(ROOT, "fixtures/shared-postgres.cluster.yaml"), "utf8"));
-        const cluster = { apiVersion: fixture.apiVersion, kind: fixture.kind, metadata: { name: fixture.metadata.name, namespace: fixture.metadata.namespace }, spec: fixture.spec };
-        const fluxApply = async () => {
-            await kubeRequest(infraServer, "PATCH", `${CLUSTER}?fieldManager=kustomize-controller&force=true`, cluster, "application/apply-patch+yaml");
-        };
-        await fluxApply();
+        // OpenBao with a token limited to the stack's prefix for the stores.
+        const config = loadStackConfig(Object.fromEntries(Object.entries(YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.local.yaml"), "utf8")).config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])));
+        const { kvMount, keyPrefix } = config.vault;
+        if (binaries.bao) bao = await startOpenBao(binaries.bao, work, Number(new URL(config.vault.address).port));
+        const storeToken = bao ? await bao.limitedToken(kvMount, keyPrefix) : "no-openbao";
+
+        // The platform as Flux applies it (server-side apply, forced): the shared Cluster (first without our
+        // entry), Flux's Pooler and PDB under the first design's names, the CA Secret, the stores.
+        const fixtureInfra = platformObjects("infra");
+        const fixtureCluster = fixtureInfra.find((o) => o.kind === "Cluster");
+        const ourEntry = fixtureCluster.spec.managed.roles.find((r: any) => r.name === "synergyflow_app");
+        const otherEntries = fixtureCluster.spec.managed.roles.filter((r: any) => r !== ourEntry);
+        const fluxApply = async (server: ApiServer, object: any) => kubeRequest(server, "PATCH", `${objectPath(object)}?fieldManager=kustomize-controller&force=true`, object, "application/apply-patch+yaml");
+        const applyCluster = (withOurEntry: boolean) => fluxApply(infraServer, { ...fixtureCluster, spec: { ...fixtureCluster.spec, managed: { roles: withOurEntry ? [...otherEntries, ourEntry] : otherEntries } } });
+        await applyCluster(false);
+        for (const o of fixtureInfra.filter((o) => ["Pooler", "PodDisruptionBudget", "Secret"].includes(o.kind))) await fluxApply(infraServer, o);
+        for (const server of servers) {
+            await kubeRequest(server, "POST", "/api/v1/namespaces/external-secrets/secrets", { metadata: { name: "openbao-token" }, stringData: { token: storeToken } });
+            await fluxApply(server, {
+                apiVersion: "external-secrets.io/v1",
+                kind: "ClusterSecretStore",
+                metadata: { name: config.externalSecrets.infraStore },
+                spec: { provider: { vault: { server: config.vault.address, path: kvMount, version: "v2", auth: { tokenSecretRef: { name: "openbao-token", namespace: "external-secrets", key: "token" } } } } },
+            });
+        }
+        await fluxApply(appsServer, { apiVersion: "v1", kind: "Namespace", metadata: { name: "synergyflow" } });
+        const OTHERS = otherEntries.map((r: any) => r.name as string);
         const liveRoles = async () => (await kubeRequest(infraServer, "GET", CLUSTER)).spec.managed.roles as Record<string, unknown>[];
-        const OTHERS = ["gitlab_app", "harbor_app", "mattermost_app", "keycloak_app", "readonly_user"];
         const othersOf = async () => JSON.stringify((await liveRoles()).filter((r) => OTHERS.includes(r["name"] as string)));
         const othersBefore = await othersOf();
+        const fluxObjects = async () => JSON.stringify(await Promise.all(fixtureInfra.filter((o) => ["Pooler", "PodDisruptionBudget"].includes(o.kind)).map(async (o) => (await kubeRequest(infraServer, "GET", objectPath(o))).spec)));
+        const fluxBefore = await fluxObjects();
+
+        if (binaries.externalSecrets) {
+            controllers.push(startExternalSecrets(binaries.externalSecrets.binary, infraServer, work, 18081));
+            controllers.push(startExternalSecrets(binaries.externalSecrets.binary, appsServer, work, 18082));
+        }
+
+        // The credential factory: a generated password written into OpenBao at the key the program names.
+        const generated: string[] = [];
+        const credentials: CredentialFactory = (_name, args) => {
+            const written = (async () => {
+                if (!bao) return 1;
+                const existing = await bao.readKv(kvMount, args.vaultKey);
+                if (existing && existing.data["rotation"] === args.rotation) {
+                    generated.push(existing.data["password"] as string);
+                    return existing.version;
+                }
+                const password = randomBytes(24).toString("base64url");
+                generated.push(password);
+                return bao.writeKv(kvMount, args.vaultKey, { username: args.username, password, rotation: args.rotation });
+            })();
+            return { vaultKey: pulumi.output(args.vaultKey), vaultVersion: pulumi.output(written.then(String)) };
+        };
+
         // The dynamic provider's plugin shim the CLI normally ships beside itself.
         const node = process.execPath;
         const shim = path.join(work, "bin", "pulumi-resource-pulumi-nodejs");
         fs.mkdirSync(path.dirname(shim), { recursive: true });
         fs.writeFileSync(shim, `#!/bin/sh\nexec "${node}" "${path.join(ROOT, "node_modules/@pulumi/pulumi/cmd/dynamic-provider/index.js")}" "$@"\n`, { mode: 0o755 });
-
         const envVars = {
             PULUMI_BACKEND_URL: `file://${path.join(work, "state")}`,
             PULUMI_CONFIG_PASSPHRASE: "synergyflow-e2e",
@@ -99,7 +181,7 @@ async function main(): Promise<number> {
             PATH: [path.dirname(shim), toolchain.bin, path.dirname(node), process.env["PATH"]].join(":"),
         };
         fs.mkdirSync(path.join(work, "state"));
-        // The inline program runs in this process (the CLI gets envVars): it reads the live Cluster itself.
+        // The inline program runs in this process (the CLI gets envVars): its preflight reads both clusters.
         process.env["KUBECONFIG"] = kubeconfig;
         const pulumiCommand = await PulumiCommand.get({ root: path.dirname(toolchain.bin), skipVersionCheck: true });
         const output: string[] = [];
@@ -116,11 +198,59 @@ async function main(): Promise<number> {
         // The dynamic provider resolves the modules its serialized code requires from the project folder.
         fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(project, "node_modules"));
         const stack: Stack = await LocalWorkspace.createOrSelectStack(
-            { stackName: "local", projectName: "synergyflow-db", program: async () => synergyflowDb(loadStackConfig(), { credentials: fixedCredentials }) },
+            {
+                stackName: "local",
+                projectName: "synergyflow-db",
+                program: async () => {
+                    const stackConfig = loadStackConfig();
+                    return runSynergyflowDb(stackConfig, stackLiveReader(stackConfig), { credentials });
+                },
+            },
             { workDir: project, pulumiCommand, envVars },
         );
+        const ours = async () => {
+            const infra = await Promise.all(["externalsecrets.external-secrets.io/v1", "poolers.postgresql.cnpg.io/v1", "databases.postgresql.cnpg.io/v1"].map(async (r) => {
+                const [resource, version] = r.split("/") as [string, string];
+                const [plural, ...group] = resource.split(".");
+                return ((await kubeRequest(infraServer, "GET", `/apis/${group.join(".")}/${version}/namespaces/cnpg-system/${plural}`)).items as any[]).map((o) => `${o.kind}/${o.metadata.name}`);
+            }));
+            const jobs = ((await kubeRequest(infraServer, "GET", "/apis/batch/v1/namespaces/cnpg-system/jobs")).items as any[]).map((o) => `Job/${o.metadata.name}`);
+            const apps = ((await kubeRequest(appsServer, "GET", "/api/v1/namespaces/synergyflow/configmaps")).items as any[]).filter((c) => c.metadata.name !== "kube-root-ca.crt").map((o) => `ConfigMap/${o.metadata.name}`);
+            return [...infra.flat(), ...jobs, ...apps];
+        };
+        const previewError = async () => {
+            try {
+                await stack.preview({ onOutput });
+            } catch (error) {
+                return String((error as Error).message);
+            }
+            throw new Error("expected the preview to fail");
+        };
 
-        await check("preview of the new stack succeeds", async () => {
+        await check("preflight: the platform's Cluster without our entry refuses the preview, printing the entry; nothing is created", async () => {
+            const message = await previewError();
+            assert(message.includes(`synergyflow-db:sharedCluster.roleStrategy: "external": the Cluster does not declare the roles as expected`), `no external-role refusal in: ${message.slice(0, 2000)}`);
+            assert(message.includes("- name: synergyflow_app") && message.includes("connectionLimit: 40"), "the entry for the Cluster manifest is not printed");
+            assert((await ours()).length === 0, `objects were created: ${(await ours()).join(", ")}`);
+        });
+        await check("preflight: the first design's names collide with Flux's Pooler and PDB; every problem at once, nothing created", async () => {
+            await stack.setConfig("synergyflow-db:pooler.name", { value: "synergyflow-pooler" }, true);
+            await stack.setConfig("synergyflow-db:pooler.podDisruptionBudgetName", { value: "synergyflow-pooler" }, true);
+            try {
+                const message = await previewError();
+                for (const expected of [
+                    "synergyflow-db:pooler.name: the stack would create Pooler cnpg-system/synergyflow-pooler on the infra cluster, but one exists that is not this stack's",
+                    "live: PodDisruptionBudget cnpg-system/synergyflow-pooler (Flux Kustomization flux-system/infra-databases; field managers: kustomize-controller (server-side apply))",
+                    `synergyflow-db:sharedCluster.roleStrategy: "external"`,
+                ]) assert(message.includes(expected), `missing in the preview's error: ${expected}`);
+                assert((await ours()).length === 0, "objects were created");
+            } finally {
+                await stack.setConfig("synergyflow-db:pooler.name", { value: "synergyflow-pgbouncer" }, true);
+                await stack.setConfig("synergyflow-db:pooler.podDisruptionBudgetName", { value: "synergyflow-pgbouncer" }, true);
+            }
+        });
+        await applyCluster(true);
+        await check("the platform team adds the printed entry: preview of the new stack succeeds", async () => {
             const preview = await stack.preview({ onOutput });
             assert((preview.changeSummary["create"] ?? 0) > 10, `expected creates, got ${JSON.stringify(preview.changeSummary)}`);
         });
@@ -129,19 +259,37 @@ async function main(): Promise<number> {
             assert(up.summary.result === "succeeded", `up: ${up.summary.result}`);
         });
         if (!results[results.length - 1]?.ok) throw new Error("stopping: up failed (see above)");
-        await check("the five other roles are byte-identical after up; ours were added", async () => {
+        await check("the shared Cluster, the other roles and Flux's objects are byte-identical after up", async () => {
             assert((await othersOf()) === othersBefore, "another tenant's role entry changed");
-            const names = (await liveRoles()).map((r) => r["name"]);
-            assert(names.includes("synergyflow_app") && names.includes("synergyflow_pooler_auth"), `roles: ${names.join(", ")}`);
+            assert((await fluxObjects()) === fluxBefore, "Flux's Pooler or PDB changed");
         });
         await check("a second up changes nothing (--expect-no-changes)", async () => {
             await stack.up({ expectNoChanges: true, onOutput });
         });
-        await check("clusterPatch: the preview names the Cluster's other field manager plainly", async () => {
-            const before = output.length;
-            await stack.preview({ onOutput });
-            assert(output.slice(before).join("").includes("is owned or applied by kustomize-controller"), "no warning about kustomize-controller in the preview");
+        await check("the CA ConfigMap on the apps cluster holds the live CA Secret's certificate", async () => {
+            const ca = Buffer.from((await kubeRequest(infraServer, "GET", "/api/v1/namespaces/cnpg-system/secrets/shared-postgres-ca")).data["ca.crt"], "base64").toString("utf8");
+            const configMaps = (await kubeRequest(appsServer, "GET", "/api/v1/namespaces/synergyflow/configmaps")).items as any[];
+            assert(configMaps.some((c) => c.data?.["ca.crt"] === ca), "no ConfigMap with the live ca.crt");
         });
+
+        const esoSecret = async (server: ApiServer, namespace: string, name: string) => kubeRequest(server, "GET", `/api/v1/namespaces/${namespace}/secrets/${name}`);
+        const decode = (secret: any, key: string) => Buffer.from(secret.data[key], "base64").toString("utf8");
+        const vaultKey = `${keyPrefix}/synergyflow`;
+        if (bao && binaries.externalSecrets) {
+            await check("ESO syncs both clusters' Secrets from OpenBao: type, reload label, keys, values equal to Vault's", async () => {
+                const vault = (await bao!.readKv(kvMount, vaultKey))!;
+                const role = await until("the role's Secret", () => esoSecret(infraServer, "cnpg-system", "synergyflow-app-role-password"));
+                assert(role.type === "kubernetes.io/basic-auth", `type ${role.type}`);
+                assert(role.metadata.labels?.["cnpg.io/reload"] === "true", "no cnpg.io/reload label");
+                assert(decode(role, "username") === "synergyflow_app" && decode(role, "password") === vault.data["password"], "the role Secret's values differ from Vault's");
+                const app = await until("the app's Secret", () => esoSecret(appsServer, "synergyflow", "synergyflow-db-credentials"));
+                assert(decode(app, "DB_USERNAME") === "synergyflow_app" && decode(app, "DB_PASSWORD") === vault.data["password"], "the app Secret's values differ from Vault's");
+                for (const [server, ns, name] of [[infraServer, "cnpg-system", "synergyflow-app-role-password"], [appsServer, "synergyflow", "synergyflow-db-credentials"]] as const) {
+                    const es = await kubeRequest(server, "GET", `/apis/external-secrets.io/v1/namespaces/${ns}/externalsecrets/${name}`);
+                    assert(es.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True"), `${ns}/${name} not Ready: ${JSON.stringify(es.status)}`);
+                }
+            });
+        } else skip("ESO syncs both clusters' Secrets from OpenBao", "OpenBao or External Secrets not built");
 
         const driftCase = async (name: string, edit: () => Promise<void>, verify: () => Promise<boolean>) =>
             check(`drift: ${name} is reported by refresh and repaired by up`, async () => {
@@ -163,57 +311,78 @@ async function main(): Promise<number> {
             },
             async () => (await configMaps())[0].data["SPRING_DATASOURCE_HIKARI_MAXIMUM_POOL_SIZE"] === "20",
         );
-        const pooler = () => kubeRequest(infraServer, "GET", POOLER);
         await driftCase(
             "a changed Pooler parameter",
             async () => {
                 await kubeRequest(infraServer, "PATCH", POOLER, [{ op: "replace", path: "/spec/pgbouncer/parameters/max_client_conn", value: "999" }], JSON_PATCH);
             },
-            async () => (await pooler()).spec.pgbouncer.parameters.max_client_conn === "200",
+            async () => (await kubeRequest(infraServer, "GET", POOLER)).spec.pgbouncer.parameters.max_client_conn === "200",
         );
-        await driftCase(
-            "our role entries removed by the Cluster's owner (Flux re-applies its manifest)",
-            fluxApply,
-            async () => (await liveRoles()).some((r) => r["name"] === "synergyflow_app"),
-        );
-        await check("after the repairs the five other roles are still byte-identical", async () => {
-            assert((await othersOf()) === othersBefore, "another tenant's role entry changed");
-        });
 
-        await check("no credential of this run (the API tokens) appears in the state backend or the engine output", async () => {
+        await check("no credential of this run (API tokens, OpenBao tokens, generated passwords) appears in the state backend or the engine output", async () => {
             const files = fs.readdirSync(path.join(work, "state"), { recursive: true, encoding: "utf8" }).map((f) => path.join(work, "state", f)).filter((f) => fs.statSync(f).isFile());
             const texts = [...files.map((f) => fs.readFileSync(f, "utf8")), output.join("")];
-            for (const server of servers) assert(!texts.some((t) => t.includes(server.token)), `the ${server.name} API token leaked`);
+            const secrets = [...servers.map((s) => s.token), ...(bao ? [bao.rootToken, storeToken] : []), ...generated];
+            assert(generated.length > 0 || !bao, "no password was generated");
+            for (const secret of secrets) assert(!texts.some((t) => t.includes(secret)), `a secret of this run leaked (${secret.slice(0, 4)}...)`);
         });
 
-        await check("destroy removes our entries and leaves the other roles byte-identical", async () => {
+        await check("destroy (delete): our objects go, the shared Cluster, the other roles and Flux's objects stay byte-identical", async () => {
             await stack.destroy({ onOutput });
-            const names = (await liveRoles()).map((r) => r["name"]);
-            assert(!names.includes("synergyflow_app") && !names.includes("synergyflow_pooler_auth"), `left behind: ${names.join(", ")}`);
+            assert((await ours()).length === 0, `left behind: ${(await ours()).join(", ")}`);
             assert((await othersOf()) === othersBefore, "another tenant's role entry changed");
+            assert((await fluxObjects()) === fluxBefore, "Flux's Pooler or PDB changed");
+            if (bao && binaries.externalSecrets) {
+                // creationPolicy Owner: the Secrets go with their ExternalSecrets (the garbage collector).
+                await until("the role Secret's removal", async () => ((await esoSecret(infraServer, "cnpg-system", "synergyflow-app-role-password").catch(() => undefined)) ? undefined : true));
+            }
         });
+
+        if (bao && binaries.externalSecrets) {
+            await check("destroy (retain): the role's Secret stays with Vault's value; a later up reuses it", async () => {
+                await stack.setConfig("synergyflow-db:tenant.roleReclaimPolicy", { value: "retain" }, true);
+                try {
+                    await stack.up({ onOutput });
+                    const vault = (await bao!.readKv(kvMount, vaultKey))!;
+                    await until("the role's Secret", () => esoSecret(infraServer, "cnpg-system", "synergyflow-app-role-password"));
+                    await stack.destroy({ onOutput });
+                    await new Promise((r) => setTimeout(r, 3000));
+                    const kept = await esoSecret(infraServer, "cnpg-system", "synergyflow-app-role-password");
+                    assert(decode(kept, "password") === vault.data["password"], "the kept Secret's password differs from Vault's");
+                    const preview = await stack.preview({ onOutput });
+                    assert((preview.changeSummary["create"] ?? 0) > 10, "the next preview does not plan the stack again over the kept Secret");
+                } finally {
+                    await stack.setConfig("synergyflow-db:tenant.roleReclaimPolicy", { value: "delete" }, true);
+                }
+            });
+        } else skip("destroy (retain): the role's Secret stays with Vault's value", "OpenBao or External Secrets not built");
 
         // The databaseRole strategy (CNPG >= 1.30): standalone DatabaseRoles, the shared Cluster never touched.
+        await applyCluster(false);
         await stack.setConfig("synergyflow-db:sharedCluster.roleStrategy", { value: "databaseRole" }, true);
+        await stack.setConfig("synergyflow-db:sharedCluster.operatorVersion", { value: "1.30" }, true);
         const DATABASE_ROLES = "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/databaseroles";
-        await check("databaseRole: up creates DatabaseRoles the API server accepts (CEL included); the Cluster is untouched", async () => {
+        await check("databaseRole: up creates a DatabaseRole the API server accepts (CEL included); the Cluster is untouched", async () => {
             const clusterBefore = JSON.stringify((await kubeRequest(infraServer, "GET", CLUSTER)).spec);
             const up = await stack.up({ onOutput });
             assert(up.summary.result === "succeeded", `up: ${up.summary.result}`);
             const roles = ((await kubeRequest(infraServer, "GET", DATABASE_ROLES)).items as any[]).map((r) => `${r.spec.name}:${r.spec.login}:${r.spec.connectionLimit}`);
-            assert(JSON.stringify(roles.sort()) === JSON.stringify(["synergyflow_app:true:40", "synergyflow_pooler_auth:true:4"]), `DatabaseRoles: ${roles.join(", ")}`);
+            assert(JSON.stringify(roles) === JSON.stringify(["synergyflow_app:true:40"]), `DatabaseRoles: ${roles.join(", ")}`);
             assert(JSON.stringify((await kubeRequest(infraServer, "GET", CLUSTER)).spec) === clusterBefore, "the shared Cluster changed");
             await stack.up({ expectNoChanges: true, onOutput });
         });
-        await check("databaseRole: destroy deletes them; the other roles are byte-identical", async () => {
+        await check("databaseRole: destroy deletes it; the other roles are byte-identical", async () => {
             await stack.destroy({ onOutput });
             assert(((await kubeRequest(infraServer, "GET", DATABASE_ROLES)).items as unknown[]).length === 0, "DatabaseRoles left behind");
             assert((await othersOf()) === othersBefore, "another tenant's role entry changed");
         });
     } finally {
+        await Promise.all(controllers.map((c) => c.stop()));
+        await bao?.stop();
         await Promise.all(servers.map((server) => server.stop()));
     }
     const failed = results.filter((r) => !r.ok).length;
+    console.log(`\ne2e took ${Math.round((Date.now() - started) / 1000)} s; skipped by name: ${skipped.length ? skipped.join("; ") : "none"}`);
     console.log(`\n${results.length - failed} passed, ${failed} failed`);
     return failed === 0 ? 0 : 1;
 }

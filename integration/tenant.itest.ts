@@ -94,7 +94,7 @@ describe("tenant setup", () => {
         };
         expect(psql(env.datasource["PGSSLMODE"] as string, env.tls.caFile)).toBe("ok");
         expect(psqlError("verify-ca", env.tls.otherCaFile)).toMatch(/certificate verify failed/);
-        expect(psqlError("verify-full", env.tls.caFile)).toMatch(/server certificate for "shared-postgres-rw" \(and 4 other names\) does not match host name "127.0.0.2"/);
+        expect(psqlError("verify-full", env.tls.caFile)).toMatch(/server certificate for "shared-postgres-rw" \(and \d+ other names\) does not match host name "127.0.0.2"/);
         // A name the certificate carries passes verify-full (hostaddr connects, host is what is verified).
         expect(psql("verify-full", env.tls.caFile, "host=shared-postgres-rw hostaddr=127.0.0.2")).toBe("ok");
     });
@@ -117,9 +117,11 @@ describe("tenant setup", () => {
 describe("isolation on the shared cluster", () => {
     test("the other tenants' roles cannot log in through this pooler, even with their right password", async () => {
         for (const role of Object.keys(env.otherTenants)) {
-            // CNPG's lookup finds their hash; the pooler's pg_hba admits only our role to our database.
+            // CNPG 1.27 runs the auth query in the client's database: where its role may connect (the database it
+            // was first granted) the lookup finds their hash and the pooler's pg_hba rejects them; elsewhere
+            // PostgreSQL refuses the lookup itself. Either way nobody but our role gets in.
             const message = await errorOf(env.connect({ user: role, database: `${role}_db` }, "pooler"));
-            expect(message).toBe("login rejected");
+            expect(message).toMatch(new RegExp(`^(login rejected|permission denied for database "${role}_db")$`));
         }
     });
 
