@@ -324,6 +324,12 @@ function crossKeyProblems(config: StackConfig): ConfigProblem[] {
             message: `${JSON.stringify(pooler.authRoleName)} equals tenant.roleName: the pooler's auth role must never be the application's role`,
         });
     }
+    if (pooler.authMode === "vault" && tenant.roleReclaimPolicy === "delete") {
+        problems.push({
+            key: `${PROJECT}:tenant.roleReclaimPolicy`,
+            message: `"delete" with pooler.authMode "vault" cannot be destroyed cleanly: the auth role holds CONNECT on the postgres database and the lookup function there, so CNPG's plain DROP ROLE fails; use "retain", or pooler.authMode "operator" (nothing granted outside the tenant database)`,
+        });
+    }
     if (pooler.poolMode === "transaction" && pooler.parameters["max_prepared_statements"] === 0) {
         problems.push({
             key: `${PROJECT}:pooler.parameters.max_prepared_statements`,

@@ -58,8 +58,22 @@ function strictify(schema: Schema, isRoot = true): Schema {
     return copy;
 }
 
+/**
+ * CRD patterns are Go (RE2) regular expressions, which may carry inline flags such as `^(?i)...` (the Prometheus
+ * Operator's CRDs do, at the pattern's start); JavaScript takes those as flags of the whole RegExp.
+ */
+function goRegExp(pattern: string, flags: string): RegExp {
+    let extra = "";
+    const stripped = pattern.replace(/\(\?([ims]+)\)/g, (_m, inline: string) => {
+        extra += [...inline].filter((f) => !flags.includes(f) && !extra.includes(f)).join("");
+        return "";
+    });
+    return new RegExp(stripped, flags + extra);
+}
+goRegExp.code = "new RegExp";
+
 export class CrdValidator {
-    private readonly ajv = new Ajv({ strict: false, allErrors: true, formats: { int32: true, int64: true, byte: true, double: true, float: true } });
+    private readonly ajv = new Ajv({ strict: false, allErrors: true, formats: { int32: true, int64: true, byte: true, double: true, float: true }, code: { regExp: goRegExp } });
     private readonly compiled = new Map<string, ValidateFunction>();
 
     constructor(readonly set: CrdSchemaSet) {

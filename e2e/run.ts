@@ -15,6 +15,7 @@ import YAML from "yaml";
 import type { CredentialFactory } from "../components/infra/vaultCredential";
 import { loadStackConfig, runSynergyflowDb, stackLiveReader } from "../components/program";
 import { crdDirectory } from "../conformance/crdSchemas";
+import { type CnpgOperator, cnpgCrds, cnpgOperatorDir, startCnpgOperator } from "./cnpgOperator";
 import { findControllers, type RunningController, startExternalSecrets } from "./controllers";
 import { type ApiServer, findToolchain, kubeRequest, startApiServer, writeKubeconfig } from "./controlPlane";
 import { type OpenBao, startOpenBao } from "./openbao";
@@ -94,16 +95,22 @@ async function main(): Promise<number> {
         const POOLER = "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/poolers/synergyflow-pgbouncer";
         const JSON_PATCH = "application/json-patch+json";
 
-        // CRDs: CNPG and ESO in infra, ESO in apps (the shared folder's; ESO's own when it runs).
-        const crds = fs
+        // CRDs: CNPG's (the running operator's own when it runs, else the shared folder's) in infra, ESO's in both
+        // (ESO's own when it runs); DatabaseRole (CNPG >= 1.30) from the shared folder.
+        const toolchainDir = path.dirname(toolchain.bin);
+        const operatorDirs = { "v1.27.4": cnpgOperatorDir(toolchainDir, "v1.27.4"), "v1.30.0": cnpgOperatorDir(toolchainDir, "v1.30.0") };
+        for (const [version, dir] of Object.entries(operatorDirs)) if (!dir) console.log(`missing: CloudNativePG operator ${version} (e2e/toolchain/build-cnpg-operator.sh ${version}): the checks that need it are skipped by name`);
+        const sharedCrds = fs
             .readdirSync(crdDirectory(), { recursive: true, encoding: "utf8" })
             .filter((f) => f.endsWith(".yaml") && !f.startsWith("monitoring"))
             .map((f) => YAML.parse(fs.readFileSync(path.join(crdDirectory(), f), "utf8")));
+        const cnpgDefinitions = operatorDirs["v1.27.4"] ? [...cnpgCrds(operatorDirs["v1.27.4"]), ...sharedCrds.filter((c) => c.spec.names.kind === "DatabaseRole")] : sharedCrds.filter((c) => c.spec.group === "postgresql.cnpg.io");
         const esoCrds = binaries.externalSecrets
             ? fs.readdirSync(binaries.externalSecrets.crds).filter((f) => f.endsWith(".yaml")).map((f) => YAML.parse(fs.readFileSync(path.join(binaries.externalSecrets!.crds, f), "utf8")))
-            : crds.filter((c) => c.spec.group === "external-secrets.io");
-        for (const crd of crds.filter((c) => c.spec.group !== "external-secrets.io")) await kubeRequest(infraServer, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
-        for (const crd of esoCrds) for (const server of servers) await kubeRequest(server, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
+            : sharedCrds.filter((c) => c.spec.group === "external-secrets.io");
+        const applyCrd = (server: ApiServer, crd: any) => kubeRequest(server, "PATCH", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}?fieldManager=e2e&force=true`, crd, "application/apply-patch+yaml");
+        for (const crd of cnpgDefinitions) await applyCrd(infraServer, crd);
+        for (const crd of esoCrds) for (const server of servers) await applyCrd(server, crd);
         await new Promise((r) => setTimeout(r, 3000));
         await kubeRequest(infraServer, "POST", "/api/v1/namespaces", { metadata: { name: "cnpg-system" } });
         await kubeRequest(infraServer, "POST", "/api/v1/namespaces", { metadata: { name: "external-secrets" } });
@@ -115,8 +122,16 @@ async function main(): Promise<number> {
         if (binaries.bao) bao = await startOpenBao(binaries.bao, work, Number(new URL(config.vault.address).port));
         const storeToken = bao ? await bao.limitedToken(kvMount, keyPrefix) : "no-openbao";
 
+        // The platform's operator, with its webhooks: every CNPG object below goes through them.
+        let operator: CnpgOperator | undefined;
+        if (operatorDirs["v1.27.4"]) {
+            operator = await startCnpgOperator(operatorDirs["v1.27.4"], "v1.27.4", infraServer, work, 19443, 18090);
+            controllers.push(operator);
+        }
+
         // The platform as Flux applies it (server-side apply, forced): the shared Cluster (first without our
-        // entry), Flux's Pooler and PDB under the first design's names, the CA Secret, the stores.
+        // entry), Flux's Pooler and PDB under the first design's names, the CA Secret (made by the operator when
+        // it runs), the stores.
         const fixtureInfra = platformObjects("infra");
         const fixtureCluster = fixtureInfra.find((o) => o.kind === "Cluster");
         const ourEntry = fixtureCluster.spec.managed.roles.find((r: any) => r.name === "synergyflow_app");
@@ -124,7 +139,8 @@ async function main(): Promise<number> {
         const fluxApply = async (server: ApiServer, object: any) => kubeRequest(server, "PATCH", `${objectPath(object)}?fieldManager=kustomize-controller&force=true`, object, "application/apply-patch+yaml");
         const applyCluster = (withOurEntry: boolean) => fluxApply(infraServer, { ...fixtureCluster, spec: { ...fixtureCluster.spec, managed: { roles: withOurEntry ? [...otherEntries, ourEntry] : otherEntries } } });
         await applyCluster(false);
-        for (const o of fixtureInfra.filter((o) => ["Pooler", "PodDisruptionBudget", "Secret"].includes(o.kind))) await fluxApply(infraServer, o);
+        for (const o of fixtureInfra.filter((o) => ["Pooler", "PodDisruptionBudget"].includes(o.kind) || (o.kind === "Secret" && !operator))) await fluxApply(infraServer, o);
+        if (operator) await until("the CA Secret the operator makes for the Cluster", () => kubeRequest(infraServer, "GET", "/api/v1/namespaces/cnpg-system/secrets/shared-postgres-ca"), 90000);
         for (const server of servers) {
             await kubeRequest(server, "POST", "/api/v1/namespaces/external-secrets/secrets", { metadata: { name: "openbao-token" }, stringData: { token: storeToken } });
             await fluxApply(server, {
@@ -266,6 +282,27 @@ async function main(): Promise<number> {
         await check("a second up changes nothing (--expect-no-changes)", async () => {
             await stack.up({ expectNoChanges: true, onOutput });
         });
+        if (operator) {
+            await check("CNPG 1.27.4's webhook rejects the first design's Pooler with its own message", async () => {
+                const firstDesign = { apiVersion: "postgresql.cnpg.io/v1", kind: "Pooler", metadata: { name: "first-design-pooler", namespace: "cnpg-system" }, spec: { cluster: { name: "shared-postgres" }, instances: 3, type: "rw", template: { spec: { containers: [] } }, pgbouncer: { poolMode: "transaction", parameters: { max_db_connections: "50", pool_mode: "transaction" } } } };
+                const refusal = await kubeRequest(infraServer, "POST", "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/poolers", firstDesign).then(() => "accepted", (e: Error) => e.message);
+                assert(refusal.includes("Invalid or reserved parameter") && refusal.includes("pool_mode"), `not the webhook's refusal: ${refusal.slice(0, 400)}`);
+            });
+            await check("CNPG 1.27.4 reconciles our Pooler: its Service has the Pooler's name and our serviceTemplate; the address LB IPAM writes is the stack's", async () => {
+                const service = await until("the pooler's Service", () => kubeRequest(infraServer, "GET", "/api/v1/namespaces/cnpg-system/services/synergyflow-pgbouncer"), 60000);
+                assert(service.spec.type === "LoadBalancer" && service.spec.externalTrafficPolicy === "Local", `Service spec: ${JSON.stringify({ type: service.spec.type, policy: service.spec.externalTrafficPolicy })}`);
+                assert(service.metadata.annotations?.["lbipam.cilium.io/ips"] === config.pooler.exposure.loadBalancerIP, `annotations: ${JSON.stringify(service.metadata.annotations)}`);
+                // Play Cilium LB IPAM: assign the requested address.
+                await kubeRequest(infraServer, "PATCH", "/api/v1/namespaces/cnpg-system/services/synergyflow-pgbouncer/status", { status: { loadBalancer: { ingress: [{ ip: config.pooler.exposure.loadBalancerIP }] } } }, "application/merge-patch+json");
+                const outputs = await stack.outputs();
+                assert(outputs["poolerHost"]?.value === config.pooler.exposure.loadBalancerIP && String(outputs["jdbcUrl"]?.value).includes(`//${config.pooler.exposure.loadBalancerIP}:5432/`), `poolerHost ${outputs["poolerHost"]?.value}`);
+                const deployment = await until("the pooler's Deployment", () => kubeRequest(infraServer, "GET", "/apis/apps/v1/namespaces/cnpg-system/deployments/synergyflow-pgbouncer"), 60000);
+                console.log(`     the operator deploys ${deployment.spec.template.spec.containers.map((c: any) => c.image).join(", ")} for the Pooler`);
+            });
+        } else {
+            skip("CNPG 1.27.4's webhook rejects the first design's Pooler", "operator v1.27.4 not built");
+            skip("CNPG 1.27.4 reconciles our Pooler", "operator v1.27.4 not built");
+        }
         await check("the CA ConfigMap on the apps cluster holds the live CA Secret's certificate", async () => {
             const ca = Buffer.from((await kubeRequest(infraServer, "GET", "/api/v1/namespaces/cnpg-system/secrets/shared-postgres-ca")).data["ca.crt"], "base64").toString("utf8");
             const configMaps = (await kubeRequest(appsServer, "GET", "/api/v1/namespaces/synergyflow/configmaps")).items as any[];
@@ -358,6 +395,19 @@ async function main(): Promise<number> {
         } else skip("destroy (retain): the role's Secret stays with Vault's value", "OpenBao or External Secrets not built");
 
         // The databaseRole strategy (CNPG >= 1.30): standalone DatabaseRoles, the shared Cluster never touched.
+        // With v1.30.0 built, its operator (and its CRDs) replace v1.27.4's; it has no DatabaseRole webhook, so
+        // only the CRD's schema checks them.
+        if (operator) {
+            await operator.stop();
+            controllers.splice(controllers.indexOf(operator), 1);
+            operator = undefined;
+        }
+        if (operatorDirs["v1.30.0"]) {
+            for (const crd of cnpgCrds(operatorDirs["v1.30.0"])) await applyCrd(infraServer, crd);
+            await new Promise((r) => setTimeout(r, 2000));
+            operator = await startCnpgOperator(operatorDirs["v1.30.0"], "v1.30.0", infraServer, work, 19444, 18091);
+            controllers.push(operator);
+        } else skip("databaseRole under the CNPG 1.30.0 operator", "operator v1.30.0 not built (the part runs against the CRD's schema only)");
         await applyCluster(false);
         await stack.setConfig("synergyflow-db:sharedCluster.roleStrategy", { value: "databaseRole" }, true);
         await stack.setConfig("synergyflow-db:sharedCluster.operatorVersion", { value: "1.30" }, true);

@@ -211,3 +211,20 @@ describe("the pooler's budget and what transaction pooling breaks", () => {
         }
     });
 });
+
+// Last: it takes the tenant away. What CNPG issues when a `delete` stack is destroyed: the Database first (its
+// dependency order in the program), then the role.
+describe("destroy with reclaim policy delete", () => {
+    test("DROP DATABASE then DROP ROLE exactly as CNPG issues them succeed: nothing the program granted outlives them; the other tenants are untouched", async () => {
+        const rows = (sql: string) => env.psqlAsSuperuser(`\\pset format unaligned\n\\pset tuples_only on\n${sql}`).split("\n").filter((l) => l && !l.startsWith("Output format") && !l.startsWith("Tuples only"));
+        const others = () => rows("SELECT rolname || ' ' || rolconnlimit FROM pg_roles WHERE rolname <> 'synergyflow_app' ORDER BY 1;\nSELECT datname || ' ' || coalesce(datacl::text, '') FROM pg_database WHERE datname <> 'synergyflow' ORDER BY 1;");
+        const before = others();
+        // The pooler's server connections would block DROP DATABASE; the Pooler is deleted before the Database.
+        await env.pgbouncer.stop();
+        env.psqlAsSuperuser(`DROP DATABASE IF EXISTS "synergyflow"`);
+        env.psqlAsSuperuser(`DROP ROLE "synergyflow_app"`);
+        expect(rows("SELECT count(*) FROM pg_roles WHERE rolname = 'synergyflow_app';\nSELECT count(*) FROM pg_db_role_setting;")).toEqual(["0", "0"]);
+        expect(others()).toEqual(before);
+        expect(before.length).toBeGreaterThan(8);
+    });
+});

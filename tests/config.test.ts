@@ -58,6 +58,7 @@ describe("stack config validation", () => {
         ["a Vault token in the stack config", (r) => (r.vaultToken = "s.abc"), "synergyflow-db:vaultToken", "export VAULT_TOKEN"],
         ["an operator minor with no known allow-list", (r) => (r.sharedCluster.operatorVersion = "1.26"), "synergyflow-db:sharedCluster.operatorVersion", '"1.27" | "1.28" | "1.29" | "1.30"'],
         ["a parameter CNPG 1.28.0 rejects", (r) => Object.assign(r, { sharedCluster: { ...r.sharedCluster, operatorVersion: "1.28" }, pooler: { ...r.pooler, parameters: { ...r.pooler.parameters, client_tls_ciphers: "HIGH" } } }), "synergyflow-db:pooler.parameters.client_tls_ciphers", "allow-list of CloudNativePG 1.28 (read from v1.28.0"],
+        ["vault auth on a stack whose destroy drops the roles", (r) => (r.pooler.authMode = "vault"), "synergyflow-db:tenant.roleReclaimPolicy", "CNPG's plain DROP ROLE fails"],
         ["bad pool mode", (r) => (r.pooler.poolMode = "statement"), "synergyflow-db:pooler.poolMode", '"transaction" | "session"'],
         ["bad auth mode", (r) => (r.pooler.authMode = "userlist"), "synergyflow-db:pooler.authMode", '"vault" | "operator"'],
         ["bad exposure mode", (r) => (r.pooler.exposure.mode = "nodePort"), "synergyflow-db:pooler.exposure.mode", '"loadBalancer" | "clusterMesh" | "external"'],

@@ -4,6 +4,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { PoolerConfig } from "../config";
 import { type PodMonitorSpec, type PoolerSpec, customResource } from "../crds";
+import type { PrometheusRuleSpec } from "./poolerAlerts";
 import { renderPoolerHba, renderPoolerParameters } from "./poolerParameters";
 
 export const POOLER_PORT = 5432;
@@ -20,6 +21,8 @@ export interface TenantPoolerArgs {
     labels: Record<string, string>;
     /** vault auth mode: the basic-auth Secret and the query PgBouncer's auth_user runs. */
     auth?: { secretName: string; query: string };
+    /** With podMonitor: the alerts on this pooler's metrics (poolerAlerts.ts). */
+    alertRules?: PrometheusRuleSpec;
     provider: k8s.Provider;
     dependsOn: pulumi.Resource[];
 }
@@ -152,6 +155,13 @@ export class TenantPooler extends pulumi.ComponentResource {
                     metadata: { name: config.name, namespace: args.namespace, labels: args.labels },
                     spec: { selector: { matchLabels: poolerSelector }, podMetricsEndpoints: [{ port: POOLER_METRICS_PORT_NAME }] },
                 },
+                childOpts,
+            );
+        }
+        if (config.podMonitor && args.alertRules) {
+            customResource<PrometheusRuleSpec>(
+                `${name}-alerts`,
+                { apiVersion: "monitoring.coreos.com/v1", kind: "PrometheusRule", metadata: { name: config.name, namespace: args.namespace, labels: args.labels }, spec: args.alertRules },
                 childOpts,
             );
         }

@@ -12,6 +12,7 @@ import { BootstrapJob } from "./bootstrapJob";
 import { authQuery, bootstrapSqlArgs, renderBootstrapSql } from "./bootstrapSql";
 import { TenantDatabase } from "./database";
 import { TenantPooler } from "./pooler";
+import { poolerAlertRules } from "./poolerAlerts";
 import { TenantRoles, desiredRoles } from "./role";
 import type { CredentialFactory } from "./vaultCredential";
 
@@ -115,7 +116,18 @@ export class InfraTenant extends pulumi.ComponentResource {
         const makePooler = (dependsOn: pulumi.Resource[]) =>
             new TenantPooler(
                 `${name}-pooler`,
-                { config: pooler, clusterName: sharedCluster.name, namespace, databaseName: tenant.databaseName, roleName: tenant.roleName, labels: poolerLabels, auth, provider, dependsOn },
+                {
+                    config: pooler,
+                    clusterName: sharedCluster.name,
+                    namespace,
+                    databaseName: tenant.databaseName,
+                    roleName: tenant.roleName,
+                    labels: poolerLabels,
+                    auth,
+                    alertRules: poolerAlertRules(config),
+                    provider,
+                    dependsOn,
+                },
                 { parent: this },
             );
         const makeBootstrap = (dependsOn: pulumi.Resource[]) =>

@@ -36,7 +36,10 @@ export function plannedObjects(config: StackConfig): PlannedObject[] {
         infra("v1", "Service", pooler.name, "pooler.name", { kind: "Pooler", name: pooler.name });
         infra("policy/v1", "PodDisruptionBudget", pooler.podDisruptionBudgetName, "pooler.podDisruptionBudgetName");
         if (pooler.exposure.mode !== "external" || pooler.podMonitor) infra("networking.k8s.io/v1", "NetworkPolicy", pooler.exposure.networkPolicyName, "pooler.exposure.networkPolicyName");
-        if (pooler.podMonitor) infra("monitoring.coreos.com/v1", "PodMonitor", pooler.name, "pooler.name");
+        if (pooler.podMonitor) {
+            infra("monitoring.coreos.com/v1", "PodMonitor", pooler.name, "pooler.name");
+            infra("monitoring.coreos.com/v1", "PrometheusRule", pooler.name, "pooler.name");
+        }
         const secrets: [string, string][] = [[tenant.passwordSecretName, "tenant.passwordSecretName"]];
         if (pooler.authMode === "vault") secrets.push([pooler.authSecretName, "pooler.authSecretName"]);
         for (const [name, key] of secrets) {
