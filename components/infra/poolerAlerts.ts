@@ -20,8 +20,8 @@ export interface PrometheusRuleSpec {
 /** Share of the role's connection limit at which the server-connection alert fires. */
 export const SERVER_CONNECTIONS_ALERT_RATIO = 0.9;
 
-/** Where each alert's runbook is: the README section of the same name. */
-export const RUNBOOK_ANCHOR = "README.md#runbook-pooler-alerts";
+/** Where the alerts' runbook is: the README section that has an entry per alert name. */
+export const RUNBOOK_URL = "README.md#runbook-pooler-alerts";
 
 export function poolerAlertRules(config: StackConfig): PrometheusRuleSpec {
     const { pooler, tenant, sharedCluster, backend } = config;
@@ -30,7 +30,6 @@ export function poolerAlertRules(config: StackConfig): PrometheusRuleSpec {
     const serverThreshold = Math.floor(tenant.connectionLimit * SERVER_CONNECTIONS_ALERT_RATIO);
     const waitSeconds = backend.hikari.connectionTimeoutMs / 1000;
     const labels = (severity: string) => ({ severity, app: tenant.appName, pooler: pooler.name });
-    const runbook = (alert: string) => `${RUNBOOK_ANCHOR}-${alert.toLowerCase()}`;
     const serverStates = ["sv_active", "sv_idle", "sv_used", "sv_tested", "sv_login"];
     const rules: AlertRule[] = [
         {
@@ -41,7 +40,7 @@ export function poolerAlertRules(config: StackConfig): PrometheusRuleSpec {
             annotations: {
                 summary: `${pooler.name} holds ${Math.round(SERVER_CONNECTIONS_ALERT_RATIO * 100)}% of ${tenant.roleName}'s connection limit`,
                 description: `The ${pooler.instances} pods of ${pooler.name} hold {{ $value }} server connections for ${tenant.roleName}; its connectionLimit is ${tenant.connectionLimit} (alert at ${serverThreshold}). At the limit new server connections fail with "too many connections for role".`,
-                runbook_url: runbook("ServerConnectionsNearRoleLimit"),
+                runbook_url: RUNBOOK_URL,
             },
         },
         {
@@ -52,7 +51,7 @@ export function poolerAlertRules(config: StackConfig): PrometheusRuleSpec {
             annotations: {
                 summary: `Clients of ${pooler.name} have waited for a server connection for 5 minutes`,
                 description: `{{ $value }} client connections of ${tenant.roleName} wait for a server connection in ${pooler.name} (pool ${pooler.parameters["default_pool_size"] ?? 20} + reserve ${pooler.parameters["reserve_pool_size"] ?? 0} per pod, max_db_connections ${pooler.parameters["max_db_connections"] ?? "unset"}).`,
-                runbook_url: runbook("ClientsWaiting"),
+                runbook_url: RUNBOOK_URL,
             },
         },
         {
@@ -63,7 +62,7 @@ export function poolerAlertRules(config: StackConfig): PrometheusRuleSpec {
             annotations: {
                 summary: `The oldest waiting client of ${pooler.name} has waited longer than Hikari's connectionTimeout`,
                 description: `A client of ${tenant.roleName} has waited {{ $value }} s for a server connection; the backend's Hikari connectionTimeout is ${waitSeconds} s, so its requests are failing with "Connection is not available".`,
-                runbook_url: runbook("WaitAboveHikariTimeout"),
+                runbook_url: RUNBOOK_URL,
             },
         },
         {
@@ -74,7 +73,7 @@ export function poolerAlertRules(config: StackConfig): PrometheusRuleSpec {
             annotations: {
                 summary: `Fewer than ${pooler.instances} pods of ${pooler.name} are up`,
                 description: `{{ $value }} of ${pooler.instances} pods of ${pooler.name} answer with PgBouncer up; the others' clients reconnect to the rest, whose max_client_conn must hold them.`,
-                runbook_url: runbook("PodsUnavailable"),
+                runbook_url: RUNBOOK_URL,
             },
         },
         {
@@ -87,7 +86,7 @@ export function poolerAlertRules(config: StackConfig): PrometheusRuleSpec {
             annotations: {
                 summary: `${pooler.name} cannot log in to PostgreSQL as ${tenant.roleName}`,
                 description: `{{ $value }} server connections of ${pooler.name} have been logging in as ${tenant.roleName} for 5 minutes: the role's password or its CONNECT grant is the usual cause.`,
-                runbook_url: runbook("ServerLoginsFailing"),
+                runbook_url: RUNBOOK_URL,
             },
         },
     ];
