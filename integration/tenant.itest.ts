@@ -194,20 +194,45 @@ describe("the pooler's budget and what transaction pooling breaks", () => {
         expect(env.datasource["SPRING_FLYWAY_POSTGRESQL_TRANSACTIONALLOCK"]).toBe("true");
     });
 
-    test("a session SET leaks to another client; SET LOCAL does not", async () => {
-        const a = await env.connect({ user: env.tenantRole }, "pooler");
-        const b = await env.connect({ user: env.tenantRole }, "pooler");
+    test("a session-level SET (search_path included) does not reach another client's transactions; the role's search_path holds", async () => {
+        const rolePath = `${MODULE_SCHEMAS.join(", ")}, public`;
         try {
-            await a.query("SET statement_timeout = '4321ms'");
-            expect((await b.query("SHOW statement_timeout")).rows[0].statement_timeout).toBe("4321ms");
-            await b.query("RESET statement_timeout");
-            await a.query("BEGIN");
-            await a.query("SET LOCAL statement_timeout = '1234ms'");
-            await a.query("COMMIT");
-            expect((await b.query("SHOW statement_timeout")).rows[0].statement_timeout).not.toBe("1234ms");
+            // One server connection for both clients, so that without the reset B would run on A's session.
+            await env.restartPgBouncer({ default_pool_size: "1", min_pool_size: "0", reserve_pool_size: "0" });
+            const [c, d] = [await env.connect({ user: env.tenantRole }, "pooler"), await env.connect({ user: env.tenantRole }, "pooler")];
+            try {
+                await c.query("SET search_path = synergyflow_audit");
+                await c.query("SET statement_timeout = '4321ms'");
+                for (let i = 0; i < 3; i++) {
+                    expect((await d.query("SHOW search_path")).rows[0].search_path).toBe(rolePath);
+                    expect((await d.query("SHOW statement_timeout")).rows[0].statement_timeout).not.toBe("4321ms");
+                }
+                // SET LOCAL stays inside its transaction.
+                await c.query("BEGIN");
+                await c.query("SET LOCAL search_path = synergyflow_tasks");
+                expect((await c.query("SHOW search_path")).rows[0].search_path).toBe("synergyflow_tasks");
+                await c.query("COMMIT");
+                expect((await d.query("SHOW search_path")).rows[0].search_path).toBe(rolePath);
+            } finally {
+                await c.end();
+                await d.end();
+            }
         } finally {
-            await a.end();
-            await b.end();
+            await env.restartPgBouncer();
+        }
+        expect(env.poolerSpec.pgbouncer.parameters).toMatchObject({ server_reset_query: "RESET ALL", server_reset_query_always: "1" });
+    });
+
+    test("without the reset (the parameters reverted), the same session SET leaks to the other client", async () => {
+        await env.restartPgBouncer({ default_pool_size: "1", min_pool_size: "0", reserve_pool_size: "0", server_reset_query_always: "0" });
+        const [c, d] = [await env.connect({ user: env.tenantRole }, "pooler"), await env.connect({ user: env.tenantRole }, "pooler")];
+        try {
+            await c.query("SET search_path = synergyflow_audit");
+            expect((await d.query("SHOW search_path")).rows[0].search_path).toBe("synergyflow_audit");
+        } finally {
+            await c.end();
+            await d.end();
+            await env.restartPgBouncer();
         }
     });
 });

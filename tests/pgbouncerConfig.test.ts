@@ -12,9 +12,15 @@ const spec = {
 
 describe("Pooler spec -> PgBouncer configuration (as CNPG writes it)", () => {
     const files = pgbouncerFiles(spec, runtime);
-    test("databases, pool mode, auth user/query/dbname", () => {
+    test("databases, pool mode, auth user/query; auth_dbname only as CNPG >= 1.28 writes it", () => {
         expect(files.ini).toContain("[databases]\n* = host=127.0.0.1 port=5433\n");
-        expect(files.ini).toContain("pool_mode = transaction\nauth_user = synergyflow_pooler_auth\nauth_query = SELECT usename, passwd FROM x.user_search($1)\nauth_dbname = postgres\n");
+        expect(files.ini).toContain("pool_mode = transaction\nauth_user = synergyflow_pooler_auth\nauth_query = SELECT usename, passwd FROM x.user_search($1)\n");
+        expect(files.ini).not.toContain("auth_dbname");
+        expect(pgbouncerFiles(spec, { ...runtime, authDbname: "postgres" }).ini).toContain("auth_query = SELECT usename, passwd FROM x.user_search($1)\nauth_dbname = postgres\n");
+    });
+    test("operator auth: CNPG's own auth user and its default query on public.user_search", () => {
+        const operator = pgbouncerFiles({ pgbouncer: { ...spec.pgbouncer, authQuery: undefined } }, { ...runtime, authUser: "cnpg_pooler_pgbouncer" });
+        expect(operator.ini).toContain("auth_user = cnpg_pooler_pgbouncer\nauth_query = SELECT usename, passwd FROM public.user_search($1)\n");
     });
     test("CNPG's defaults, overridable by the spec, and its forced settings", () => {
         expect(files.ini).toContain("auth_type = hba\n");

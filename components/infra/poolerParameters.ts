@@ -77,6 +77,11 @@ export const DEFAULT_POOLER_PARAMETERS: PoolerParameters = {
     query_wait_timeout: 60,
     client_idle_timeout: 0,
     idle_transaction_timeout: 300,
+    // Behind transaction pooling a session-level SET (search_path, statement_timeout...) would stay on the server
+    // connection and reach the next client; reset it whenever a server connection goes back to the pool. Runs
+    // after the client has its answer; prepared statements are untouched.
+    server_reset_query: "RESET ALL",
+    server_reset_query_always: true,
     log_connections: false,
     log_disconnections: false,
     log_pooler_errors: true,
