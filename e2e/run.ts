@@ -224,15 +224,24 @@ async function main(): Promise<number> {
             },
             { workDir: project, pulumiCommand, envVars },
         );
+        // Every object this stack made, by its ownership label, on both clusters.
         const ours = async () => {
-            const infra = await Promise.all(["externalsecrets.external-secrets.io/v1", "poolers.postgresql.cnpg.io/v1", "databases.postgresql.cnpg.io/v1"].map(async (r) => {
-                const [resource, version] = r.split("/") as [string, string];
-                const [plural, ...group] = resource.split(".");
-                return ((await kubeRequest(infraServer, "GET", `/apis/${group.join(".")}/${version}/namespaces/cnpg-system/${plural}`)).items as any[]).map((o) => `${o.kind}/${o.metadata.name}`);
-            }));
-            const jobs = ((await kubeRequest(infraServer, "GET", "/apis/batch/v1/namespaces/cnpg-system/jobs")).items as any[]).map((o) => `Job/${o.metadata.name}`);
-            const apps = ((await kubeRequest(appsServer, "GET", "/api/v1/namespaces/synergyflow/configmaps")).items as any[]).filter((c) => c.metadata.name !== "kube-root-ca.crt").map((o) => `ConfigMap/${o.metadata.name}`);
-            return [...infra.flat(), ...jobs, ...apps];
+            const selector = `?labelSelector=${encodeURIComponent("synergyflow-db/stack=local")}`;
+            const lists: [ApiServer, string][] = [
+                [infraServer, "/apis/external-secrets.io/v1/namespaces/cnpg-system/externalsecrets"],
+                [infraServer, "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/poolers"],
+                [infraServer, "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/databases"],
+                [infraServer, "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/databaseroles"],
+                [infraServer, "/apis/batch/v1/namespaces/cnpg-system/jobs"],
+                [infraServer, "/api/v1/namespaces/cnpg-system/configmaps"],
+                [infraServer, "/apis/policy/v1/namespaces/cnpg-system/poddisruptionbudgets"],
+                [infraServer, "/apis/networking.k8s.io/v1/namespaces/cnpg-system/networkpolicies"],
+                [appsServer, "/apis/external-secrets.io/v1/namespaces/synergyflow/externalsecrets"],
+                [appsServer, "/api/v1/namespaces/synergyflow/configmaps"],
+                [appsServer, "/apis/apps/v1/namespaces/synergyflow/deployments"],
+            ];
+            const found = await Promise.all(lists.map(async ([server, list]) => ((await kubeRequest(server, "GET", `${list}${selector}`)).items as any[]).map((o) => `${server.name}:${list.split("/").pop()}/${o.metadata.name}`)));
+            return found.flat();
         };
         const previewError = async () => {
             try {
