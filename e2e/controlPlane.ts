@@ -1,6 +1,6 @@
-// Two local Kubernetes control planes (etcd + kube-apiserver each) on loopback, for the real-engine test.
-// No kubelet, no CNPG/ESO controllers: objects are stored, validated (OpenAPI, CEL, field ownership) and
-// served; of Kubernetes' own controllers only the garbage collector and the namespace controller run.
+// Two local Kubernetes control planes (etcd + kube-apiserver each) on loopback, for the real-engine test, with
+// kube-controller-manager's garbage collector, namespace, deployment, replicaset and job controllers. No kubelet:
+// pods run only where the test adds kube-scheduler and kwok's fake nodes (controllers.ts).
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as https from "node:https";
@@ -107,14 +107,14 @@ export async function startApiServer(name: string, toolchain: Toolchain, workDir
         }
         await new Promise((r) => setTimeout(r, 500));
     }
-    // Only the garbage collector and the namespace controller: Pulumi deletes with foreground propagation,
-    // which waits for the garbage collector to clear the foregroundDeletion finalizer.
+    // The garbage collector (Pulumi deletes with foreground propagation, which waits for it to clear the
+    // foregroundDeletion finalizer), the namespace controller, and what turns Deployments and Jobs into pods.
     const kubeconfig = path.join(dir, "kubeconfig");
     writeKubeconfig(kubeconfig, [{ name, url, token, stop: async () => undefined }]);
     processes.push(
         spawn(toolchain.kubeControllerManager, [
             `--kubeconfig=${kubeconfig}`,
-            "--controllers=garbagecollector,namespace",
+            "--controllers=garbagecollector,namespace,deployment,replicaset,job",
             "--leader-elect=false",
             "--use-service-account-credentials=false",
             "--secure-port=0",

