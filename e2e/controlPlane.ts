@@ -13,6 +13,17 @@ export interface ApiServer {
     stop(): Promise<void>;
 }
 
+/** Every server and controller process the e2e started: killed when the test process exits, however it exits. */
+const children = new Set<ChildProcess>();
+export function track(child: ChildProcess): ChildProcess {
+    children.add(child);
+    child.once("exit", () => children.delete(child));
+    return child;
+}
+process.on("exit", () => {
+    for (const child of children) child.kill("SIGKILL");
+});
+
 async function stopAll(processes: ChildProcess[]): Promise<void> {
     await Promise.all(
         [...processes].reverse().map(
@@ -72,7 +83,7 @@ export async function startApiServer(name: string, toolchain: Toolchain, workDir
     const log = fs.openSync(path.join(dir, "logs.txt"), "a");
     const processes: ChildProcess[] = [];
     processes.push(
-        spawn(toolchain.etcd, [
+        track(spawn(toolchain.etcd, [
             "--data-dir", path.join(dir, "etcd"),
             "--listen-client-urls", `http://127.0.0.1:${etcdPort}`,
             "--advertise-client-urls", `http://127.0.0.1:${etcdPort}`,
@@ -80,10 +91,10 @@ export async function startApiServer(name: string, toolchain: Toolchain, workDir
             "--initial-advertise-peer-urls", `http://127.0.0.1:${etcdPort + 1}`,
             "--initial-cluster", `default=http://127.0.0.1:${etcdPort + 1}`,
             "--name", "default",
-        ], { stdio: ["ignore", log, log] }),
+        ], { stdio: ["ignore", log, log] })),
     );
     processes.push(
-        spawn(toolchain.kubeApiserver, [
+        track(spawn(toolchain.kubeApiserver, [
             `--etcd-servers=http://127.0.0.1:${etcdPort}`,
             "--bind-address=127.0.0.1",
             `--secure-port=${apiPort}`,
@@ -96,7 +107,10 @@ export async function startApiServer(name: string, toolchain: Toolchain, workDir
             "--service-cluster-ip-range=10.96.0.0/16",
             "--disable-admission-plugins=ServiceAccount",
             "--enable-priority-and-fairness=false",
-        ], { stdio: ["ignore", log, log] }),
+            // Debian's etcd 3.4 cannot serve watch-progress requests, which streaming lists need: clients fall
+            // back to list + watch.
+            "--feature-gates=WatchList=false",
+        ], { stdio: ["ignore", log, log] })),
     );
     const url = `https://127.0.0.1:${apiPort}`;
     const deadline = Date.now() + 120000;
@@ -112,13 +126,13 @@ export async function startApiServer(name: string, toolchain: Toolchain, workDir
     const kubeconfig = path.join(dir, "kubeconfig");
     writeKubeconfig(kubeconfig, [{ name, url, token, stop: async () => undefined }]);
     processes.push(
-        spawn(toolchain.kubeControllerManager, [
+        track(spawn(toolchain.kubeControllerManager, [
             `--kubeconfig=${kubeconfig}`,
             "--controllers=garbagecollector,namespace,deployment,replicaset,job",
             "--leader-elect=false",
             "--use-service-account-credentials=false",
             "--secure-port=0",
-        ], { stdio: ["ignore", log, log] }),
+        ], { stdio: ["ignore", log, log] })),
     );
     return { name, url, token, stop: () => stopAll(processes) };
 }

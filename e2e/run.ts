@@ -91,9 +91,17 @@ async function main(): Promise<number> {
         await Promise.allSettled([bao?.stop()]);
         await Promise.allSettled(servers.map((server) => server.stop()));
     };
-    // Stopped from outside (a CI timeout, ^C): nothing it started may keep listening for the next run.
-    for (const signal of ["SIGINT", "SIGTERM"] as const) {
-        process.once(signal, () => {
+    // A closed stdout (the parent gone) must not crash the cleanup below.
+    process.stdout.on("error", () => undefined);
+    // Stopped from outside (a CI timeout, ^C): nothing it started may keep listening for the next run (and
+    // controlPlane.ts kills whatever is left when this process exits).
+    // The signal often comes twice (to the process group, and forwarded by npm): a second one must not kill the
+    // process before its cleanup has run.
+    let stopping = false;
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+        process.on(signal, () => {
+            if (stopping) return;
+            stopping = true;
             console.log(`\n${signal}: stopping the servers and controllers`);
             void stopEverything().finally(() => process.exit(1));
         });

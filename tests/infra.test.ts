@@ -130,7 +130,7 @@ describe("infra tenant", () => {
 
     test("the Pooler: rw, instances, string parameters, pg_hba, operator auth, a template with containers and anti-affinity", async () => {
         const pooler = one(prod, "kubernetes:postgresql.cnpg.io/v1:Pooler");
-        expect(pooler.metadata).toMatchObject({ name: "synergyflow-pgbouncer", namespace: "cnpg-system" });
+        expect(pooler.metadata).toMatchObject({ name: "synergyflow-pgbouncer", namespace: "cnpg-system", annotations: { "pulumi.com/deletionPropagationPolicy": "background" } });
         expect(pooler.spec).toMatchObject({ cluster: { name: "shared-postgres" }, instances: 3, type: "rw" });
         expect(pooler.spec.resources).toBeUndefined();
         expect(pooler.spec.affinity).toBeUndefined();

@@ -98,7 +98,15 @@ export class TenantPooler extends pulumi.ComponentResource {
             {
                 apiVersion: "postgresql.cnpg.io/v1",
                 kind: "Pooler",
-                metadata: { name: config.name, namespace: args.namespace, labels: args.labels },
+                metadata: {
+                    name: config.name,
+                    namespace: args.namespace,
+                    labels: args.labels,
+                    // Deleted in the foreground (Pulumi's default), the Pooler waits for its Deployment while CNPG
+                    // re-creates that Deployment for the Pooler it still sees: destroy never ends (seen with CNPG
+                    // 1.27.4). In the background the Pooler goes at once and the garbage collector removes the rest.
+                    annotations: { "pulumi.com/deletionPropagationPolicy": "background" },
+                },
                 spec: {
                     cluster: { name: args.clusterName },
                     instances: config.instances,
