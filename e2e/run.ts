@@ -425,7 +425,7 @@ async function main(): Promise<number> {
         });
 
         if (bao && binaries.externalSecrets) {
-            await check("destroy (retain): the role's Secret stays with Vault's value; a later up reuses it", async () => {
+            await check("destroy (retain): the role's Secret stays with Vault's value; the next preview plans the stack again beside it", async () => {
                 await stack.setConfig("synergyflow-db:tenant.roleReclaimPolicy", { value: "retain" }, true);
                 try {
                     await stack.up({ onOutput });
