@@ -292,20 +292,28 @@ async function main(): Promise<number> {
             assert(message.includes("- name: synergyflow_app") && message.includes("connectionLimit: 40"), "the entry for the Cluster manifest is not printed");
             assert((await ours()).length === 0, `objects were created: ${(await ours()).join(", ")}`);
         });
-        await check("preflight: the first design's names collide with Flux's Pooler and PDB; every problem at once, nothing created", async () => {
-            await stack.setConfig("synergyflow-db:pooler.name", { value: "synergyflow-pooler" }, true);
-            await stack.setConfig("synergyflow-db:pooler.podDisruptionBudgetName", { value: "synergyflow-pooler" }, true);
+        await check("preflight: the first design's names, vault auth without superuser access, a store on another mount: every problem at once, nothing created", async () => {
+            // key, the value under test, the stack file's value (restored afterwards).
+            const changes: [string, string, string][] = [
+                ["synergyflow-db:pooler.name", "synergyflow-pooler", config.pooler.name],
+                ["synergyflow-db:pooler.podDisruptionBudgetName", "synergyflow-pooler", config.pooler.podDisruptionBudgetName],
+                ["synergyflow-db:pooler.authMode", "vault", config.pooler.authMode],
+                ["synergyflow-db:tenant.roleReclaimPolicy", "retain", config.tenant.roleReclaimPolicy],
+                ["synergyflow-db:vault.kvMount", "kv", config.vault.kvMount],
+            ];
+            for (const [key, value] of changes) await stack.setConfig(key, { value }, true);
             try {
                 const message = await previewError();
                 for (const expected of [
                     "synergyflow-db:pooler.name: the stack would create Pooler cnpg-system/synergyflow-pooler on the infra cluster, but one exists that is not this stack's",
                     "live: PodDisruptionBudget cnpg-system/synergyflow-pooler (Flux Kustomization flux-system/infra-databases; field managers: kustomize-controller (server-side apply))",
+                    `synergyflow-db:pooler.authMode: "vault" needs superuser SQL`,
+                    `synergyflow-db:vault.kvMount: ClusterSecretStore vault-backend on the infra cluster reads the KV mount "secret", the program writes "kv"`,
                     `synergyflow-db:sharedCluster.roleStrategy: "external"`,
                 ]) assert(message.includes(expected), `missing in the preview's error: ${expected}`);
                 assert((await ours()).length === 0, "objects were created");
             } finally {
-                await stack.setConfig("synergyflow-db:pooler.name", { value: "synergyflow-pgbouncer" }, true);
-                await stack.setConfig("synergyflow-db:pooler.podDisruptionBudgetName", { value: "synergyflow-pgbouncer" }, true);
+                for (const [key, , original] of changes) await stack.setConfig(key, { value: original }, true);
             }
         });
         await applyCluster(true);
