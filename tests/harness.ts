@@ -16,6 +16,9 @@ export async function synth(stack: string, configFile?: string, liveClusterFile?
     let result: SynthResult | undefined;
     // Pulumi's mock log writes warnings to the console: keep them for assertions instead.
     const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
+    // Each synth loads a fresh @pulumi/pulumi (an isolated module registry), which adds its own process "exit"
+    // listener: allow one more per synth instead of warning about a leak that is by design.
+    process.setMaxListeners(process.getMaxListeners() + 1);
     try {
         await jest.isolateModulesAsync(async () => {
             const { runSynth } = (await import("../scripts/synth")) as typeof import("../scripts/synth");
