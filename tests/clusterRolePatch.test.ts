@@ -96,4 +96,29 @@ describe("clusterPatch dynamic provider", () => {
         await expect(provider.delete!("id", { ...outs, dropTimeoutSeconds: 1 })).rejects.toThrow(/has not dropped synergyflow_app within 1s/);
         expect(fake.cluster.spec.managed!.roles!.find((r) => r["name"] === "synergyflow_app")!["ensure"]).toBe("absent");
     }, 20000);
+
+    test("a destroy that timed out succeeds when re-run once CNPG has dropped the role (no new write needed)", async () => {
+        const fake = new FakeCluster();
+        const provider = rolePatchProvider(async () => fake, 10);
+        const { outs } = await provider.create!(state());
+        await expect(provider.delete!("id", { ...outs, dropTimeoutSeconds: 1 })).rejects.toThrow(/within 1s/);
+        // Meanwhile CNPG dropped it and reported so; nothing else changes the Cluster afterwards.
+        fake.cluster.status = { managedRolesStatus: { byStatus: { reconciled: ["synergyflow_app"] } } };
+        const writes = fake.patches.length;
+        await provider.delete!("id", { ...outs, dropTimeoutSeconds: 1 });
+        expect(fake.patches.slice(writes).map((p) => p.map((o) => o.op).join(","))).toEqual(["test,remove"]);
+        expect(JSON.stringify(fake.cluster.spec.managed!.roles)).toBe(JSON.stringify(sharedClusterFixture().spec.managed!.roles));
+    }, 20000);
+
+    test("a changed drop timeout is an update (stored for the next destroy), and a removal by update waits as the new settings say", async () => {
+        const fake = new FakeCluster();
+        const provider = rolePatchProvider(async () => fake, 10);
+        const { id, outs } = await provider.create!(state({ dropTimeoutSeconds: 300 }));
+        expect((await provider.diff!(id, outs, state({ dropTimeoutSeconds: 600 }))).changes).toBe(true);
+        const two = state({ roles: [...state().roles, applicationRoleFields("synergyflow_pooler_auth", 4, "synergyflow-pooler-auth", "auth")], dropTimeoutSeconds: 300 });
+        const created = await provider.create!(two);
+        const started = Date.now();
+        await expect(provider.update!(id, created.outs, state({ dropTimeoutSeconds: 1 }))).rejects.toThrow(/synergyflow_pooler_auth within 1s/);
+        expect(Date.now() - started).toBeLessThan(10000);
+    }, 20000);
 });

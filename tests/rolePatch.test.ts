@@ -99,5 +99,17 @@ describe("role patch", () => {
         expect(roleDropped(live, "synergyflow_app", "100")).toBe(false);
         live.status.managedRolesStatus = { byStatus: {}, cannotReconcile: { synergyflow_app: ["role owns objects"] } };
         expect(roleDropped(live, "synergyflow_app", "100")).toBe(false);
+        // Not reported at all is no evidence either.
+        live.status.managedRolesStatus = { byStatus: { reconciled: ["gitlab_app"] } };
+        expect(roleDropped(live, "synergyflow_app", "100")).toBe(false);
+    });
+
+    test("without an absent patch in this run (a re-run), CNPG's status is judged as it stands", () => {
+        const live = sharedClusterFixture();
+        live.metadata.resourceVersion = "100";
+        live.status = { managedRolesStatus: { byStatus: { reconciled: ["synergyflow_app"] } } };
+        expect(roleDropped(live, "synergyflow_app")).toBe(true);
+        live.status.managedRolesStatus!.byStatus = { "pending-reconciliation": ["synergyflow_app"] };
+        expect(roleDropped(live, "synergyflow_app")).toBe(false);
     });
 });

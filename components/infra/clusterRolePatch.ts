@@ -50,8 +50,9 @@ export function rolePatchProvider(
     async function remove(state: RolePatchState, roleNames: string[]): Promise<void> {
         const api = await connect(state);
         const absent = computeRoleAbsentPatch(await api.get(), roleNames);
+        // A re-run (the entries already absent) patches nothing: CNPG's status is then judged as it stands.
         const afterAbsent = absent.length > 0 ? await api.jsonPatch(absent) : await api.get();
-        const version = afterAbsent.metadata.resourceVersion ?? "";
+        const version = absent.length > 0 ? (afterAbsent.metadata.resourceVersion ?? "") : undefined;
         const deadline = Date.now() + state.dropTimeoutSeconds * 1000;
         let current = afterAbsent;
         while (state.dropTimeoutSeconds > 0 && !roleNames.every((n) => roleDropped(current, n, version))) {
@@ -82,11 +83,13 @@ export function rolePatchProvider(
             const live = olds.liveRoles ?? [];
             const drifted = news.roles.some((role) => !sameRole(live.find((r) => r["name"] === role.name), role));
             const gone = names(olds).some((n) => !names(news).includes(n));
-            return { changes: replaces.length > 0 || drifted || gone, replaces, deleteBeforeReplace: true };
+            // A new drop timeout is stored by the next `up`, so a later destroy waits as the stack now says.
+            const timeout = olds.dropTimeoutSeconds !== news.dropTimeoutSeconds;
+            return { changes: replaces.length > 0 || drifted || gone || timeout, replaces, deleteBeforeReplace: true };
         },
         async update(_id: string, olds: RolePatchState, news: RolePatchState) {
             const dropped = names(olds).filter((n) => !names(news).includes(n));
-            if (dropped.length > 0) await remove(olds, dropped);
+            if (dropped.length > 0) await remove({ ...olds, dropTimeoutSeconds: news.dropTimeoutSeconds }, dropped);
             return { outs: await apply(news) };
         },
         async delete(_id: string, props: RolePatchState) {

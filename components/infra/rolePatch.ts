@@ -117,14 +117,20 @@ export function foreignRoleOwners(cluster: LiveCluster, ourManager: string): str
 }
 
 /**
- * True once CNPG has written the Cluster's status after our `ensure: absent` patch (its resourceVersion moved on)
- * and reports the role neither pending nor failing: the role has been dropped.
+ * Whether CNPG has dropped a role whose entry says `ensure: absent`, by what CNPG reports: it lists such a role
+ * as `reconciled` once it is gone from the database (`pending-reconciliation` while it still exists,
+ * `cannotReconcile` when DROP ROLE fails). Right after our absent patch the status may still be the one from
+ * before it (where the present role was `reconciled` too), so then it counts only once the Cluster changed
+ * after that patch (`absentPatchVersion`); an entry already marked absent by an earlier run has no such
+ * patch, and the status is taken as it is.
  */
-export function roleDropped(cluster: LiveCluster, name: string, absentPatchVersion: string): boolean {
+export function roleDropped(cluster: LiveCluster, name: string, absentPatchVersion?: string): boolean {
     const status = cluster.status?.managedRolesStatus;
-    if (!status || cluster.metadata.resourceVersion === absentPatchVersion) return false;
+    if (!status) return false;
+    if (absentPatchVersion !== undefined && cluster.metadata.resourceVersion === absentPatchVersion) return false;
+    const reconciled = status.byStatus?.["reconciled"] ?? [];
     const pending = status.byStatus?.["pending-reconciliation"] ?? [];
     const failing = (status.cannotReconcile?.[name] ?? []).length > 0;
-    return !pending.includes(name) && !failing;
+    return reconciled.includes(name) && !pending.includes(name) && !failing;
 }
 
