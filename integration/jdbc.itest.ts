@@ -45,6 +45,10 @@ describe("PgJDBC + HikariCP through PgBouncer in transaction mode", () => {
         expect(result.errors).toBe(0);
         expect(result.statements).toBeGreaterThanOrEqual(10000);
         expect(result.threads).toBe(Number(env.datasource["SPRING_DATASOURCE_HIKARI_MAXIMUM_POOL_SIZE"]));
+        // A burst: more clients (one Hikari connection per thread) than the pod's server connections, so clients
+        // queue in PgBouncer while preparing; unlike pgbench's shared event loop, nothing stalls.
+        const serverConnections = Number(env.poolerSpec.pgbouncer.parameters["default_pool_size"]) + Number(env.poolerSpec.pgbouncer.parameters["reserve_pool_size"]);
+        expect(result.threads).toBeGreaterThan(serverConnections);
     });
 
     test("reverted (max_prepared_statements = 0), the same load fails on prepared statements", async () => {

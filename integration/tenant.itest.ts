@@ -1,7 +1,7 @@
 // The tenant's SQL, isolation and pooler on real PostgreSQL 15 and PgBouncer 1.24.1, as the committed prod
 // stack runs them: operator pooler auth set up the way CNPG 1.27.4 does, the bootstrap SQL run as the tenant
 // role (no superuser), the pooler's certificate verified with the delivered CA.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import type { Client } from "pg";
 import * as fs from "node:fs";
 import { MODULE_SCHEMAS } from "../components/config";
@@ -235,6 +235,43 @@ describe("the pooler's budget and what transaction pooling breaks", () => {
             await env.restartPgBouncer();
         }
     });
+});
+
+describe("pgbench -M prepared stalls behind the pooler: pgbench's client loop, not the configuration", () => {
+    const PGBENCH = "/usr/lib/postgresql/15/bin/pgbench";
+    const bench = (args: string[]) => ({ env: { ...process.env, PGPASSWORD: env.passwords[env.tenantRole], PGSSLMODE: "require" }, args: [...args, "-n", "-h", "127.0.0.2", "-p", "5432", "-U", env.tenantRole, "synergyflow"] });
+
+    test("2 threads x 10 clients over 12 server connections: every server connection idle in transaction; one thread per client runs", async () => {
+        execFileSync(PGBENCH, ["-i", "-s", "1", "-h", env.postgres.host, "-p", String(env.postgres.port), "-U", env.tenantRole, "synergyflow"], { env: { ...process.env, PGPASSWORD: env.passwords[env.tenantRole], PGSSLMODE: "disable" }, stdio: "pipe" });
+        const maxDb = Number(env.poolerSpec.pgbouncer.parameters["max_db_connections"]);
+        // A pgbench thread serves its clients in one event loop but prepares a statement synchronously
+        // (PQprepare): when it waits there for a server connection, the transactions its other clients hold open
+        // on every server connection wait for it.
+        const stalled = bench(["-M", "prepared", "-c", "20", "-j", "2", "-T", "15"]);
+        const child = spawn(PGBENCH, stalled.args, { env: stalled.env, stdio: "ignore" });
+        const states = () => env.psqlAsSuperuser(`\\pset format unaligned\n\\pset tuples_only on\nSELECT state || ' ' || count(*) FROM pg_stat_activity WHERE usename = 'synergyflow_app' GROUP BY state;`).split("\n").filter((l) => /^(idle|active)/.test(l));
+        try {
+            // The pool, then its reserve after reserve_pool_timeout: every server connection ends up held.
+            const deadline = Date.now() + 10000;
+            let seen = states();
+            while (JSON.stringify(seen) !== JSON.stringify([`idle in transaction ${maxDb}`]) && Date.now() < deadline) {
+                await new Promise((r) => setTimeout(r, 500));
+                seen = states();
+            }
+            expect(seen).toEqual([`idle in transaction ${maxDb}`]);
+            // And it stays so: nothing progresses.
+            await new Promise((r) => setTimeout(r, 2000));
+            expect(states()).toEqual([`idle in transaction ${maxDb}`]);
+        } finally {
+            child.kill("SIGKILL");
+            await env.restartPgBouncer();
+        }
+        // The same load with a thread per client (as PgJDBC + HikariCP: each connection its own thread) runs.
+        const free = bench(["-M", "prepared", "-c", "20", "-j", "20", "-T", "4"]);
+        const out = execFileSync(PGBENCH, free.args, { env: free.env, encoding: "utf8", timeout: 60000, stdio: ["ignore", "pipe", "pipe"] });
+        expect(out).toMatch(/number of failed transactions: 0 \(0\.000%\)/);
+        expect(Number(/number of transactions actually processed: (\d+)/.exec(out)?.[1])).toBeGreaterThan(500);
+    }, 90000);
 });
 
 // Last: it takes the tenant away. What CNPG issues when a `delete` stack is destroyed: the Database first (its
