@@ -25,9 +25,12 @@ const one = (result: SynthResult, type: string) => {
 
 let prod: HarnessResult;
 let dev: HarnessResult;
+/** prod on the superuser platform with vault pooler auth and clusterPatch. */
+let vault: HarnessResult;
 beforeAll(async () => {
     prod = await synth("prod");
     dev = await synth("dev");
+    vault = await synth("prod", vaultAuthConfig(), undefined, SUPERUSER_PLATFORM);
 });
 
 describe("infra tenant", () => {
@@ -42,7 +45,6 @@ describe("infra tenant", () => {
     });
 
     test("the credentials: explicitly named KV v2 secrets whose data is a Pulumi secret", async () => {
-        const vault = await synth("prod", vaultAuthConfig(), undefined, SUPERUSER_PLATFORM);
         const secrets = byType(vault, "vault:kv/secretV2:SecretV2").map((r) => r.inputs as any);
         expect(secrets.map((s) => s.name).sort()).toEqual(["kubernetes/infra/cloudnative-pg/synergyflow", "kubernetes/infra/cloudnative-pg/synergyflow-pooler-auth"]);
         expect(byType(prod, "vault:kv/secretV2:SecretV2").map((r) => (r.inputs as any).name)).toEqual(["kubernetes/infra/cloudnative-pg/synergyflow"]);
@@ -90,7 +92,6 @@ describe("infra tenant", () => {
     });
 
     test("clusterPatch: one dynamic resource holding both roles with explicit login and no privileges", async () => {
-        const vault = await synth("prod", vaultAuthConfig(), undefined, SUPERUSER_PLATFORM);
         const patch = one(vault, "pulumi-nodejs:dynamic/synergyflow-db:ClusterRolePatch");
         expect(patch).toMatchObject({ namespace: "cnpg-system", clusterName: "shared-postgres", context: "infra", dropTimeoutSeconds: 300 });
         expect(patch.roles.map((r: any) => [r.name, r.connectionLimit, r.passwordSecret.name])).toEqual([
@@ -147,8 +148,7 @@ describe("infra tenant", () => {
         const podMonitor = one(prod, "kubernetes:monitoring.coreos.com/v1:PodMonitor");
         expect(podMonitor.spec.podMetricsEndpoints).toEqual([{ port: "metrics" }]);
         expect(byType(dev, "kubernetes:monitoring.coreos.com/v1:PodMonitor")).toHaveLength(0);
-        const vault = one(await synth("prod", vaultAuthConfig(), undefined, SUPERUSER_PLATFORM), "kubernetes:postgresql.cnpg.io/v1:Pooler");
-        expect(vault.spec.pgbouncer).toMatchObject({ poolMode: "transaction", authQuerySecret: { name: "synergyflow-pooler-auth" }, authQuery: `SELECT usename, passwd FROM "synergyflow_pooler_auth".user_search($1)` });
+        expect(one(vault, "kubernetes:postgresql.cnpg.io/v1:Pooler").spec.pgbouncer).toMatchObject({ poolMode: "transaction", authQuerySecret: { name: "synergyflow-pooler-auth" }, authQuery: `SELECT usename, passwd FROM "synergyflow_pooler_auth".user_search($1)` });
     });
 
     test("the PDB, and the NetworkPolicy admitting what arrives from the apps cluster on 5432 and the monitoring namespace on 9127", async () => {
@@ -185,7 +185,6 @@ describe("infra tenant", () => {
         expect(sql).not.toContain("user_search");
         expect(sql).toContain(`GRANT CONNECT ON DATABASE "synergyflow" TO "cnpg_pooler_pgbouncer";`);
         expect(sql).toContain(`ALTER ROLE "synergyflow_app" IN DATABASE "synergyflow" SET search_path = "synergyflow_users"`);
-        const vault = await synth("prod", vaultAuthConfig(), undefined, SUPERUSER_PLATFORM);
         const vaultJob = one(vault, "kubernetes:batch/v1:Job");
         expect(vaultJob.metadata.name).not.toBe(job.metadata.name);
         expect(vaultJob.metadata.name).toMatch(/^synergyflow-db-bootstrap-[0-9a-f]{8}$/);
