@@ -54,6 +54,10 @@ describe("infra tenant", () => {
             const data = JSON.parse(secret.dataJson.value);
             expect(Object.keys(data).sort()).toEqual(["password", "username"]);
         }
+        // Stable resource names: a renamed credential would be re-created and the old one's delete would remove the
+        // Vault key the new one wrote.
+        expect(byType(vault, "random:index/randomPassword:RandomPassword").map((r) => r.name).sort()).toEqual(["synergyflow-credential-password", "synergyflow-pooler-auth-credential-password"]);
+        expect(byType(vault, "kubernetes:external-secrets.io/v1:ExternalSecret").map((r) => r.name).filter((n) => !n.includes("credentials")).sort()).toEqual(["synergyflow-pooler-auth-secret", "synergyflow-role-secret"]);
         const passwords = byType(prod, "random:index/randomPassword:RandomPassword").map((r) => r.inputs as any);
         for (const p of passwords) expect(p).toMatchObject({ length: 32, special: true, overrideSpecial: "-_." });
     });

@@ -48,11 +48,15 @@ export class InfraTenant extends pulumi.ComponentResource {
         const retain = tenant.roleReclaimPolicy === "retain";
         const vaultAuth = pooler.authMode === "vault";
 
-        /** A generated credential in Vault and the basic-auth Secret CNPG reads it from. */
-        const roleCredential = (id: string, username: string, vaultName: string, secretName: string, secretLabels: Record<string, string>) => {
-            const credential = credentials(`${name}-${id}-credential`, { username, vaultKey: vaultKeyFor(config, vaultName), rotation: tenant.passwordRotation, retainOnDelete: retain }, { parent: this });
+        /**
+         * A generated credential in Vault and the basic-auth Secret CNPG reads it from. The resource names are
+         * those of earlier versions: a renamed credential would be re-created, and deleting the old one would
+         * delete the Vault key the new one just wrote.
+         */
+        const roleCredential = (resourceNames: { credential: string; secret: string }, username: string, vaultName: string, secretName: string, secretLabels: Record<string, string>) => {
+            const credential = credentials(resourceNames.credential, { username, vaultKey: vaultKeyFor(config, vaultName), rotation: tenant.passwordRotation, retainOnDelete: retain }, { parent: this });
             const secret = vaultExternalSecret(
-                `${name}-${id}-secret`,
+                resourceNames.secret,
                 {
                     namespace,
                     storeName: externalSecrets.infraStore,
@@ -74,12 +78,12 @@ export class InfraTenant extends pulumi.ComponentResource {
             return { credential, secret };
         };
 
-        const app = roleCredential("role", tenant.roleName, tenant.appName, tenant.passwordSecretName, labels);
+        const app = roleCredential({ credential: `${name}-credential`, secret: `${name}-role-secret` }, tenant.roleName, tenant.appName, tenant.passwordSecretName, labels);
         const secretsReady: pulumi.Resource[] = [app.secret];
         let auth: { secretName: string; query: string } | undefined;
         if (vaultAuth) {
             // A dedicated role for PgBouncer's auth_user: never the application's role.
-            secretsReady.push(roleCredential("pooler-auth", pooler.authRoleName, `${tenant.appName}-pooler-auth`, pooler.authSecretName, poolerLabels).secret);
+            secretsReady.push(roleCredential({ credential: `${name}-pooler-auth-credential`, secret: `${name}-pooler-auth-secret` }, pooler.authRoleName, `${tenant.appName}-pooler-auth`, pooler.authSecretName, poolerLabels).secret);
             auth = { secretName: pooler.authSecretName, query: authQuery(pooler.authFunctionSchema) };
         }
 
