@@ -14,6 +14,12 @@ export interface VaultExternalSecretArgs {
     secretLabels?: Record<string, string>;
     /** The KV v2 secret name, relative to the store's mount: the same string vault.kv.SecretV2 was given. */
     vaultKey: pulumi.Input<string>;
+    /**
+     * The KV v2 version the Secret must hold. ESO does not watch Vault: it re-reads at refreshInterval (1h in
+     * prod), or at once when the ExternalSecret's metadata changes. Carrying the version as an annotation makes a
+     * new version sync now.
+     */
+    vaultVersion: pulumi.Input<string>;
     /** Secret key -> Vault property. */
     properties: Record<string, string>;
     labels: Record<string, string>;
@@ -22,6 +28,9 @@ export interface VaultExternalSecretArgs {
     /** Keep the Secret when the ExternalSecret is deleted (it holds the password of a retained role). */
     retainSecret?: boolean;
 }
+
+/** The annotation that carries the Vault version an ExternalSecret must sync. */
+export const VAULT_VERSION_ANNOTATION = "synergyflow-db/vault-version";
 
 export function vaultExternalSecret(
     name: string,
@@ -37,8 +46,10 @@ export function vaultExternalSecret(
                 name: args.targetName,
                 namespace: args.namespace,
                 labels: args.labels,
-                // No empty map: the API server drops it, and every preview would show a diff.
-                ...(args.waitForReady ? { annotations: { "pulumi.com/waitFor": "condition=Ready" } } : {}),
+                annotations: {
+                    [VAULT_VERSION_ANNOTATION]: args.vaultVersion,
+                    ...(args.waitForReady ? { "pulumi.com/waitFor": "condition=Ready" } : {}),
+                },
             },
             spec: {
                 refreshInterval: args.refreshInterval,

@@ -383,7 +383,24 @@ async function main(): Promise<number> {
                     assert(es.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True"), `${ns}/${name} not Ready: ${JSON.stringify(es.status)}`);
                 }
             });
-        } else skip("ESO syncs both clusters' Secrets from OpenBao", "OpenBao or External Secrets not built");
+            await check("a rotation reaches both clusters' Secrets at once (refreshInterval is 1h): the Vault version in the ExternalSecrets' metadata makes ESO re-sync; the backend rolls", async () => {
+                const before = (await bao!.readKv(kvMount, vaultKey))!;
+                const template = async () => (await kubeRequest(appsServer, "GET", "/apis/apps/v1/namespaces/synergyflow/deployments/synergyflow-backend")).spec.template.metadata.annotations["synergyflow.io/db-credentials-version"];
+                const templateBefore = await template();
+                await stack.setConfig("synergyflow-db:tenant.passwordRotation", { value: "2" }, true);
+                const started = Date.now();
+                await stack.up({ onOutput });
+                const after = (await bao!.readKv(kvMount, vaultKey))!;
+                assert(after.version > before.version && after.data["password"] !== before.data["password"], "no new Vault version");
+                await until("both Secrets to hold the new password", async () => {
+                    const role = await esoSecret(infraServer, "cnpg-system", "synergyflow-app-role-password");
+                    const app = await esoSecret(appsServer, "synergyflow", "synergyflow-db-credentials");
+                    return decode(role, "password") === after.data["password"] && decode(app, "DB_PASSWORD") === after.data["password"] ? true : undefined;
+                }, 30000);
+                console.log(`     both Secrets held Vault version ${after.version} ${Math.round((Date.now() - started) / 1000)} s after up started`);
+                assert((await template()) === String(after.version) && templateBefore !== String(after.version), "the backend's pod template did not move to the new version");
+            });
+        } else skip("ESO syncs both clusters' Secrets from OpenBao, and a rotation reaches them at once", "OpenBao or External Secrets not built");
 
         const driftCase = async (name: string, edit: () => Promise<void>, verify: () => Promise<boolean>) =>
             check(`drift: ${name} is reported by refresh and repaired by up`, async () => {

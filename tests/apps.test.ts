@@ -37,7 +37,10 @@ describe("apps side", () => {
 
     test("the credentials Secret comes from the same Vault key as the infra side, with the backend's key names", () => {
         const es = byType(prod, "kubernetes:external-secrets.io/v1:ExternalSecret").map((r) => r.inputs as any).find((e) => e.metadata.namespace === "synergyflow");
-        expect(es.metadata.annotations).toEqual({ "pulumi.com/waitFor": "condition=Ready" });
+        // The Vault version in the metadata: a new version (a rotation) makes ESO sync at once, not at refreshInterval.
+        expect(es.metadata.annotations).toEqual({ "pulumi.com/waitFor": "condition=Ready", "synergyflow-db/vault-version": prod.outputs["vaultSecretVersion"] });
+        const infra = byType(prod, "kubernetes:external-secrets.io/v1:ExternalSecret").map((r) => r.inputs as any).find((e) => e.metadata.name === "synergyflow-app-role-password");
+        expect(infra.metadata.annotations["synergyflow-db/vault-version"]).toBe(prod.outputs["vaultSecretVersion"]);
         expect(es.spec.target.name).toBe("synergyflow-db-credentials");
         expect(es.spec.secretStoreRef).toEqual({ kind: "ClusterSecretStore", name: "vault-backend" });
         expect(es.spec.data).toEqual([

@@ -62,6 +62,7 @@ export class AppsSide extends pulumi.ComponentResource {
                 targetName: backend.credentialsSecretName,
                 secretType: "Opaque",
                 vaultKey: wiring.vaultKey,
+                vaultVersion: wiring.vaultSecretVersion,
                 properties: { [backend.usernameEnv]: "username", [backend.passwordEnv]: "password" },
                 labels,
                 waitForReady: config.waitForControllers,

@@ -67,6 +67,7 @@ export class InfraTenant extends pulumi.ComponentResource {
                     // Password changes apply at once in PostgreSQL thanks to the reload label.
                     secretLabels: { ...secretLabels, "cnpg.io/reload": "true" },
                     vaultKey: credential.vaultKey,
+                    vaultVersion: credential.vaultVersion,
                     properties: { username: "username", password: "password" },
                     labels: secretLabels,
                     waitForReady: config.waitForControllers,
