@@ -5,7 +5,7 @@ module.exports = {
     roots: ["<rootDir>/tests"],
     testMatch: ["**/*.test.ts"],
     transform: {
-        "^.+\\.[tj]s$": ["ts-jest", { isolatedModules: true, tsconfig: { allowJs: true, module: "commonjs", esModuleInterop: true } }],
+        "^.+\\.[tj]s$": ["ts-jest", { tsconfig: { allowJs: true, module: "commonjs", esModuleInterop: true, isolatedModules: true } }],
     },
     // These ship ESM only: let ts-jest compile them to CommonJS like our own code.
     transformIgnorePatterns: ["/node_modules/(?!(kubernetes-models|@kubernetes-models|@marcbachmann/cel-js)/)"],
