@@ -7,6 +7,7 @@
 // else is the program's own code path. Prints one line per check and a closing "N passed, M failed".
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
@@ -72,6 +73,23 @@ function objectPath(o: { apiVersion: string; kind: string; metadata: { name: str
     return `${base}${o.metadata.namespace ? `/namespaces/${o.metadata.namespace}` : ""}/${plural[o.kind]}/${o.metadata.name}`;
 }
 
+/** Which of these loopback ports something already listens on. */
+async function portsInUse(ports: number[]): Promise<number[]> {
+    const inUse = await Promise.all(
+        ports.map(
+            (port) =>
+                new Promise<boolean>((resolve) => {
+                    const socket = net.connect({ host: "127.0.0.1", port }, () => {
+                        socket.end();
+                        resolve(true);
+                    });
+                    socket.on("error", () => resolve(false));
+                }),
+        ),
+    );
+    return ports.filter((_, i) => inUse[i]);
+}
+
 async function main(): Promise<number> {
     const { toolchain, missing } = findToolchain();
     if (!toolchain) {
@@ -107,6 +125,9 @@ async function main(): Promise<number> {
         });
     }
     try {
+        // A server left listening by an earlier, killed run would make this one fail obscurely: say which.
+        const busy = await portsInUse([23790, 23791, 16443, 23890, 23891, 26443, 18200, 19443, 19444]);
+        if (busy.length > 0) throw new Error(`127.0.0.1 port${busy.length > 1 ? "s" : ""} ${busy.join(", ")} already in use (a server left by an earlier run?): stop it (ss -ltnp shows the process) and re-run`);
         servers.push(await startApiServer("infra", toolchain, work, 23790, 16443));
         servers.push(await startApiServer("apps", toolchain, work, 23890, 26443));
         const kubeconfig = path.join(work, "kubeconfig");
