@@ -194,3 +194,23 @@ export async function startTenantEnvironment(authMode: AuthModeUnderTest = "oper
         };
     }
 }
+
+/** The message of a promise's rejection; fails when it resolves. */
+export async function errorOf(promise: Promise<unknown>): Promise<string> {
+    try {
+        await promise;
+    } catch (error) {
+        return (error as Error).message;
+    }
+    throw new Error("expected a failure");
+}
+
+/** Runs body with a connected client, and ends it. */
+export async function withClient<T>(client: Promise<Client>, body: (c: Client) => Promise<T>): Promise<T> {
+    const c = await client;
+    try {
+        return await body(c);
+    } finally {
+        await c.end();
+    }
+}

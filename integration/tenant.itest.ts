@@ -5,7 +5,7 @@ import { execFileSync, spawn } from "node:child_process";
 import type { Client } from "pg";
 import * as fs from "node:fs";
 import { MODULE_SCHEMAS } from "../components/config";
-import { type TenantEnvironment, startTenantEnvironment } from "./environment";
+import { type TenantEnvironment, errorOf, startTenantEnvironment, withClient } from "./environment";
 
 let env: TenantEnvironment;
 beforeAll(async () => {
@@ -15,27 +15,11 @@ afterAll(async () => {
     await env?.stop();
 });
 
-const errorOf = async (promise: Promise<unknown>): Promise<string> => {
-    try {
-        await promise;
-    } catch (error) {
-        return (error as Error).message;
-    }
-    throw new Error("expected a failure");
-};
 
 /** PostgreSQL backends of a role right now (the pooler's server connections included). */
 const connectionsOf = (role: string) =>
     Number(env.psqlAsSuperuser(`\\pset tuples_only on\nSELECT count(*) FROM pg_stat_activity WHERE usename = '${role}';`).trim().split("\n").pop());
 
-async function withClient<T>(client: Promise<Client>, body: (c: Client) => Promise<T>): Promise<T> {
-    const c = await client;
-    try {
-        return await body(c);
-    } finally {
-        await c.end();
-    }
-}
 
 describe("tenant setup", () => {
     test("the bootstrap SQL (the Job's exact text) runs as the tenant role and is idempotent: a second run succeeds and changes nothing", () => {

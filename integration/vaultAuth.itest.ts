@@ -1,8 +1,7 @@
 // The vault pooler auth mode on real PostgreSQL 15 and PgBouncer 1.24.1, on a shared Cluster with superuser
 // access on: our own auth role and tenant-scoped SECURITY DEFINER lookup, created by the bootstrap SQL as the
 // superuser.
-import type { Client } from "pg";
-import { type TenantEnvironment, startTenantEnvironment } from "./environment";
+import { type TenantEnvironment, errorOf, startTenantEnvironment, withClient } from "./environment";
 
 let env: TenantEnvironment;
 beforeAll(async () => {
@@ -12,23 +11,7 @@ afterAll(async () => {
     await env?.stop();
 });
 
-const errorOf = async (promise: Promise<unknown>): Promise<string> => {
-    try {
-        await promise;
-    } catch (error) {
-        return (error as Error).message;
-    }
-    throw new Error("expected a failure");
-};
 
-async function withClient<T>(client: Promise<Client>, body: (c: Client) => Promise<T>): Promise<T> {
-    const c = await client;
-    try {
-        return await body(c);
-    } finally {
-        await c.end();
-    }
-}
 
 describe("vault pooler auth", () => {
     test("the tenant logs in through PgBouncer with our auth role's lookup", async () => {
