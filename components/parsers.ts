@@ -26,16 +26,6 @@ export function ipProblem(text: string): string | undefined {
 
 export const isIpAddress = (text: string) => net.isIP(text) !== 0;
 
-/** Whether an address lies in one of the CIDRs (both already valid). */
-export function addressInCidrs(address: string, cidrs: string[]): boolean {
-    const list = new net.BlockList();
-    for (const cidr of cidrs) {
-        const [base, prefix] = cidr.split("/") as [string, string];
-        list.addSubnet(base, Number(prefix), net.isIP(base) === 4 ? "ipv4" : "ipv6");
-    }
-    return list.check(address, net.isIP(address) === 4 ? "ipv4" : "ipv6");
-}
-
 const BINARY_SI: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
 const DECIMAL_SI: Record<string, number> = { n: 1e-9, u: 1e-6, m: 1e-3, "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 };
 

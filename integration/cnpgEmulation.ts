@@ -3,7 +3,7 @@
 // owner and the declared schemas. Pure; the integration tier runs it as the superuser before the program's
 // bootstrap SQL.
 import type { CnpgRoleFields, DatabaseSpec } from "../components/crds";
-import { ident, literal } from "../components/infra/bootstrapSql";
+import { CNPG_POOLER_ROLE, ident, literal } from "../components/infra/bootstrapSql";
 
 export function roleSql(role: CnpgRoleFields, password: string): string {
     const flag = (on: boolean, name: string) => (on ? name : `NO${name}`);
@@ -21,9 +21,6 @@ export function databaseSql(spec: Pick<DatabaseSpec, "name" | "owner" | "schemas
         schemas: spec.schemas.map((s) => `CREATE SCHEMA IF NOT EXISTS ${ident(s.name)} AUTHORIZATION ${ident(s.owner)};`).join("\n"),
     };
 }
-
-/** The login role CNPG's instance manager creates for Poolers with operator-managed authentication. */
-export const CNPG_POOLER_ROLE = "cnpg_pooler_pgbouncer";
 
 /**
  * What CNPG 1.27.4's instance manager does for Poolers with operator auth (reconcilePoolers in

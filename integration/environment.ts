@@ -11,12 +11,13 @@ import * as path from "node:path";
 import { Client, type ClientConfig } from "pg";
 import type { DatabaseSpec, PoolerSpec } from "../components/crds";
 import type { StackConfig } from "../components/config";
+import { CNPG_POOLER_ROLE } from "../components/infra/bootstrapSql";
 import { desiredRoles } from "../components/infra/role";
 import { SERVER_CA_FILE } from "../components/jdbc";
 import { loadStackConfig } from "../components/program";
 import { type SynthResult, readStackFile, runSynth } from "../scripts/synth";
 import { SUPERUSER_PLATFORM, byType, variantConfig, vaultAuthConfig } from "../tests/harness";
-import { CNPG_POOLER_ROLE, databaseSql, poolerIntegrationSql, roleSql } from "./cnpgEmulation";
+import { databaseSql, poolerIntegrationSql, roleSql } from "./cnpgEmulation";
 import { type PgBouncerServer, type PostgresServer, type TestCertificates, makeTestCertificates, startPgBouncer, startPostgres } from "./servers";
 
 /** The pooler's address as the apps cluster would see it; PostgreSQL sits on another loopback address. */

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
-import { type AlertRule, poolerAlertRules } from "../components/infra/poolerAlerts";
+import { type AlertRule, SERVER_CONNECTIONS_ALERT_RATIO, poolerAlertRules } from "../components/infra/poolerAlerts";
 import { loadStackConfig } from "../components/program";
 import type { StackConfig } from "../components/config";
 import { readStackFile } from "./synth";
@@ -33,7 +33,7 @@ function casesFor(rule: AlertRule, config: StackConfig): Case[] {
     const perPod = (metric: string, total: number, minutes: number) =>
         pods.map((i) => ({ series: `${metric}{${pool(i)}}`, values: `${Math.floor(total / pooler.instances) + (i < total % pooler.instances ? 1 : 0)}x${minutes}` }));
     const zeros = (metrics: string[], minutes: number) => metrics.flatMap((m) => pods.map((i) => ({ series: `${m}{${pool(i)}}`, values: `0x${minutes}` })));
-    const threshold = Math.floor(tenant.connectionLimit * 0.9);
+    const threshold = Math.floor(tenant.connectionLimit * SERVER_CONNECTIONS_ALERT_RATIO);
     const waitLimit = backend.hikari.connectionTimeoutMs / 1000;
     switch (rule.alert) {
         case "SynergyflowPoolerServerConnectionsNearRoleLimit": {

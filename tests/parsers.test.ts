@@ -1,4 +1,4 @@
-import { addressInCidrs, cidrProblem, ipProblem, parseGoDuration, parseQuantity } from "../components/parsers";
+import { cidrProblem, ipProblem, parseGoDuration, parseQuantity } from "../components/parsers";
 
 describe("parsers accept what the target system accepts", () => {
     test("CIDRs and addresses (Node's net)", () => {
@@ -9,8 +9,6 @@ describe("parsers accept what the target system accepts", () => {
         expect(cidrProblem("10.0.0.0")).toContain("address/prefix");
         expect(ipProblem("10.80.12.400")).toBeDefined();
         expect(ipProblem("10.80.12.40")).toBeUndefined();
-        expect(addressInCidrs("10.81.20.7", ["10.81.20.0/24"])).toBe(true);
-        expect(addressInCidrs("10.245.3.7", ["10.81.20.0/24"])).toBe(false);
     });
 
     test("Kubernetes quantities (the API server's grammar)", () => {
