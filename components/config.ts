@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { checkPoolerParameters, DEFAULT_POOLER_PARAMETERS, SUPPORTED_OPERATOR_VERSIONS } from "./infra/poolerParameters";
 import { checkPoolerSizing, checkTimeouts } from "./budget";
-import { cidrProblem, ipProblem, parseGoDuration, parseQuantity } from "./parsers";
+import { cidrProblem, ipProblem, isIpAddress, parseGoDuration, parseQuantity } from "./parsers";
 
 export const PROJECT = "synergyflow-db";
 
@@ -37,6 +37,16 @@ const duration = parsed((text) => (parseGoDuration(text) === undefined ? "must b
 const quantity = parsed((text) =>
     parseQuantity(text) === undefined ? "must be a Kubernetes quantity such as 100m, 0.5, 256Mi or 1G" : (parseQuantity(text) as number) < 0 ? "must not be negative" : undefined,
 );
+
+// A host the backend connects to: an address, or a DNS name (RFC 1123: what a certificate can carry).
+const dnsName = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const host = parsed((text) => (isIpAddress(text) || dnsName.test(text) ? undefined : "must be an IP address or a lowercase DNS name such as synergyflow-db.platform.internal"));
+// Label selector entries as the API server validates them (apimachinery's qualified names and label values).
+const labelKey = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const labelValue = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+const labelSelector = z
+    .record(z.string().regex(labelKey, "must be a Kubernetes label key such as kubernetes.io/metadata.name"), z.string().regex(labelValue, "must be a Kubernetes label value (at most 63 characters of A-Z a-z 0-9 - _ .)"))
+    .refine((labels) => Object.keys(labels).length > 0, "must name at least one label: an empty selector would admit every namespace");
 
 const clusterAccess = (defaultContext: string) =>
     z.strictObject({
@@ -116,7 +126,7 @@ export const configSchema = z.strictObject({
                     mode: z.enum(["loadBalancer", "clusterMesh", "external"]).default("loadBalancer"),
                     // loadBalancer: fixed IP requested from the Cilium LB IPAM pool; external: the DNS name.
                     loadBalancerIP: ipAddress.optional(),
-                    host: z.string().min(1).optional(),
+                    host: host.optional(),
                     // What reaches the pooler from the apps cluster: its node addresses when it masquerades pod
                     // egress (Cilium's default), its pod addresses when the platform exempts this range.
                     appsMasquerade: z.boolean().default(true),
@@ -129,7 +139,7 @@ export const configSchema = z.strictObject({
                 .prefault({}),
             podMonitor: z.boolean().default(false),
             // The namespace Prometheus scrapes from, admitted to the pooler's metrics port when podMonitor is on.
-            monitoringNamespaceSelector: z.record(z.string(), z.string()).default({ "kubernetes.io/metadata.name": "monitoring" }),
+            monitoringNamespaceSelector: labelSelector.default({ "kubernetes.io/metadata.name": "monitoring" }),
         })
         .prefault({}),
     vault: z

@@ -342,9 +342,15 @@ async function main(): Promise<number> {
             const preview = await stack.preview({ onOutput });
             assert((preview.changeSummary["create"] ?? 0) > 10, `expected creates, got ${JSON.stringify(preview.changeSummary)}`);
         });
-        await check(`up succeeds; the API servers accept every object${waitForControllers ? "; it waited for the ExternalSecrets, the bootstrap Job and the backend Deployment" : ""}`, async () => {
+        await check(`up succeeds; the API servers accept every object; the bootstrap Job starts after the Pooler exists${waitForControllers ? "; it waited for the ExternalSecrets, the bootstrap Job and the backend Deployment" : ""}`, async () => {
+            const from = output.length;
             const up = await stack.up({ onOutput });
             assert(up.summary.result === "succeeded", `up: ${up.summary.result}`);
+            // Operator auth: the Job grants CONNECT to the role CNPG creates for our Pooler, so the Pooler comes first.
+            const events = output.slice(from).join("");
+            const poolerCreated = events.search(/postgresql\.cnpg\.io\/v1:Pooler synergyflow-pooler-pooler created/);
+            const jobStarted = events.search(/batch\/v1:Job synergyflow-bootstrap-job creating/);
+            assert(poolerCreated >= 0 && jobStarted > poolerCreated, `the bootstrap Job was not started after the Pooler was created (engine output positions ${poolerCreated}, ${jobStarted})`);
             if (waitForControllers) {
                 const jobs = (await kubeRequest(infraServer, "GET", `/apis/batch/v1/namespaces/cnpg-system/jobs?labelSelector=${encodeURIComponent("synergyflow-db/stack=local")}`)).items as any[];
                 assert(jobs.length === 1 && jobs[0].status?.succeeded === 1, `bootstrap Job: ${JSON.stringify(jobs.map((j) => j.status))}`);

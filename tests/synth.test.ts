@@ -4,6 +4,16 @@ import * as path from "node:path";
 import { MASK, unwrapSecrets } from "../scripts/synth";
 import { ROOT, SUPERUSER_PLATFORM, allRenderedText, generatedPasswords, synth, synthProcess, variantConfig, vaultAuthConfig } from "./harness";
 
+/** synth in its own process on a config it must refuse: exit status 2, nothing on stdout, nothing written. Its stderr. */
+function refusedSynth(stack: string, config: string): string {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-refused-"));
+    const run = synthProcess(stack, config, out);
+    expect(run.status).toBe(2);
+    expect(run.stdout).toBe("");
+    expect(fs.readdirSync(out)).toEqual([]);
+    return run.stderr;
+}
+
 describe("synth", () => {
     test.each(["dev", "prod"])("%s writes one manifest per resource to each cluster, Vault files, plan and outputs", async (stack) => {
         const result = await synth(stack);
@@ -46,15 +56,11 @@ describe("synth", () => {
     test("a refusing preflight: exit status 2, every conflict named with its owner, nothing written", () => {
         // The first design's names: Flux owns a Pooler and a PDB by them on the platform.
         const config = variantConfig("prod", {}, (c) => Object.assign(c["synergyflow-db:pooler"], { name: "synergyflow-pooler", podDisruptionBudgetName: "synergyflow-pooler" }));
-        const out = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-conflict-"));
-        const run = synthProcess("prod", config, out);
-        expect(run.status).toBe(2);
-        expect(run.stdout).toBe("");
-        expect(run.stderr).toContain("preflight against the live platform: 2 problems, nothing was created");
-        expect(run.stderr).toContain("synergyflow-db:pooler.name: the stack would create Pooler cnpg-system/synergyflow-pooler on the infra cluster, but one exists that is not this stack's");
-        expect(run.stderr).toContain("synergyflow-db:pooler.podDisruptionBudgetName: the stack would create PodDisruptionBudget cnpg-system/synergyflow-pooler");
-        expect(run.stderr).toContain("live: Pooler cnpg-system/synergyflow-pooler (Flux Kustomization flux-system/infra-databases; field managers: kustomize-controller (server-side apply))");
-        expect(fs.readdirSync(out)).toEqual([]);
+        const stderr = refusedSynth("prod", config);
+        expect(stderr).toContain("preflight against the live platform: 2 problems, nothing was created");
+        expect(stderr).toContain("synergyflow-db:pooler.name: the stack would create Pooler cnpg-system/synergyflow-pooler on the infra cluster, but one exists that is not this stack's");
+        expect(stderr).toContain("synergyflow-db:pooler.podDisruptionBudgetName: the stack would create PodDisruptionBudget cnpg-system/synergyflow-pooler");
+        expect(stderr).toContain("live: Pooler cnpg-system/synergyflow-pooler (Flux Kustomization flux-system/infra-databases; field managers: kustomize-controller (server-side apply))");
     });
 
     test("--live reads another folder of dumps; --live-cluster replaces the Cluster's", () => {
@@ -66,6 +72,9 @@ describe("synth", () => {
         const refused = synthProcess("prod", vaultAuthConfig(), out, ["--live", SUPERUSER_PLATFORM, "--live-cluster", path.join(ROOT, "fixtures/live/prod/infra/shared-postgres.yaml")]);
         expect(refused.status).toBe(2);
         expect(refused.stderr).toContain("synergyflow-db:pooler.authMode: \"vault\" needs superuser SQL");
+        const mistyped = synthProcess("prod", vaultAuthConfig(), out, ["--live", path.join(ROOT, "fixtures/live/no-such-platform")]);
+        expect(mistyped.status).not.toBe(0);
+        expect(mistyped.stderr).toContain("fixtures/live/no-such-platform holds no infra/ or apps/ folder of dumps");
     });
 
     test("invalid config: exit status 2, every problem on stderr, nothing written", () => {
@@ -74,13 +83,9 @@ describe("synth", () => {
             c["synergyflow-db:tenant"].roleName = "postgres";
             c["synergyflow-db:backnd"] = {};
         });
-        const out = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-invalid-"));
-        const run = synthProcess("dev", config, out);
-        expect(run.status).toBe(2);
-        expect(run.stdout).toBe("");
-        expect(run.stderr).toContain("synergyflow-db:pooler.poolMode");
-        expect(run.stderr).toContain("synergyflow-db:tenant.roleName");
-        expect(run.stderr).toContain("synergyflow-db:backnd");
-        expect(fs.readdirSync(out)).toEqual([]);
+        const stderr = refusedSynth("dev", config);
+        expect(stderr).toContain("synergyflow-db:pooler.poolMode");
+        expect(stderr).toContain("synergyflow-db:tenant.roleName");
+        expect(stderr).toContain("synergyflow-db:backnd");
     });
 });

@@ -109,6 +109,10 @@ export function kubeLiveReader(access: Record<ClusterSide, KubeAccess>): LiveRea
 export function fixtureLiveReader(dir: string, overrides: KubeObject[] = []): LiveReader {
     const objects: Record<ClusterSide, KubeObject[]> = { infra: [], apps: [] };
     const served: Record<ClusterSide, Set<string>> = { infra: new Set(), apps: new Set() };
+    // A mistyped folder would otherwise read as an empty platform and refuse for reasons that are not there.
+    if (!fs.existsSync(path.join(dir, "infra")) && !fs.existsSync(path.join(dir, "apps"))) {
+        throw new Error(`${dir} holds no infra/ or apps/ folder of dumps (what \`kubectl get -o yaml\` prints, one folder per cluster)`);
+    }
     for (const side of ["infra", "apps"] as const) {
         const sideDir = path.join(dir, side);
         if (!fs.existsSync(sideDir)) continue;

@@ -45,7 +45,7 @@ export async function readLivePlatform(config: StackConfig, reader: LiveReader, 
     const planned = await Promise.all(
         plannedObjects(config).map(async (object) => {
             const live = await reader.get(object.ref);
-            const maker = live && object.madeBy ? await reader.get({ ...object.ref, apiVersion: makerApiVersion(object.madeBy.kind), kind: object.madeBy.kind, name: object.madeBy.name }) : undefined;
+            const maker = live && object.madeBy ? await reader.get({ ...object.ref, ...object.madeBy }) : undefined;
             return { object, ...(live ? { live } : {}), ...(maker ? { maker } : {}) };
         }),
     );
@@ -62,8 +62,4 @@ export async function readLivePlatform(config: StackConfig, reader: LiveReader, 
         appsNamespace: await reader.get({ cluster: "apps", apiVersion: "v1", kind: "Namespace", name: backend.namespace }),
         planned,
     };
-}
-
-function makerApiVersion(kind: string): string {
-    return kind === "ExternalSecret" ? "external-secrets.io/v1" : CNPG;
 }

@@ -12,7 +12,7 @@ export interface PlannedObject {
     /** The config key (without the project prefix) that names it. */
     key: string;
     /** Made by a controller for an object of ours (the Pooler's Service, an ExternalSecret's Secret). */
-    madeBy?: Pick<ObjectRef, "kind" | "name">;
+    madeBy?: Pick<ObjectRef, "apiVersion" | "kind" | "name">;
 }
 
 const CNPG = "postgresql.cnpg.io/v1";
@@ -33,7 +33,7 @@ export function plannedObjects(config: StackConfig): PlannedObject[] {
 
     if (!infraStack) {
         infra(CNPG, "Pooler", pooler.name, "pooler.name");
-        infra("v1", "Service", pooler.name, "pooler.name", { kind: "Pooler", name: pooler.name });
+        infra("v1", "Service", pooler.name, "pooler.name", { apiVersion: CNPG, kind: "Pooler", name: pooler.name });
         infra("policy/v1", "PodDisruptionBudget", pooler.podDisruptionBudgetName, "pooler.podDisruptionBudgetName");
         if (pooler.exposure.mode !== "external" || pooler.podMonitor) infra("networking.k8s.io/v1", "NetworkPolicy", pooler.exposure.networkPolicyName, "pooler.exposure.networkPolicyName");
         if (pooler.podMonitor) {
@@ -44,7 +44,7 @@ export function plannedObjects(config: StackConfig): PlannedObject[] {
         if (pooler.authMode === "vault") secrets.push([pooler.authSecretName, "pooler.authSecretName"]);
         for (const [name, key] of secrets) {
             infra(ESO, "ExternalSecret", name, key);
-            infra("v1", "Secret", name, key, { kind: "ExternalSecret", name });
+            infra("v1", "Secret", name, key, { apiVersion: ESO, kind: "ExternalSecret", name });
         }
         infra(CNPG, "Database", databaseObjectName(sharedCluster.name, tenant.databaseName), "tenant.databaseName");
         if (sharedCluster.roleStrategy === "databaseRole") {
@@ -55,7 +55,7 @@ export function plannedObjects(config: StackConfig): PlannedObject[] {
         infra("v1", "ConfigMap", names.configMap, "pooler.bootstrapJobName");
     }
     apps(ESO, "ExternalSecret", backend.namespace, backend.credentialsSecretName, "backend.credentialsSecretName");
-    apps("v1", "Secret", backend.namespace, backend.credentialsSecretName, "backend.credentialsSecretName", { kind: "ExternalSecret", name: backend.credentialsSecretName });
+    apps("v1", "Secret", backend.namespace, backend.credentialsSecretName, "backend.credentialsSecretName", { apiVersion: ESO, kind: "ExternalSecret", name: backend.credentialsSecretName });
     apps("apps/v1", "Deployment", backend.namespace, backend.deploymentName, "backend.deploymentName");
     if (pooler.exposure.mode === "clusterMesh") apps("v1", "Service", sharedCluster.namespace, pooler.name, "pooler.name");
     return objects;
