@@ -15,6 +15,7 @@ import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automa
 import YAML from "yaml";
 import type { CredentialFactory } from "../components/infra/vaultCredential";
 import { loadStackConfig, runSynergyflowDb, stackLiveReader } from "../components/program";
+import { readDumpFolder } from "../components/live/kubeObjects";
 import { crdDirectory } from "../conformance/crdSchemas";
 import { type CnpgOperator, cnpgCrds, cnpgOperatorDir, startCnpgOperator } from "./cnpgOperator";
 import { findControllers, type RunningController, startExternalSecrets, startWorkloads } from "./controllers";
@@ -58,13 +59,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 
 /** The fixture's objects of one cluster side, Lists flattened, status and server fields dropped. */
 function platformObjects(side: "infra" | "apps"): any[] {
-    const dir = path.join(ROOT, "fixtures/live/prod", side);
-    return fs
-        .readdirSync(dir)
-        .filter((f) => f.endsWith(".yaml"))
-        .flatMap((f) => YAML.parseAllDocuments(fs.readFileSync(path.join(dir, f), "utf8")).map((d) => d.toJS()))
-        .flatMap((o) => (o?.kind === "List" ? o.items : [o]))
-        .map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}), ...(o.metadata.labels ? { labels: o.metadata.labels } : {}) }, ...(o.spec ? { spec: o.spec } : {}), ...(o.data ? { data: o.data, type: o.type } : {}) }));
+    return (readDumpFolder(path.join(ROOT, "fixtures/live/prod", side)) as any[]).map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}), ...(o.metadata.labels ? { labels: o.metadata.labels } : {}) }, ...(o.spec ? { spec: o.spec } : {}), ...(o.data ? { data: o.data, type: o.type } : {}) }));
 }
 
 const plural: Record<string, string> = { Cluster: "clusters", Pooler: "poolers", PodDisruptionBudget: "poddisruptionbudgets", Secret: "secrets", ClusterSecretStore: "clustersecretstores", Namespace: "namespaces" };

@@ -101,34 +101,40 @@ export function kubeLiveReader(access: Record<ClusterSide, KubeAccess>): LiveRea
     };
 }
 
+/** In a dump folder: a List of {apiVersion, kind} the cluster serves though no object of them was dumped. */
+const SERVED_KINDS = "served-kinds.yaml";
+
+/** The objects of one folder of dumps (`*.yaml`, each one object, a List or several documents), Lists flattened. */
+export function readDumpFolder(dir: string, file: (name: string) => boolean = (name) => name !== SERVED_KINDS): KubeObject[] {
+    if (!fs.existsSync(dir)) return [];
+    return fs
+        .readdirSync(dir)
+        .filter((name) => /\.ya?ml$/.test(name) && file(name))
+        .sort()
+        .flatMap((name) =>
+            YAML.parseAllDocuments(fs.readFileSync(path.join(dir, name), "utf8")).map((doc) => {
+                if (doc.errors.length > 0) throw new Error(`${path.join(dir, name)}: ${doc.errors[0]?.message}`);
+                return doc.toJS() as (KubeObject & { items?: KubeObject[] }) | null;
+            }),
+        )
+        .flatMap((value) => (!value ? [] : value.kind === "List" || value.kind?.endsWith("List") ? (value.items ?? []) : [value]));
+}
+
 /**
  * Reads a folder of dumps: DIR/infra/*.yaml and DIR/apps/*.yaml, each what `kubectl get ... -o yaml` prints (a
  * single object, a List, or several documents). A kind is served when any file holds one of its objects or a
  * `served-kinds.yaml` List of {apiVersion, kind} names it (for a kind served but with no object).
  */
 export function fixtureLiveReader(dir: string, overrides: KubeObject[] = []): LiveReader {
-    const objects: Record<ClusterSide, KubeObject[]> = { infra: [], apps: [] };
-    const served: Record<ClusterSide, Set<string>> = { infra: new Set(), apps: new Set() };
     // A mistyped folder would otherwise read as an empty platform and refuse for reasons that are not there.
     if (!fs.existsSync(path.join(dir, "infra")) && !fs.existsSync(path.join(dir, "apps"))) {
         throw new Error(`${dir} holds no infra/ or apps/ folder of dumps (what \`kubectl get -o yaml\` prints, one folder per cluster)`);
     }
+    const objects: Record<ClusterSide, KubeObject[]> = { infra: [], apps: [] };
+    const served: Record<ClusterSide, Set<string>> = { infra: new Set(), apps: new Set() };
     for (const side of ["infra", "apps"] as const) {
-        const sideDir = path.join(dir, side);
-        if (!fs.existsSync(sideDir)) continue;
-        for (const file of fs.readdirSync(sideDir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
-            for (const doc of YAML.parseAllDocuments(fs.readFileSync(path.join(sideDir, file), "utf8"))) {
-                if (doc.errors.length > 0) throw new Error(`${path.join(sideDir, file)}: ${doc.errors[0]?.message}`);
-                const value = doc.toJS() as (KubeObject & { items?: KubeObject[] }) | null;
-                if (!value) continue;
-                const items = value.kind === "List" || value.kind?.endsWith("List") ? (value.items ?? []) : [value];
-                for (const item of items) {
-                    if (file === "served-kinds.yaml") served[side].add(`${item.apiVersion}/${item.kind}`);
-                    else objects[side].push(item);
-                }
-            }
-        }
-        for (const object of objects[side]) served[side].add(`${object.apiVersion}/${object.kind}`);
+        objects[side] = readDumpFolder(path.join(dir, side));
+        for (const kind of [...readDumpFolder(path.join(dir, side), (name) => name === SERVED_KINDS), ...objects[side]]) served[side].add(`${kind.apiVersion}/${kind.kind}`);
     }
     for (const override of overrides) {
         objects.infra = objects.infra.filter((o) => !(o.kind === override.kind && o.metadata.name === override.metadata.name && o.metadata.namespace === override.metadata.namespace));

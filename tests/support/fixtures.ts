@@ -3,6 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
 import type { LiveCluster } from "../../components/infra/rolePatch";
+import { readDumpFolder } from "../../components/live/kubeObjects";
 import { ROOT } from "../harness";
 
 /** The prod shared Cluster as its owner wrote it before our entry was added: five tenants, Flux owning the roles. */
@@ -12,24 +13,14 @@ export function sharedClusterFixture(): LiveCluster {
     return cluster;
 }
 
-/** Every object of a fixture folder's cluster side, Lists flattened. */
-function readSide(dir: string): any[] {
-    if (!fs.existsSync(dir)) return [];
-    return fs
-        .readdirSync(dir)
-        .filter((f) => f.endsWith(".yaml") && f !== "served-kinds.yaml")
-        .flatMap((f) => YAML.parseAllDocuments(fs.readFileSync(path.join(dir, f), "utf8")).map((d) => d.toJS()))
-        .flatMap((o) => (o?.kind === "List" ? o.items : o ? [o] : []));
-}
-
 /**
  * A copy of fixtures/live/<stack> in a temporary folder, changed by `change` (which may edit, add or remove
  * objects of either cluster), with `servedKinds` declared served on the infra cluster. Returns the folder.
  */
 export function livePlatformCopy(stack: string, change?: (infra: any[], apps: any[]) => void, servedKinds: { apiVersion: string; kind: string }[] = []): string {
     const source = path.join(ROOT, "fixtures/live", stack);
-    const infra = readSide(path.join(source, "infra"));
-    const apps = readSide(path.join(source, "apps"));
+    const infra: any[] = readDumpFolder(path.join(source, "infra"));
+    const apps: any[] = readDumpFolder(path.join(source, "apps"));
     change?.(infra, apps);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-live-"));
     for (const [side, objects] of [["infra", infra], ["apps", apps]] as const) {
