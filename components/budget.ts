@@ -2,6 +2,7 @@
 // problem carries the arithmetic in its message so a platform engineer sees at a glance what does not fit.
 import type { StackConfig } from "./config";
 import { integerParameter } from "./infra/poolerParameters";
+import { desiredRoles } from "./infra/roleEntries";
 
 export interface BudgetProblem {
     /** The config key (without the project prefix) to change. */
@@ -35,9 +36,8 @@ export interface ConnectionBudget {
 
 /** The roles this program adds to the shared cluster, with their connection limits. */
 export function ourRoleLimits(config: StackConfig): Record<string, number> {
-    const limits: Record<string, number> = { [config.tenant.roleName]: config.tenant.connectionLimit };
-    if (config.pooler.authMode === "vault") limits[config.pooler.authRoleName] = config.pooler.authRoleConnectionLimit;
-    return limits;
+    // Both login roles count in full: either one carries the whole load while it is the backend's.
+    return Object.fromEntries(desiredRoles(config).map((role) => [role.name, role.connectionLimit]));
 }
 
 export function computeBudget(config: StackConfig, slots: SharedClusterSlots): ConnectionBudget {
@@ -79,7 +79,7 @@ export function checkSharedClusterBudget(config: StackConfig, slots: SharedClust
     if (total > budget.usableSlots) {
         problems.push({
             key: "tenant.connectionLimit",
-            message: `role limits on Cluster ${cluster}: other roles ${budget.otherTenantsTotal} (${listed || "none"}) + ours ${ourTotal} (${ours.map(([r, n]) => `${r} ${n}`).join(", ")}) = ${total} > ${budget.usableSlots} usable slots (live max_connections ${slots.maxConnections} - superuser_reserved_connections ${slots.superuserReservedConnections}); at most ${Math.max(budget.usableSlots - budget.otherTenantsTotal - (ourTotal - tenant.connectionLimit), 0)} fit for tenant.connectionLimit`,
+            message: `role limits on Cluster ${cluster}: other roles ${budget.otherTenantsTotal} (${listed || "none"}) + ours ${ourTotal} (${ours.map(([r, n]) => `${r} ${n}`).join(", ")}) = ${total} > ${budget.usableSlots} usable slots (live max_connections ${slots.maxConnections} - superuser_reserved_connections ${slots.superuserReservedConnections}); at most ${Math.max(Math.floor((budget.usableSlots - budget.otherTenantsTotal - (ourTotal - 2 * tenant.connectionLimit)) / 2), 0)} fit for tenant.connectionLimit (each of the two login roles has it)`,
         });
     }
     return problems;

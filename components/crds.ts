@@ -21,6 +21,8 @@ export interface CnpgRoleFields {
     replication: boolean;
     bypassrls: boolean;
     comment?: string;
+    /** Roles it is a member of (CNPG grants the membership). */
+    inRoles?: string[];
     passwordSecret?: { name: string };
 }
 
@@ -72,10 +74,10 @@ export interface ExternalSecretSpec {
         template: {
             type: string;
             engineVersion?: "v2";
-            metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+            metadata?: { labels?: Record<string, string>; annotations?: Record<string, In<string>> };
         };
     };
-    data: { secretKey: string; remoteRef: { key: In<string>; property: string } }[];
+    data: { secretKey: string; remoteRef: { key: In<string>; property: string; version?: In<string> } }[];
 }
 
 export interface PodMonitorSpec {

@@ -15,11 +15,13 @@ export interface VaultExternalSecretArgs {
     /** The KV v2 secret name, relative to the store's mount: the same string vault.kv.SecretV2 was given. */
     vaultKey: pulumi.Input<string>;
     /**
-     * The KV v2 version the Secret must hold. ESO does not watch Vault: it re-reads at refreshInterval (1h in
-     * prod), or at once when the ExternalSecret's metadata changes. Carrying the version as an annotation makes a
-     * new version sync now.
+     * The KV v2 version the Secret must hold, read pinned (remoteRef.version). ESO does not watch Vault: it
+     * re-reads at refreshInterval (1h in prod), or at once when the ExternalSecret changes; a new version changes
+     * it, so it syncs now. The Secret carries the version too (annotation), the evidence a wait looks for.
      */
     vaultVersion: pulumi.Input<string>;
+    /** More annotations on the ExternalSecret (the rotation's record, rotation.ts). */
+    annotations?: Record<string, pulumi.Input<string>>;
     /** Secret key -> Vault property. */
     properties: Record<string, string>;
     labels: Record<string, string>;
@@ -47,6 +49,7 @@ export function vaultExternalSecret(
                 namespace: args.namespace,
                 labels: args.labels,
                 annotations: {
+                    ...args.annotations,
                     [VAULT_VERSION_ANNOTATION]: args.vaultVersion,
                     ...(args.waitForReady ? { "pulumi.com/waitFor": "condition=Ready" } : {}),
                 },
@@ -62,12 +65,12 @@ export function vaultExternalSecret(
                     template: {
                         type: args.secretType,
                         engineVersion: "v2",
-                        metadata: args.secretLabels ? { labels: args.secretLabels } : undefined,
+                        metadata: { ...(args.secretLabels ? { labels: args.secretLabels } : {}), annotations: { [VAULT_VERSION_ANNOTATION]: args.vaultVersion } },
                     },
                 },
                 data: Object.entries(args.properties).map(([secretKey, property]) => ({
                     secretKey,
-                    remoteRef: { key: args.vaultKey, property },
+                    remoteRef: { key: args.vaultKey, property, version: args.vaultVersion },
                 })),
             },
         },

@@ -48,7 +48,8 @@ const DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers";
 
 /**
  * Default providers must be off for kubernetes, vault and random (a forgotten provider must fail, not land in
- * the ambient cluster), but not for pulumi-nodejs: the clusterPatch strategy's dynamic resource needs it.
+ * the ambient cluster), but not for pulumi-nodejs: the clusterPatch role patch and the rotation's evidence waits
+ * are dynamic resources.
  */
 function defaultProviderProblems(disabled: string[], config: StackConfig | undefined): { key: string; message: string }[] {
     const problems: { key: string; message: string }[] = [];
@@ -56,10 +57,14 @@ function defaultProviderProblems(disabled: string[], config: StackConfig | undef
     if (missing.length > 0) {
         problems.push({ key: DISABLE_DEFAULT_PROVIDERS, message: `${JSON.stringify(disabled)} must include ${missing.join(", ")}: a resource that forgets its provider must fail instead of using the ambient kubeconfig or Vault` });
     }
-    if (config?.sharedCluster.roleStrategy === "clusterPatch" && !config.infraStack && (disabled.includes("*") || disabled.includes("pulumi-nodejs"))) {
+    const dynamic = [
+        ...(config?.sharedCluster.roleStrategy === "clusterPatch" && !config.infraStack ? ["the clusterPatch role patch"] : []),
+        ...(config?.waitForControllers ? ["the rotation's evidence waits (waitForControllers)"] : []),
+    ];
+    if (dynamic.length > 0 && (disabled.includes("*") || disabled.includes("pulumi-nodejs"))) {
         problems.push({
             key: DISABLE_DEFAULT_PROVIDERS,
-            message: `${JSON.stringify(disabled)} disables pulumi-nodejs, the provider of the clusterPatch role patch (a dynamic resource); list the providers instead: ["kubernetes", "vault", "random"]`,
+            message: `${JSON.stringify(disabled)} disables pulumi-nodejs, the provider of ${dynamic.join(" and ")} (dynamic resources); list the providers instead: ["kubernetes", "vault", "random"]`,
         });
     }
     return problems;

@@ -7,10 +7,15 @@ export interface InfraWiring {
     poolerPort: pulumi.Output<number>;
     poolerServiceName: pulumi.Output<string>;
     databaseName: pulumi.Output<string>;
+    /** The tenant's owner role (NOLOGIN). */
     roleName: pulumi.Output<string>;
+    /** The login role the backend uses (rotation.ts): its credentials are at vaultKey. */
+    loginRoleName: pulumi.Output<string>;
+    /** tenant.passwordRotation of the infra side: recorded on the backend's ExternalSecret. */
+    passwordRotation: pulumi.Output<string>;
     vaultMount: pulumi.Output<string>;
     vaultKey: pulumi.Output<string>;
-    /** KV v2 version of the tenant's credentials: changes on every password rotation. */
+    /** KV v2 version of the login role's credentials at vaultKey (each key counts its own versions). */
     vaultSecretVersion: pulumi.Output<string>;
     jdbcUrl: pulumi.Output<string>;
     infraNamespace: pulumi.Output<string>;
@@ -26,6 +31,8 @@ export const WIRING_KEYS: (keyof InfraWiring)[] = [
     "poolerServiceName",
     "databaseName",
     "roleName",
+    "loginRoleName",
+    "passwordRotation",
     "vaultMount",
     "vaultKey",
     "vaultSecretVersion",

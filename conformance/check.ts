@@ -51,7 +51,7 @@ export function checkSets(sets: ObjectSet[]): SetReport[] {
     });
 }
 
-/** The objects synth wrote for a stack; role patches are applied to the live Cluster they patch. */
+/** The objects synth wrote for a stack; role patches are applied to the live Cluster they patch, waits skipped. */
 export function renderedObjects(stackDir: string, liveCluster: LiveCluster): KubeObject[] {
     const objects: KubeObject[] = [];
     let cluster: LiveCluster | undefined;
@@ -61,7 +61,8 @@ export function renderedObjects(stackDir: string, liveCluster: LiveCluster): Kub
         for (const file of fs.readdirSync(dir).sort()) {
             const doc = YAML.parse(fs.readFileSync(path.join(dir, file), "utf8"));
             if (doc.kind === "JSONPatch") cluster = applyJsonPatch(cluster ?? liveCluster, doc.patch as JsonPatchOp[]);
-            else objects.push(doc as KubeObject);
+            // A rotation step's wait reads live objects and sends none.
+            else if (doc.kind !== "EvidenceWait") objects.push(doc as KubeObject);
         }
     }
     // The shared Cluster as it would be after the patch (or as it is live): role rules see every tenant.

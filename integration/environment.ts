@@ -12,7 +12,7 @@ import { Client, type ClientConfig } from "pg";
 import type { DatabaseSpec, PoolerSpec } from "../components/crds";
 import type { StackConfig } from "../components/config";
 import { CNPG_POOLER_ROLE } from "../components/infra/bootstrapSql";
-import { desiredRoles } from "../components/infra/role";
+import { desiredRoles } from "../components/infra/roleEntries";
 import { SERVER_CA_FILE } from "../components/jdbc";
 import { loadStackConfig } from "../components/program";
 import { type SynthResult, readStackFile, runSynth } from "../scripts/synth";

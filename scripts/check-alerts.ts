@@ -12,6 +12,7 @@ import { type AlertRule, SERVER_CONNECTIONS_ALERT_RATIO, poolerAlertRules } from
 import { loadStackConfig } from "../components/program";
 import type { StackConfig } from "../components/config";
 import { readStackFile } from "./synth";
+import { loginCredentials } from "../components/rotation";
 
 const ROOT = path.join(__dirname, "..");
 const promtool = path.join(process.env["SYNERGYFLOW_TOOLCHAIN"] ?? path.join(os.homedir(), ".cache", "synergyflow-db-toolchain"), "bin", "promtool");
@@ -28,7 +29,7 @@ interface Case {
 function casesFor(rule: AlertRule, config: StackConfig): Case[] {
     const { pooler, tenant, sharedCluster, backend } = config;
     const pod = (i: number) => `namespace="${sharedCluster.namespace}", pod="${pooler.name}-${i}"`;
-    const pool = (i: number) => `${pod(i)}, database="${tenant.databaseName}", user="${tenant.roleName}"`;
+    const pool = (i: number) => `${pod(i)}, database="${tenant.databaseName}", user="${loginCredentials(tenant).a.roleName}"`;
     const pods = Array.from({ length: pooler.instances }, (_, i) => i);
     const perPod = (metric: string, total: number, minutes: number) =>
         pods.map((i) => ({ series: `${metric}{${pool(i)}}`, values: `${Math.floor(total / pooler.instances) + (i < total % pooler.instances ? 1 : 0)}x${minutes}` }));

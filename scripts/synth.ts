@@ -51,7 +51,7 @@ export interface PlanEntry {
     name: string;
     parent: string | null;
     target: Target;
-    operation: "create" | "read" | "patch";
+    operation: "create" | "read" | "patch" | "wait";
     /** Where a live-only value came from, when synth had to supply one. */
     liveValuesFrom?: string;
 }
@@ -168,7 +168,11 @@ function targetOf(record: RecordedResource): Target {
         return kind === "vault" ? "vault" : kind === "kubernetes" && (record.name === "infra" || record.name === "apps") ? record.name : "none";
     }
     if (record.type.startsWith("vault:")) return "vault";
-    if (record.type.startsWith("pulumi-nodejs:dynamic")) return "infra";
+    if (record.type.startsWith("pulumi-nodejs:dynamic")) {
+        // An evidence wait reads the cluster its waits name; the role patch writes the infra cluster.
+        const waits = unwrapSecrets(record.inputs["waits"]) as { kind: string; cluster?: string }[] | undefined;
+        return waits?.every((w) => w.cluster === "apps") ? "apps" : "infra";
+    }
     const providerName = record.provider?.split("::")[3];
     return providerName === "infra" || providerName === "apps" ? providerName : "none";
 }
@@ -248,17 +252,23 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
         const key = `${record.type}::${record.name}`;
         const target = targetOf(record);
         const masked = maskSecrets(record.inputs) as Record<string, unknown>;
-        const isPatch = record.type.startsWith("pulumi-nodejs:dynamic");
+        const dynamic = record.type.startsWith("pulumi-nodejs:dynamic");
+        // The two dynamic resources: the clusterPatch role patch, and a rotation step's evidence wait.
+        const isWait = dynamic && record.inputs["waits"] !== undefined;
+        const isPatch = dynamic && !isWait;
         plan.push({
             type: record.type,
             name: record.name,
             parent: parents.get(key) ?? null,
             target,
-            operation: record.read ? "read" : isPatch ? "patch" : "create",
+            operation: record.read ? "read" : isPatch ? "patch" : isWait ? "wait" : "create",
             ...(mocks.liveValues.has(key) ? { liveValuesFrom: mocks.liveValues.get(key) } : {}),
         });
         if (record.read) continue;
-        if (isPatch) {
+        if (isWait) {
+            const wait = { kind: "EvidenceWait", note: "a rotation step waits (polling, nothing written) until every item holds; see components/rotation.ts", step: masked["step"], timeoutSeconds: masked["timeoutSeconds"], waits: masked["waits"] };
+            write(path.join(target, fileName("wait", record.name) + ".yaml"), YAML.stringify(wait));
+        } else if (isPatch) {
             const roles = unwrapSecrets(record.inputs["roles"]) as Parameters<typeof computeRolePatch>[1];
             const patch = {
                 kind: "JSONPatch",

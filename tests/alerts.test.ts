@@ -13,7 +13,7 @@ const byName = (file: string) => Object.fromEntries(poolerAlertRules(configOf(fi
 describe("pooler alerts", () => {
     test("thresholds follow the stack: 90% of the role's limit, instances, Hikari's connection timeout", () => {
         const prod = byName(path.join(ROOT, "Pulumi.prod.yaml"));
-        expect(prod["SynergyflowPoolerServerConnectionsNearRoleLimit"]!.expr).toMatch(/\) >= 36$/);
+        expect(prod["SynergyflowPoolerServerConnectionsNearRoleLimit"]!.expr).toMatch(/\) >= 20$/);
         expect(prod["SynergyflowPoolerPodsUnavailable"]!.expr).toMatch(/ < 3$/);
         expect(prod["SynergyflowPoolerWaitAboveHikariTimeout"]!.expr).toMatch(/\) > 30$/);
         const changed = byName(variantConfig("prod", {}, (c) => {
@@ -33,6 +33,7 @@ describe("pooler alerts", () => {
             expect(metrics.length).toBeGreaterThan(0);
             for (const metric of metrics) expect(metric).toMatch(/^cnpg_pgbouncer_(pools_(sv_active|sv_idle|sv_used|sv_tested|sv_login|cl_waiting|maxwait|maxwait_us)|up)$/);
             expect(rule.expr).toContain(`pod=~"synergyflow-pgbouncer-.*"`);
+            if (rule.expr.includes("pools_")) expect(rule.expr).toContain(`user=~"synergyflow_app_a|synergyflow_app_b"`);
             expect(rule.annotations.runbook_url).toBe("README.md#runbook-pooler-alerts");
             expect(readme).toContain(`- **${rule.alert}**`);
             expect(rule.annotations.description).toContain("{{ $value }}");

@@ -3,8 +3,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { RecordedResource } from "../scripts/synth";
-import { type HarnessResult, ROOT, byType, generatedPasswords, synth, variantConfig } from "./harness";
-import { livePlatformCopy } from "./support/fixtures";
+import { type HarnessResult, ROOT, byType, generatedPasswords, synth, synthProcess, variantConfig } from "./harness";
+import { livePlatformCopy, platformAfter } from "./support/fixtures";
 
 const providerOf = (r: RecordedResource) => r.provider?.split("::")[3];
 const deploymentOf = (result: HarnessResult) => byType(result, "kubernetes:apps/v1:Deployment")[0]!.inputs as any;
@@ -27,7 +27,8 @@ describe("apps side", () => {
             "kubernetes:external-secrets.io/v1:ExternalSecret",
         ]);
         for (const r of apps) expect(providerOf(r)).toBe("apps");
-        expect(prod.plan.filter((e) => e.target === "apps" && e.operation !== "create")).toEqual([]);
+        // Besides creations, only the wait for the backend's Secret (it reads the apps cluster, writes nothing).
+        expect(prod.plan.filter((e) => e.target === "apps" && e.operation !== "create").map((e) => [e.name, e.operation])).toEqual([["synergyflow-credentials-synced", "wait"]]);
     });
 
     test("the namespace carries the platform labels and Pod Security level", () => {
@@ -38,14 +39,21 @@ describe("apps side", () => {
     test("the credentials Secret comes from the same Vault key as the infra side, with the backend's key names", () => {
         const es = byType(prod, "kubernetes:external-secrets.io/v1:ExternalSecret").map((r) => r.inputs as any).find((e) => e.metadata.namespace === "synergyflow");
         // The Vault version in the metadata: a new version (a rotation) makes ESO sync at once, not at refreshInterval.
-        expect(es.metadata.annotations).toEqual({ "pulumi.com/waitFor": "condition=Ready", "synergyflow-db/vault-version": prod.outputs["vaultSecretVersion"] });
-        const infra = byType(prod, "kubernetes:external-secrets.io/v1:ExternalSecret").map((r) => r.inputs as any).find((e) => e.metadata.name === "synergyflow-app-role-password");
+        // And the rotation's record: which login role the backend follows, for which tenant.passwordRotation.
+        expect(es.metadata.annotations).toEqual({
+            "pulumi.com/waitFor": "condition=Ready",
+            "synergyflow-db/vault-version": prod.outputs["vaultSecretVersion"],
+            "synergyflow-db/login-role": "synergyflow_app_a",
+            "synergyflow-db/password-rotation": "1",
+        });
+        const infra = byType(prod, "kubernetes:external-secrets.io/v1:ExternalSecret").map((r) => r.inputs as any).find((e) => e.metadata.name === "synergyflow-app-role-password-a");
         expect(infra.metadata.annotations["synergyflow-db/vault-version"]).toBe(prod.outputs["vaultSecretVersion"]);
+        expect(infra.spec.data[0].remoteRef.key).toBe(prod.outputs["vaultKey"]);
         expect(es.spec.target.name).toBe("synergyflow-db-credentials");
         expect(es.spec.secretStoreRef).toEqual({ kind: "ClusterSecretStore", name: "vault-backend" });
         expect(es.spec.data).toEqual([
-            { secretKey: "DB_USERNAME", remoteRef: { key: prod.outputs["vaultKey"], property: "username" } },
-            { secretKey: "DB_PASSWORD", remoteRef: { key: prod.outputs["vaultKey"], property: "password" } },
+            { secretKey: "DB_USERNAME", remoteRef: { key: prod.outputs["vaultKey"], property: "username", version: prod.outputs["vaultSecretVersion"] } },
+            { secretKey: "DB_PASSWORD", remoteRef: { key: prod.outputs["vaultKey"], property: "password", version: prod.outputs["vaultSecretVersion"] } },
         ]);
     });
 
@@ -111,12 +119,45 @@ describe("apps side", () => {
         expect(deploymentOf(again).spec.template.spec.containers[0].envFrom[0].configMapRef.name).toBe(before);
     });
 
-    test("a password rotation changes the Vault version annotation, so the pods restart", async () => {
-        const rotated = await synth("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:tenant"].passwordRotation = "2")));
+    test("a rotation regenerates the idle login role only and moves the backend to it; the next one moves it back", async () => {
+        const rotate = (rotation: string, live: string) => synth("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:tenant"].passwordRotation = rotation)), undefined, live);
+        const keepers = (r: HarnessResult) => Object.fromEntries(byType(r, "random:index/randomPassword:RandomPassword").map((p) => [p.name.replace(/^synergyflow-login-(.)-credential-password$/, "$1"), (p.inputs as any).keepers.rotation]));
         const annotation = (r: HarnessResult) => deploymentOf(r).spec.template.metadata.annotations["synergyflow.io/db-credentials-version"];
-        expect(annotation(prod)).toBe(prod.outputs["vaultSecretVersion"]);
-        expect(annotation(rotated)).toBe(rotated.outputs["vaultSecretVersion"]);
-        expect(annotation(rotated)).not.toBe(annotation(prod));
+        const backendSecret = (r: HarnessResult) => byType(r, "kubernetes:external-secrets.io/v1:ExternalSecret").map((e) => e.inputs as any).find((e) => e.metadata.namespace === "synergyflow");
+
+        // After the first run (backend on a, rotation "1"), rotation "2": b is regenerated, the backend moves to b.
+        const second = await rotate("2", platformAfter({ loginRole: "synergyflow_app_a", rotation: "1", generations: { a: "1", b: "1" }, rollout: "complete" }));
+        expect(keepers(second)).toEqual({ a: "1", b: "2" });
+        expect(second.outputs).toMatchObject({ loginRoleName: "synergyflow_app_b", vaultKey: "kubernetes/infra/cloudnative-pg/synergyflow-b", passwordRotation: "2" });
+        expect(backendSecret(second).spec.data[0].remoteRef.key).toBe("kubernetes/infra/cloudnative-pg/synergyflow-b");
+        expect(backendSecret(second).metadata.annotations).toMatchObject({ "synergyflow-db/login-role": "synergyflow_app_b", "synergyflow-db/password-rotation": "2" });
+        expect(annotation(second)).toBe(`synergyflow_app_b@${second.outputs["vaultSecretVersion"]}`);
+        expect(annotation(second)).not.toBe(annotation(prod));
+        // Rotation "3": a (idle since "2") is regenerated, b keeps its password, the backend moves back to a.
+        const third = await rotate("3", platformAfter({ loginRole: "synergyflow_app_b", rotation: "2", generations: { a: "1", b: "2" }, rollout: "complete" }));
+        expect(keepers(third)).toEqual({ a: "3", b: "2" });
+        expect(third.outputs["loginRoleName"]).toBe("synergyflow_app_a");
+        // Re-running "3" after a failure half-way (the backend's record already moved) regenerates nothing more.
+        const rerun = await rotate("3", platformAfter({ loginRole: "synergyflow_app_a", rotation: "3", generations: { a: "3", b: "2" }, rollout: "complete" }));
+        expect(keepers(rerun)).toEqual({ a: "3", b: "2" });
+        expect(rerun.outputs["loginRoleName"]).toBe("synergyflow_app_a");
+        // The same value again is no rotation: nothing changes.
+        const same = await rotate("1", platformAfter({ loginRole: "synergyflow_app_a", rotation: "1", generations: { a: "1", b: "1" }, rollout: "complete" }));
+        expect(keepers(same)).toEqual({ a: "1", b: "1" });
+        expect(same.outputs["loginRoleName"]).toBe("synergyflow_app_a");
+    });
+
+    test("a rotation is refused while the last one's rollout is unfinished, or when the in-use password cannot be told", async () => {
+        const refusal = async (live: string) => {
+            const result = synthProcess("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:tenant"].passwordRotation = "3")), undefined, ["--live", live]);
+            expect(result.status).toBe(2);
+            return result.stderr;
+        };
+        const pending = await refusal(platformAfter({ loginRole: "synergyflow_app_b", rotation: "2", generations: { a: "1", b: "2" }, rollout: "pending" }));
+        expect(pending).toContain("synergyflow-db:tenant.passwordRotation: \"3\" would start a new rotation while Deployment synergyflow/synergyflow-backend has not finished the last one (1 of 3 pods updated)");
+        expect(pending).toContain("remedy: set tenant.passwordRotation back to \"2\"");
+        const unknown = await refusal(platformAfter({ loginRole: "synergyflow_app_b", rotation: "2", generations: { a: "1" }, rollout: "complete" }));
+        expect(unknown).toContain("follows synergyflow_app_b, but its infra ExternalSecret cnpg-system/synergyflow-app-role-password-b carries no synergyflow-db/password-generation");
     });
 
     test("namespaceMode create owns the Namespace itself (on an apps cluster without it); patch never marks it ours", async () => {
@@ -156,13 +197,17 @@ describe("split mode", () => {
         const split = await synth("prod", variantConfig("prod", { "synergyflow-db:infraStack": "platform/synergyflow-db/prod-infra" }));
         const fixture = JSON.parse(fs.readFileSync(path.join(ROOT, "fixtures/infra-stack-outputs.json"), "utf8"));
         expect(split.resources.filter((r) => (r.inputs as any)?.metadata?.namespace === "cnpg-system")).toEqual([]);
-        expect(split.resources.some((r) => r.type.startsWith("vault:") || r.type.startsWith("random:") || r.type.startsWith("pulumi-nodejs:"))).toBe(false);
+        expect(split.resources.some((r) => r.type.startsWith("vault:") || r.type.startsWith("random:"))).toBe(false);
+        // Only the apps side's own wait: its Secret holds the version the infra stack published.
+        expect(split.resources.filter((r) => r.type.startsWith("pulumi-nodejs:")).map((r) => (r.inputs as any).waits)).toEqual([
+            [{ kind: "secretSynced", cluster: "apps", namespace: "synergyflow", secretName: "synergyflow-db-credentials", vaultVersion: fixture.vaultSecretVersion }],
+        ]);
         expect(split.plan.filter((e) => e.target === "infra" || e.target === "vault")).toEqual([]);
         const reference = split.resources.find((r) => r.type === "pulumi:pulumi:StackReference");
         expect((reference!.inputs as any).name).toBe("platform/synergyflow-db/prod-infra");
         const env = (datasourceOf(split).inputs as any).data;
         expect(env.PGHOST).toBe(fixture.poolerHost);
-        expect(deploymentOf(split).spec.template.metadata.annotations["synergyflow.io/db-credentials-version"]).toBe(fixture.vaultSecretVersion);
+        expect(deploymentOf(split).spec.template.metadata.annotations["synergyflow.io/db-credentials-version"]).toBe(`${fixture.loginRoleName}@${fixture.vaultSecretVersion}`);
         expect(split.outputs["poolerHost"]).toBe(fixture.poolerHost);
         expect(split.outputs["connectionBudget"]).toBeUndefined();
     });

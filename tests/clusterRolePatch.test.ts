@@ -1,6 +1,6 @@
 import type { SharedClusterApi } from "../components/infra/clusterApi";
 import { type RolePatchState, rolePatchProvider } from "../components/infra/clusterRolePatch";
-import { applicationRoleFields } from "../components/infra/role";
+import { applicationRoleFields } from "../components/infra/roleEntries";
 import type { JsonPatchOp, LiveCluster } from "../components/infra/rolePatch";
 import { sharedClusterFixture } from "./support/fixtures";
 import { applyJsonPatch } from "../conformance/jsonPatch";

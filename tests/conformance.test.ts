@@ -47,7 +47,7 @@ describe("conformance of everything synth emits", () => {
             "prod",
             (infra) => {
                 const cluster = infra.find((o) => o.kind === "Cluster");
-                cluster.spec.managed.roles = cluster.spec.managed.roles.filter((r: any) => r.name !== "synergyflow_app");
+                cluster.spec.managed.roles = cluster.spec.managed.roles.filter((r: any) => !String(r.name).startsWith("synergyflow_app"));
             },
             [{ apiVersion: "postgresql.cnpg.io/v1", kind: "DatabaseRole" }],
         );
@@ -110,9 +110,9 @@ describe("conformance of everything synth emits", () => {
     test("the role patch keeps every tenant's role valid and unique on the shared Cluster", () => {
         const prodSet = sets.find((s) => s.name === "vault auth, clusterPatch")!;
         const cluster = prodSet.objects.find((o) => o.kind === "Cluster") as any;
-        expect(cluster.spec.managed.roles.map((r: any) => r.name)).toEqual(["gitlab_app", "harbor_app", "mattermost_app", "keycloak_app", "readonly_user", "synergyflow_app", "synergyflow_pooler_auth"]);
+        expect(cluster.spec.managed.roles.map((r: any) => r.name)).toEqual(["gitlab_app", "harbor_app", "mattermost_app", "keycloak_app", "readonly_user", "synergyflow_app", "synergyflow_app_a", "synergyflow_app_b", "synergyflow_pooler_auth"]);
         const external = sets.find((s) => s.name === "prod")!.objects.find((o) => o.kind === "Cluster") as any;
-        expect(external.spec.managed.roles.map((r: any) => r.name)).toEqual(["gitlab_app", "harbor_app", "mattermost_app", "keycloak_app", "readonly_user", "synergyflow_app"]);
+        expect(external.spec.managed.roles.map((r: any) => r.name)).toEqual(["gitlab_app", "harbor_app", "mattermost_app", "keycloak_app", "readonly_user", "synergyflow_app", "synergyflow_app_a", "synergyflow_app_b"]);
     });
 });
 

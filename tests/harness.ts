@@ -51,6 +51,8 @@ export function vaultAuthConfig(deepChanges?: (config: Record<string, any>) => v
     return variantConfig("prod", {}, (c) => {
         c["synergyflow-db:sharedCluster"].roleStrategy = "clusterPatch";
         c["synergyflow-db:pooler"].authMode = "vault";
+        // The auth role's 4 connections come out of the login roles' share: 150 + 4 + 2 x 21 = 196 of 197.
+        c["synergyflow-db:tenant"].connectionLimit = 21;
         deepChanges?.(c);
     });
 }

@@ -10,7 +10,7 @@ function databaseRolePlatform(): string {
         "prod",
         (infra) => {
             const cluster = infra.find((o) => o.kind === "Cluster");
-            cluster.spec.managed.roles = cluster.spec.managed.roles.filter((r: any) => r.name !== "synergyflow_app");
+            cluster.spec.managed.roles = cluster.spec.managed.roles.filter((r: any) => !String(r.name).startsWith("synergyflow_app"));
         },
         [{ apiVersion: "postgresql.cnpg.io/v1", kind: "DatabaseRole" }],
     );
@@ -46,44 +46,56 @@ describe("infra tenant", () => {
 
     test("the credentials: explicitly named KV v2 secrets whose data is a Pulumi secret", async () => {
         const secrets = byType(vault, "vault:kv/secretV2:SecretV2").map((r) => r.inputs as any);
-        expect(secrets.map((s) => s.name).sort()).toEqual(["kubernetes/infra/cloudnative-pg/synergyflow", "kubernetes/infra/cloudnative-pg/synergyflow-pooler-auth"]);
-        expect(byType(prod, "vault:kv/secretV2:SecretV2").map((r) => (r.inputs as any).name)).toEqual(["kubernetes/infra/cloudnative-pg/synergyflow"]);
+        expect(secrets.map((s) => s.name).sort()).toEqual(["kubernetes/infra/cloudnative-pg/synergyflow-a", "kubernetes/infra/cloudnative-pg/synergyflow-b", "kubernetes/infra/cloudnative-pg/synergyflow-pooler-auth"]);
+        expect(byType(prod, "vault:kv/secretV2:SecretV2").map((r) => (r.inputs as any).name)).toEqual(["kubernetes/infra/cloudnative-pg/synergyflow-a", "kubernetes/infra/cloudnative-pg/synergyflow-b"]);
         for (const secret of secrets) {
             expect(secret.mount).toBe("secret");
             expect(isSecretWrapper(secret.dataJson)).toBe(true);
             const data = JSON.parse(secret.dataJson.value);
             expect(Object.keys(data).sort()).toEqual(["password", "username"]);
         }
-        // Stable resource names: a renamed credential would be re-created and the old one's delete would remove the
-        // Vault key the new one wrote.
-        expect(byType(vault, "random:index/randomPassword:RandomPassword").map((r) => r.name).sort()).toEqual(["synergyflow-credential-password", "synergyflow-pooler-auth-credential-password"]);
-        expect(byType(vault, "kubernetes:external-secrets.io/v1:ExternalSecret").map((r) => r.name).filter((n) => !n.includes("credentials")).sort()).toEqual(["synergyflow-pooler-auth-secret", "synergyflow-role-secret"]);
+        // One credential per login role, each with its own Vault key; the auth role's keeps its resource names.
+        expect(byType(vault, "random:index/randomPassword:RandomPassword").map((r) => r.name).sort()).toEqual(["synergyflow-login-a-credential-password", "synergyflow-login-b-credential-password", "synergyflow-pooler-auth-credential-password"]);
+        expect(byType(vault, "kubernetes:external-secrets.io/v1:ExternalSecret").map((r) => r.name).filter((n) => !n.includes("credentials")).sort()).toEqual(["synergyflow-login-a-secret", "synergyflow-login-b-secret", "synergyflow-pooler-auth-secret"]);
+        // The keepers: each login role's password is generated for a rotation value; the auth role's never rotates.
+        expect(byType(vault, "random:index/randomPassword:RandomPassword").map((r) => [r.name, (r.inputs as any).keepers.rotation]).sort()).toEqual([
+            ["synergyflow-login-a-credential-password", "1"],
+            ["synergyflow-login-b-credential-password", "1"],
+            ["synergyflow-pooler-auth-credential-password", "1"],
+        ]);
         const passwords = byType(prod, "random:index/randomPassword:RandomPassword").map((r) => r.inputs as any);
         for (const p of passwords) expect(p).toMatchObject({ length: 32, special: true, overrideSpecial: "-_." });
     });
 
     test("the role's password Secret is made by an ExternalSecret exactly as CNPG requires, kept on destroy when the role is", () => {
         const externalSecrets = byType(prod, "kubernetes:external-secrets.io/v1:ExternalSecret").map((r) => r.inputs as any);
-        const role = externalSecrets.find((e) => e.metadata.name === "synergyflow-app-role-password");
+        const role = externalSecrets.find((e) => e.metadata.name === "synergyflow-app-role-password-b");
         expect(role).toMatchObject({
             apiVersion: "external-secrets.io/v1",
-            metadata: { namespace: "cnpg-system", annotations: { "pulumi.com/waitFor": "condition=Ready" } },
+            metadata: { namespace: "cnpg-system", annotations: { "pulumi.com/waitFor": "condition=Ready", "synergyflow-db/password-generation": "1" } },
             spec: {
                 secretStoreRef: { kind: "ClusterSecretStore", name: "vault-backend" },
                 // prod retains the role: the Secret it reads its password from must outlive the ExternalSecret.
                 target: {
-                    name: "synergyflow-app-role-password",
+                    name: "synergyflow-app-role-password-b",
                     creationPolicy: "Orphan",
-                    template: { type: "kubernetes.io/basic-auth", metadata: { labels: { "cnpg.io/reload": "true", "synergyflow-db/stack": "prod" } } },
+                    // The Secret carries the Vault version it holds: the evidence the rotation waits for.
+                    template: {
+                        type: "kubernetes.io/basic-auth",
+                        metadata: { labels: { "cnpg.io/reload": "true", "synergyflow-db/stack": "prod" }, annotations: { "synergyflow-db/vault-version": role.metadata.annotations["synergyflow-db/vault-version"] } },
+                    },
                 },
             },
         });
-        // The same key string vault.kv.SecretV2 was given, relative to the store's mount.
+        // The same key string vault.kv.SecretV2 was given, relative to the store's mount, read at the version written.
+        const version = byType(prod, "vault:kv/secretV2:SecretV2").find((r) => (r.inputs as any).name.endsWith("-b"))!;
+        const written = prod.resources.find((r) => r.name === version.name)!;
         expect(role.spec.data).toEqual([
-            { secretKey: "username", remoteRef: { key: "kubernetes/infra/cloudnative-pg/synergyflow", property: "username" } },
-            { secretKey: "password", remoteRef: { key: "kubernetes/infra/cloudnative-pg/synergyflow", property: "password" } },
+            { secretKey: "username", remoteRef: { key: "kubernetes/infra/cloudnative-pg/synergyflow-b", property: "username", version: role.metadata.annotations["synergyflow-db/vault-version"] } },
+            { secretKey: "password", remoteRef: { key: "kubernetes/infra/cloudnative-pg/synergyflow-b", property: "password", version: role.metadata.annotations["synergyflow-db/vault-version"] } },
         ]);
-        const devRole = byType(dev, "kubernetes:external-secrets.io/v1:ExternalSecret").map((r) => r.inputs as any).find((e) => e.metadata.name === "synergyflow-app-role-password");
+        expect(written).toBeDefined();
+        const devRole = byType(dev, "kubernetes:external-secrets.io/v1:ExternalSecret").map((r) => r.inputs as any).find((e) => e.metadata.name === "synergyflow-app-role-password-a");
         expect(devRole.spec.target.creationPolicy).toBe("Owner");
     });
 
@@ -95,33 +107,42 @@ describe("infra tenant", () => {
         }
     });
 
-    test("clusterPatch: one dynamic resource holding both roles with explicit login and no privileges", async () => {
+    test("clusterPatch: one dynamic resource holding the owner, both login roles and the auth role, no privileges", async () => {
         const patch = one(vault, "pulumi-nodejs:dynamic/synergyflow-db:ClusterRolePatch");
         expect(patch).toMatchObject({ namespace: "cnpg-system", clusterName: "shared-postgres", context: "infra", dropTimeoutSeconds: 300 });
-        expect(patch.roles.map((r: any) => [r.name, r.connectionLimit, r.passwordSecret.name])).toEqual([
-            ["synergyflow_app", 40, "synergyflow-app-role-password"],
-            ["synergyflow_pooler_auth", 4, "synergyflow-pooler-auth"],
+        expect(patch.roles.map((r: any) => [r.name, r.login, r.connectionLimit, r.passwordSecret?.name, r.inRoles])).toEqual([
+            ["synergyflow_app", false, 0, undefined, undefined],
+            ["synergyflow_app_a", true, 21, "synergyflow-app-role-password-a", ["synergyflow_app"]],
+            ["synergyflow_app_b", true, 21, "synergyflow-app-role-password-b", ["synergyflow_app"]],
+            ["synergyflow_pooler_auth", true, 4, "synergyflow-pooler-auth", undefined],
         ]);
-        expect(vault.outputs["roleStrategy"]).toBe("clusterPatch: synergyflow_app, synergyflow_pooler_auth patched into spec.managed.roles");
+        expect(vault.outputs["roleStrategy"]).toBe("clusterPatch: synergyflow_app, synergyflow_app_a, synergyflow_app_b, synergyflow_pooler_auth patched into spec.managed.roles");
         for (const role of patch.roles) {
-            expect(role).toMatchObject({ login: true, inherit: true, superuser: false, createdb: false, createrole: false, replication: false, bypassrls: false });
+            expect(role).toMatchObject({ inherit: true, superuser: false, createdb: false, createrole: false, replication: false, bypassrls: false });
         }
     });
 
-    test("external (the committed stacks): nothing touches the shared Cluster; the preflight verified the entry", () => {
-        expect(prod.resources.some((r) => r.type.startsWith("pulumi-nodejs:dynamic"))).toBe(false);
+    test("external (the committed stacks): nothing touches the shared Cluster; the preflight verified the entries", () => {
+        expect(byType(prod, "pulumi-nodejs:dynamic/synergyflow-db:ClusterRolePatch")).toHaveLength(0);
         expect(byType(prod, "kubernetes:postgresql.cnpg.io/v1:DatabaseRole")).toHaveLength(0);
-        expect(prod.outputs["roleStrategy"]).toBe("external: synergyflow_app declared by the Cluster's owner, verified live by the preflight");
+        expect(prod.outputs["roleStrategy"]).toBe("external: synergyflow_app, synergyflow_app_a, synergyflow_app_b declared by the Cluster's owner, verified live by the preflight");
     });
 
     test("databaseRole: standalone DatabaseRoles, never the shared Cluster", async () => {
         const result = await synth("prod", variantConfig("prod", {}, (c) => Object.assign(c["synergyflow-db:sharedCluster"], { operatorVersion: "1.30", roleStrategy: "databaseRole" })), undefined, databaseRolePlatform());
         const roles = byType(result, "kubernetes:postgresql.cnpg.io/v1:DatabaseRole").map((r) => r.inputs as any);
-        expect(roles.map((r) => r.metadata.name)).toEqual(["synergyflow-app"]);
-        expect(roles[0].spec).toMatchObject({ cluster: { name: "shared-postgres" }, name: "synergyflow_app", login: true, superuser: false, connectionLimit: 40, databaseRoleReclaimPolicy: "retain" });
-        expect(roles[0].spec.ensure).toBeUndefined();
-        expect(result.resources.some((r) => r.type.startsWith("pulumi-nodejs:dynamic"))).toBe(false);
-        expect(result.outputs["roleStrategy"]).toBe("databaseRole: synergyflow_app as DatabaseRole objects");
+        expect(roles.map((r) => r.metadata.name)).toEqual(["synergyflow-app", "synergyflow-app-a", "synergyflow-app-b"]);
+        expect(roles[0].spec).toMatchObject({ cluster: { name: "shared-postgres" }, name: "synergyflow_app", login: false, superuser: false, connectionLimit: 0, databaseRoleReclaimPolicy: "retain" });
+        expect(roles[1].spec).toMatchObject({ name: "synergyflow_app_a", login: true, connectionLimit: 23, inRoles: ["synergyflow_app"], passwordSecret: { name: "synergyflow-app-role-password-a" } });
+        for (const role of roles) expect(role.spec.ensure).toBeUndefined();
+        expect(byType(result, "pulumi-nodejs:dynamic/synergyflow-db:ClusterRolePatch")).toHaveLength(0);
+        // CNPG 1.30 reports the password it applied on the DatabaseRole: the rotation waits there.
+        const applied = byType(result, "pulumi-nodejs:dynamic/synergyflow-db:ControllerEvidence").map((r) => r.inputs as any).find((w) => w.step.includes("PostgreSQL"));
+        expect(applied.waits.filter((w: any) => w.kind === "passwordApplied").map((w: any) => [w.roleName, w.declaredBy])).toEqual([
+            ["synergyflow_app_a", "databaseRole"],
+            ["synergyflow_app_b", "databaseRole"],
+        ]);
+        expect(result.outputs["roleStrategy"]).toBe("databaseRole: synergyflow_app, synergyflow_app_a, synergyflow_app_b as DatabaseRole objects");
         expect(result.warnings).toEqual([]);
     });
 
@@ -143,7 +164,12 @@ describe("infra tenant", () => {
         expect(pooler.spec.template.spec.affinity.podAntiAffinity).toBeDefined();
         for (const value of Object.values(pooler.spec.pgbouncer.parameters)) expect(typeof value).toBe("string");
         expect(pooler.spec.pgbouncer.parameters.max_prepared_statements).toBe("200");
-        expect(pooler.spec.pgbouncer.pg_hba[0]).toBe("hostssl synergyflow synergyflow_app 0.0.0.0/0 scram-sha-256");
+        expect(pooler.spec.pgbouncer.pg_hba.slice(0, 4)).toEqual([
+            "hostssl synergyflow synergyflow_app_a 0.0.0.0/0 scram-sha-256",
+            "hostssl synergyflow synergyflow_app_a ::/0 scram-sha-256",
+            "hostssl synergyflow synergyflow_app_b 0.0.0.0/0 scram-sha-256",
+            "hostssl synergyflow synergyflow_app_b ::/0 scram-sha-256",
+        ]);
         // Operator auth: CNPG's own auth user and lookup, nothing of ours.
         expect(pooler.spec.pgbouncer.authQuery).toBeUndefined();
         expect(pooler.spec.pgbouncer.authQuerySecret).toBeUndefined();
@@ -172,7 +198,7 @@ describe("infra tenant", () => {
         expect(one(unmasqueraded, "kubernetes:networking.k8s.io/v1:NetworkPolicy").spec.ingress[0].from).toEqual([{ ipBlock: { cidr: "10.245.0.0/16" } }]);
     });
 
-    test("the bootstrap Job: operator auth runs as the tenant role, vault auth as the superuser; passwords only by Secret reference; CA verified", async () => {
+    test("the bootstrap Job: operator auth runs as the login roles, vault auth as the superuser; passwords only by Secret reference; CA verified", async () => {
         const job = one(prod, "kubernetes:batch/v1:Job");
         const pod = job.spec.template.spec;
         expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
@@ -180,15 +206,21 @@ describe("infra tenant", () => {
         expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, runAsNonRoot: true });
         expect(container.command.join(" ")).not.toMatch(/password/i);
         const env = (name: string) => container.env.find((e: any) => e.name === name);
-        expect(env("PGPASSWORD")).toEqual({ name: "PGPASSWORD", valueFrom: { secretKeyRef: { name: "synergyflow-app-role-password", key: "password" } } });
+        expect(env("PGPASSWORD")).toEqual({ name: "PGPASSWORD", valueFrom: { secretKeyRef: { name: "synergyflow-app-role-password-a", key: "password" } } });
+        // Each login role sets its own defaults (no superuser): one init container per login role.
+        expect(pod.initContainers.map((c: any) => [c.command.join(" "), c.env.find((e: any) => e.name === "PGUSER").valueFrom.secretKeyRef.name])).toEqual([
+            ["psql --no-psqlrc --file=/sql/login-role.sql", "synergyflow-app-role-password-a"],
+            ["psql --no-psqlrc --file=/sql/login-role.sql", "synergyflow-app-role-password-b"],
+        ]);
         expect(env("PGDATABASE").value).toBe("synergyflow");
         expect([env("PGHOST").value, env("PGSSLMODE").value, env("PGSSLROOTCERT").value]).toEqual(["shared-postgres-rw", "verify-full", "/ca/ca.crt"]);
         expect(pod.volumes.find((v: any) => v.name === "ca").secret).toEqual({ secretName: "shared-postgres-ca", items: [{ key: "ca.crt", path: "ca.crt" }] });
         for (const e of container.env) expect(e.value === undefined || !/password/i.test(e.name)).toBe(true);
-        const sql = byType(prod, "kubernetes:core/v1:ConfigMap").map((r) => (r.inputs as any).data["bootstrap.sql"]).find(Boolean);
-        expect(sql).not.toContain("user_search");
-        expect(sql).toContain(`GRANT CONNECT ON DATABASE "synergyflow" TO "cnpg_pooler_pgbouncer";`);
-        expect(sql).toContain(`ALTER ROLE "synergyflow_app" IN DATABASE "synergyflow" SET search_path = "synergyflow_users"`);
+        const scripts = byType(prod, "kubernetes:core/v1:ConfigMap").map((r) => (r.inputs as any).data).find((d) => d["bootstrap.sql"]);
+        expect(scripts["bootstrap.sql"]).not.toContain("user_search");
+        expect(scripts["bootstrap.sql"]).toContain(`GRANT CONNECT ON DATABASE "synergyflow" TO "cnpg_pooler_pgbouncer";`);
+        expect(scripts["login-role.sql"]).toContain(`ALTER ROLE SESSION_USER IN DATABASE "synergyflow" SET search_path = "synergyflow_users"`);
+        expect(one(vault, "kubernetes:batch/v1:Job").spec.template.spec.initContainers).toBeUndefined();
         const vaultJob = one(vault, "kubernetes:batch/v1:Job");
         expect(vaultJob.metadata.name).not.toBe(job.metadata.name);
         expect(vaultJob.metadata.name).toMatch(/^synergyflow-db-bootstrap-[0-9a-f]{8}$/);
@@ -221,13 +253,39 @@ describe("infra tenant", () => {
 
     test("the tenant's outputs are the stack outputs", () => {
         expect(Object.keys(prod.outputs).sort()).toEqual(
-            ["appsNamespace", "connectionBudget", "roleStrategy", "databaseName", "datasourceConfigMap", "infraNamespace", "jdbcUrl", "poolerHost", "poolerPort", "poolerServiceName", "roleName", "serverCaCertificate", "sslMode", "vaultKey", "vaultMount", "vaultSecretVersion"].sort(),
+            [
+                "appsNamespace",
+                "connectionBudget",
+                "roleStrategy",
+                "databaseName",
+                "datasourceConfigMap",
+                "infraNamespace",
+                "jdbcUrl",
+                "loginRoleName",
+                "passwordRotation",
+                "poolerHost",
+                "poolerPort",
+                "poolerServiceName",
+                "roleName",
+                "serverCaCertificate",
+                "sslMode",
+                "vaultKey",
+                "vaultMount",
+                "vaultSecretVersion",
+            ].sort(),
         );
-        expect(prod.outputs).toMatchObject({ databaseName: "synergyflow", roleName: "synergyflow_app", vaultKey: "kubernetes/infra/cloudnative-pg/synergyflow", poolerPort: 5432 });
+        expect(prod.outputs).toMatchObject({
+            databaseName: "synergyflow",
+            roleName: "synergyflow_app",
+            loginRoleName: "synergyflow_app_a",
+            passwordRotation: "1",
+            vaultKey: "kubernetes/infra/cloudnative-pg/synergyflow-a",
+            poolerPort: 5432,
+        });
         expect(String(prod.outputs["jdbcUrl"])).toBe(
             "jdbc:postgresql://10.80.12.40:5432/synergyflow?sslmode=verify-ca&sslrootcert=%2Fetc%2Fsynergyflow-db%2Fserver-ca%2Fca.crt&prepareThreshold=5&ApplicationName=synergyflow&tcpKeepAlive=true",
         );
         expect(String(prod.outputs["serverCaCertificate"])).toMatch(/^-----BEGIN CERTIFICATE-----\n/);
-        expect(prod.outputs["connectionBudget"]).toMatchObject({ usableSlots: 197, otherTenantsTotal: 150, ourRoleLimits: { synergyflow_app: 40 } });
+        expect(prod.outputs["connectionBudget"]).toMatchObject({ usableSlots: 197, otherTenantsTotal: 150, ourRoleLimits: { synergyflow_app: 0, synergyflow_app_a: 23, synergyflow_app_b: 23 }, poolerServerConnections: 21 });
     });
 });

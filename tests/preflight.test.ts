@@ -75,12 +75,14 @@ describe("preflight refuses, naming the key, the live object and its owner, and 
     });
 
     test("external: the entry missing or different in the live Cluster", async () => {
-        const missing = livePlatformCopy("prod", (infra) => (cluster(infra).spec.managed.roles = cluster(infra).spec.managed.roles.filter((r: any) => r.name !== "synergyflow_app")));
+        const missing = livePlatformCopy("prod", (infra) => (cluster(infra).spec.managed.roles = cluster(infra).spec.managed.roles.filter((r: any) => r.name !== "synergyflow_app_b")));
         const [problem] = await problemsOn(prodConfig(), missing);
-        expect(problem!.message).toContain(`has no entry for role "synergyflow_app"`);
-        expect(problem!.remedy).toMatch(/- name: synergyflow_app\n\s+ensure: present\n\s+comment: synergyflow application role \(synergyflow-db\)\n\s+login: true/);
-        const different = livePlatformCopy("prod", (infra) => (cluster(infra).spec.managed.roles.find((r: any) => r.name === "synergyflow_app").connectionLimit = 50));
-        expect((await problemsOn(prodConfig(), different))[0]!.message).toContain("differs in connectionLimit (live 50, expected 40)");
+        expect(problem!.message).toContain(`has no entry for role "synergyflow_app_b"`);
+        // The remedy prints all three entries: the owner, and the two login roles that are its members.
+        expect(problem!.remedy).toMatch(/- name: synergyflow_app\n\s+ensure: present\n\s+comment: synergyflow owner role, no login \(synergyflow-db\)\n\s+login: false/);
+        expect(problem!.remedy).toMatch(/- name: synergyflow_app_b\n\s+ensure: present\n\s+comment: synergyflow application login role b \(synergyflow-db\)\n\s+login: true\n[\s\S]*inRoles:\n\s+- synergyflow_app\n\s+passwordSecret:\n\s+name: synergyflow-app-role-password-b/);
+        const different = livePlatformCopy("prod", (infra) => (cluster(infra).spec.managed.roles.find((r: any) => r.name === "synergyflow_app_a").connectionLimit = 50));
+        expect((await problemsOn(prodConfig(), different))[0]!.message).toContain(`entry "synergyflow_app_a" differs in connectionLimit (live 50, expected 23)`);
     });
 
     test("databaseRole: the kind not served, and an inline entry that would shadow ours", async () => {
@@ -88,7 +90,7 @@ describe("preflight refuses, naming the key, the live object and its owner, and 
         const messages = (await problemsOn(config, path.join(ROOT, "fixtures/live/prod"))).map((p) => p.message);
         expect(messages).toEqual([
             `"databaseRole" needs the DatabaseRole kind (CNPG >= 1.30), which the infra cluster does not serve`,
-            "the Cluster also lists synergyflow_app in spec.managed.roles; CNPG applies that inline entry, not our DatabaseRole",
+            "the Cluster also lists synergyflow_app, synergyflow_app_a, synergyflow_app_b in spec.managed.roles; CNPG applies that inline entry, not our DatabaseRole",
         ]);
     });
 
@@ -134,8 +136,9 @@ describe("preflight refuses, naming the key, the live object and its owner, and 
         );
         const error = await runPreflight(config, fixtureLiveReader(path.join(ROOT, "fixtures/live/prod")), "prod").catch((e: unknown) => e);
         expect(error).toBeInstanceOf(PreflightError);
-        expect((error as PreflightError).problems.map((p) => p.key)).toEqual(["pooler.authMode", "sharedCluster.roleStrategy", "pooler.name", "pooler.podDisruptionBudgetName", "vault.kvMount", "vault.kvMount"]);
-        expect((error as PreflightError).message).toMatch(/^synergyflow-db preflight against the live platform: 6 problems, nothing was created:\n  - synergyflow-db:pooler.authMode: /);
+        // vault auth also adds its auth role's 4 connections to a budget that has 1 slot left.
+        expect((error as PreflightError).problems.map((p) => p.key)).toEqual(["pooler.authMode", "sharedCluster.roleStrategy", "tenant.connectionLimit", "pooler.name", "pooler.podDisruptionBudgetName", "vault.kvMount", "vault.kvMount"]);
+        expect((error as PreflightError).message).toMatch(/^synergyflow-db preflight against the live platform: 7 problems, nothing was created:\n  - synergyflow-db:pooler.authMode: /);
     });
 });
 
@@ -150,7 +153,7 @@ describe("the live connection budget", () => {
         const { problems } = await platformWith((infra) => cluster(infra).spec.managed.roles.push({ name: "grafana_app", login: true, connectionLimit: 10 }));
         expect(problems.map((p) => p.key)).toEqual(["tenant.connectionLimit"]);
         expect(problems[0]!.message).toContain(
-            "other roles 160 (gitlab_app 50 (Cluster cnpg-system/shared-postgres spec.managed.roles), harbor_app 30 (Cluster cnpg-system/shared-postgres spec.managed.roles), mattermost_app 40 (Cluster cnpg-system/shared-postgres spec.managed.roles), keycloak_app 20 (Cluster cnpg-system/shared-postgres spec.managed.roles), readonly_user 10 (Cluster cnpg-system/shared-postgres spec.managed.roles), grafana_app 10 (Cluster cnpg-system/shared-postgres spec.managed.roles)) + ours 40 (synergyflow_app 40) = 200 > 197 usable slots (live max_connections 200 - superuser_reserved_connections 3); at most 37 fit for tenant.connectionLimit",
+            "other roles 160 (gitlab_app 50 (Cluster cnpg-system/shared-postgres spec.managed.roles), harbor_app 30 (Cluster cnpg-system/shared-postgres spec.managed.roles), mattermost_app 40 (Cluster cnpg-system/shared-postgres spec.managed.roles), keycloak_app 20 (Cluster cnpg-system/shared-postgres spec.managed.roles), readonly_user 10 (Cluster cnpg-system/shared-postgres spec.managed.roles), grafana_app 10 (Cluster cnpg-system/shared-postgres spec.managed.roles)) + ours 46 (synergyflow_app 0, synergyflow_app_a 23, synergyflow_app_b 23) = 206 > 197 usable slots (live max_connections 200 - superuser_reserved_connections 3); at most 18 fit for tenant.connectionLimit (each of the two login roles has it)",
         );
     });
 

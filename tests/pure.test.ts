@@ -37,10 +37,12 @@ describe("PgBouncer parameters", () => {
         const problems = checkPoolerParameters({ pool_mode: "session", auth_query: "x", listen_port: 6432, maxclientconn: 1, default_pool_size: -1, log_connections: 1 }, "1.27");
         expect(problems.map((p) => p.parameter).sort()).toEqual(["auth_query", "default_pool_size", "listen_port", "log_connections", "max_prepared_statements", "maxclientconn", "pool_mode"]);
     });
-    test("pg_hba admits only the tenant role to the tenant database, over TLS, and rejects the rest first", () => {
-        expect(renderPoolerHba("synergyflow", "synergyflow_app")).toEqual([
-            "hostssl synergyflow synergyflow_app 0.0.0.0/0 scram-sha-256",
-            "hostssl synergyflow synergyflow_app ::/0 scram-sha-256",
+    test("pg_hba admits only the tenant's login roles to the tenant database, over TLS, and rejects the rest first", () => {
+        expect(renderPoolerHba("synergyflow", ["synergyflow_app_a", "synergyflow_app_b"])).toEqual([
+            "hostssl synergyflow synergyflow_app_a 0.0.0.0/0 scram-sha-256",
+            "hostssl synergyflow synergyflow_app_a ::/0 scram-sha-256",
+            "hostssl synergyflow synergyflow_app_b 0.0.0.0/0 scram-sha-256",
+            "hostssl synergyflow synergyflow_app_b ::/0 scram-sha-256",
             "host all all 0.0.0.0/0 reject",
             "host all all ::/0 reject",
         ]);
@@ -49,23 +51,36 @@ describe("PgBouncer parameters", () => {
 
 describe("bootstrap SQL", () => {
     const schemas = ["synergyflow_users", "synergyflow_audit"];
-    const vaultSql = renderBootstrapSql({ databaseName: "synergyflow", tenantRole: "synergyflow_app", schemas, poolerAuth: { authRole: "synergyflow_pooler_auth", functionSchema: "synergyflow_pooler_auth" } });
-    const operatorSql = renderBootstrapSql({ databaseName: "synergyflow", tenantRole: "synergyflow_app", schemas });
+    const roles = { databaseName: "synergyflow", ownerRole: "synergyflow_app", loginRoles: ["synergyflow_app_a", "synergyflow_app_b"], schemas };
+    const vaultSql = renderBootstrapSql({ ...roles, poolerAuth: { authRole: "synergyflow_pooler_auth", functionSchema: "synergyflow_pooler_auth" } }).main;
+    const operator = renderBootstrapSql(roles);
+    const operatorSql = operator.main;
     test("creates a tenant-scoped SECURITY DEFINER lookup in postgres and the tenant database", () => {
         expect(vaultSql.match(/CREATE OR REPLACE FUNCTION "synergyflow_pooler_auth"\.user_search/g)).toHaveLength(2);
         expect(vaultSql).toContain("SECURITY DEFINER");
         expect(vaultSql).toContain("SET search_path = pg_catalog, pg_temp");
-        expect(vaultSql).toContain(`a.rolname = ANY (ARRAY['synergyflow_app']::name[])`);
+        expect(vaultSql).toContain(`a.rolname = ANY (ARRAY['synergyflow_app_a', 'synergyflow_app_b']::name[])`);
         expect(vaultSql).toContain(`REVOKE ALL ON FUNCTION "synergyflow_pooler_auth".user_search(text) FROM PUBLIC;`);
         expect(vaultSql).toContain(`GRANT EXECUTE ON FUNCTION "synergyflow_pooler_auth".user_search(text) TO "synergyflow_pooler_auth";`);
         expect(vaultSql).toContain(`GRANT CONNECT ON DATABASE postgres TO "synergyflow_pooler_auth";`);
         expect(vaultSql.indexOf("\\connect postgres")).toBeLessThan(vaultSql.indexOf("\\connect synergyflow"));
     });
-    test("revokes CONNECT on the tenant database from PUBLIC and sets the role's search_path, in both auth modes", () => {
+    test("revokes CONNECT on the tenant database from PUBLIC, grants it to the owner role, in both auth modes", () => {
         for (const sql of [vaultSql, operatorSql]) {
             expect(sql).toContain(`REVOKE CONNECT, TEMPORARY ON DATABASE "synergyflow" FROM PUBLIC;`);
-            expect(sql).toContain(`ALTER ROLE "synergyflow_app" IN DATABASE "synergyflow" SET search_path = "synergyflow_users", "synergyflow_audit", "public";`);
+            expect(sql).toContain(`GRANT CONNECT, TEMPORARY ON DATABASE "synergyflow" TO "synergyflow_app";`);
         }
+    });
+    test("each login role acts as the owner role and has the schemas' search_path: set by the superuser (vault) or by itself (operator)", () => {
+        for (const role of ["synergyflow_app_a", "synergyflow_app_b"]) {
+            expect(vaultSql).toContain(`ALTER ROLE "${role}" IN DATABASE "synergyflow" SET role = 'synergyflow_app';`);
+            expect(vaultSql).toContain(`ALTER ROLE "${role}" IN DATABASE "synergyflow" SET search_path = "synergyflow_users", "synergyflow_audit", "public";`);
+        }
+        expect(operatorSql).not.toContain("ALTER ROLE");
+        // Run by each login role for itself: SET ROLE NONE first, or a re-run would act as (and alter) the owner.
+        expect(operator.perLoginRole).toContain("SET ROLE NONE;\nALTER ROLE SESSION_USER IN DATABASE \"synergyflow\" SET role = 'synergyflow_app';");
+        expect(operator.perLoginRole).toContain(`ALTER ROLE SESSION_USER IN DATABASE "synergyflow" SET search_path = "synergyflow_users", "synergyflow_audit", "public";`);
+        expect(renderBootstrapSql({ ...roles, poolerAuth: { authRole: "x", functionSchema: "x" } }).perLoginRole).toBeUndefined();
     });
     test("operator auth: nothing a superuser must run; CONNECT for CNPG's pooler role, which 1.27 does not grant on our database", () => {
         expect(operatorSql).not.toContain("user_search");

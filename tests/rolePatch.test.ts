@@ -1,4 +1,4 @@
-import { applicationRoleFields } from "../components/infra/role";
+import { applicationRoleFields } from "../components/infra/roleEntries";
 import {
     computeRoleAbsentPatch,
     computeRolePatch,

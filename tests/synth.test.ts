@@ -25,7 +25,8 @@ describe("synth", () => {
             expect(files.filter((f) => f.startsWith(`${target}/`))).toHaveLength(sent.length);
         }
         expect(files.filter((f) => f.startsWith("infra/")).length).toBeGreaterThanOrEqual(7);
-        expect(files.filter((f) => f.startsWith("vault/")).length).toBe(1);
+        // One Vault secret per login role (rotation.ts).
+        expect(files.filter((f) => f.startsWith("vault/")).length).toBe(2);
         const targets = new Set(result.plan.map((e) => e.target));
         expect([...targets].sort()).toEqual(["apps", "infra", "none", "vault"]);
         // Every Kubernetes object created goes to exactly one of the two clusters.
@@ -37,7 +38,7 @@ describe("synth", () => {
     test("no generated password appears in any written file; secrets are masked", async () => {
         const result = await synth("prod", vaultAuthConfig(), undefined, SUPERUSER_PLATFORM);
         const passwords = generatedPasswords(result);
-        expect(passwords).toHaveLength(2);
+        expect(passwords).toHaveLength(3);
         // They are the values the program really handled: both sit in the data written to Vault.
         const vaultData = JSON.stringify(result.resources.filter((r) => r.type === "vault:kv/secretV2:SecretV2").map((r) => unwrapSecrets(r.inputs)));
         for (const password of passwords) expect(vaultData).toContain(password);

@@ -10,6 +10,9 @@ import { BackendDeployment } from "./backend";
 import type { SslMode } from "../jdbc";
 import { datasourceEnv } from "./datasource";
 import { AppsNamespace } from "./namespace";
+import { ControllerEvidence, EVIDENCE_TIMEOUT_SECONDS } from "../controllerEvidence";
+import type { EvidenceWait } from "../evidence";
+import { ROTATION_ANNOTATIONS, credentialsVersion } from "../rotation";
 
 export interface AppsSideArgs {
     config: StackConfig;
@@ -63,12 +66,28 @@ export class AppsSide extends pulumi.ComponentResource {
                 secretType: "Opaque",
                 vaultKey: wiring.vaultKey,
                 vaultVersion: wiring.vaultSecretVersion,
+                // The rotation's record: the next run reads which login role the backend follows (rotation.ts).
+                annotations: { [ROTATION_ANNOTATIONS.loginRole]: wiring.loginRoleName, [ROTATION_ANNOTATIONS.rotation]: wiring.passwordRotation },
                 properties: { [backend.usernameEnv]: "username", [backend.passwordEnv]: "password" },
                 labels,
                 waitForReady: config.waitForControllers,
             },
             { ...childOpts, dependsOn: [namespace] },
         );
+        // Step "appsSecret" of ROTATION_ORDER: the backend's Secret holds the login role's version before any pod
+        // is rolled onto it.
+        const credentialsSynced = config.waitForControllers
+            ? new ControllerEvidence(
+                  `${name}-credentials-synced`,
+                  {
+                      clusters: { infra: config.infraCluster, apps: config.appsCluster },
+                      step: "backend credentials synced",
+                      timeoutSeconds: EVIDENCE_TIMEOUT_SECONDS,
+                      waits: wiring.vaultSecretVersion.apply((version): EvidenceWait[] => [{ kind: "secretSynced", cluster: "apps", namespace: backend.namespace, secretName: backend.credentialsSecretName, vaultVersion: version }]),
+                  },
+                  { parent: this, dependsOn: [credentials] },
+              )
+            : undefined;
 
         const env = pulumi
             .all([wiring.poolerHost, wiring.poolerPort, wiring.databaseName, wiring.sslMode])
@@ -95,11 +114,11 @@ export class AppsSide extends pulumi.ComponentResource {
                 datasourceConfigMapName: this.datasourceConfigMapName,
                 serverCaConfigMapName: serverCa.metadata.name,
                 credentialsSecretName: backend.credentialsSecretName,
-                credentialsVersion: wiring.vaultSecretVersion,
+                credentialsVersion: pulumi.all([wiring.loginRoleName, wiring.vaultSecretVersion]).apply(([role, version]) => credentialsVersion(role, version)),
                 labels,
                 waitForReady: config.waitForControllers,
                 provider,
-                dependsOn: [namespace, credentials],
+                dependsOn: [namespace, credentials, ...(credentialsSynced ? [credentialsSynced] : [])],
             },
             { parent: this },
         );

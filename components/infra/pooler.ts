@@ -17,7 +17,8 @@ export interface TenantPoolerArgs {
     clusterName: string;
     namespace: string;
     databaseName: string;
-    roleName: string;
+    /** The tenant's login roles: the only roles pg_hba admits. */
+    loginRoles: string[];
     labels: Record<string, string>;
     /** vault auth mode: the basic-auth Secret and the query PgBouncer's auth_user runs. */
     auth?: { secretName: string; query: string };
@@ -114,7 +115,7 @@ export class TenantPooler extends pulumi.ComponentResource {
                     pgbouncer: {
                         poolMode: config.poolMode,
                         parameters: renderPoolerParameters(config.parameters),
-                        pg_hba: renderPoolerHba(args.databaseName, args.roleName),
+                        pg_hba: renderPoolerHba(args.databaseName, args.loginRoles),
                         ...(args.auth ? { authQuerySecret: { name: args.auth.secretName }, authQuery: args.auth.query } : {}),
                     },
                     template: {

@@ -4,6 +4,7 @@
 // pgbouncer_pools with labels database and user, and cnpg_pgbouncer_up); the PodMonitor's scrape adds the
 // namespace and pod labels.
 import type { StackConfig } from "../config";
+import { CREDENTIAL_SLOTS, loginCredentials } from "../rotation";
 
 export interface AlertRule {
     alert: string;
@@ -26,7 +27,11 @@ export const RUNBOOK_URL = "README.md#runbook-pooler-alerts";
 export function poolerAlertRules(config: StackConfig): PrometheusRuleSpec {
     const { pooler, tenant, sharedCluster, backend } = config;
     const pods = `namespace="${sharedCluster.namespace}", pod=~"${pooler.name}-.*"`;
-    const pool = `${pods}, database="${tenant.databaseName}", user="${tenant.roleName}"`;
+    // Both login roles (rotation.ts): summed, the alert also holds while a rotation runs on both.
+    const logins = loginCredentials(tenant);
+    const loginRoles = CREDENTIAL_SLOTS.map((slot) => logins[slot].roleName);
+    const pool = `${pods}, database="${tenant.databaseName}", user=~"${loginRoles.join("|")}"`;
+    const roles = loginRoles.join(" and ");
     const serverThreshold = Math.floor(tenant.connectionLimit * SERVER_CONNECTIONS_ALERT_RATIO);
     const waitSeconds = backend.hikari.connectionTimeoutMs / 1000;
     const labels = (severity: string) => ({ severity, app: tenant.appName, pooler: pooler.name });
@@ -38,8 +43,8 @@ export function poolerAlertRules(config: StackConfig): PrometheusRuleSpec {
             for: "5m",
             labels: labels("warning"),
             annotations: {
-                summary: `${pooler.name} holds ${Math.round(SERVER_CONNECTIONS_ALERT_RATIO * 100)}% of ${tenant.roleName}'s connection limit`,
-                description: `The ${pooler.instances} pods of ${pooler.name} hold {{ $value }} server connections for ${tenant.roleName}; its connectionLimit is ${tenant.connectionLimit} (alert at ${serverThreshold}). At the limit new server connections fail with "too many connections for role".`,
+                summary: `${pooler.name} holds ${Math.round(SERVER_CONNECTIONS_ALERT_RATIO * 100)}% of the connection limit of ${roles}`,
+                description: `The ${pooler.instances} pods of ${pooler.name} hold {{ $value }} server connections for ${roles}; each has connectionLimit ${tenant.connectionLimit} (alert at ${serverThreshold}). At the limit new server connections fail with "too many connections for role".`,
                 runbook_url: RUNBOOK_URL,
             },
         },
@@ -50,7 +55,7 @@ export function poolerAlertRules(config: StackConfig): PrometheusRuleSpec {
             labels: labels("warning"),
             annotations: {
                 summary: `Clients of ${pooler.name} have waited for a server connection for 5 minutes`,
-                description: `{{ $value }} client connections of ${tenant.roleName} wait for a server connection in ${pooler.name} (pool ${pooler.parameters["default_pool_size"] ?? 20} + reserve ${pooler.parameters["reserve_pool_size"] ?? 0} per pod, max_db_connections ${pooler.parameters["max_db_connections"] ?? "unset"}).`,
+                description: `{{ $value }} client connections of ${roles} wait for a server connection in ${pooler.name} (pool ${pooler.parameters["default_pool_size"] ?? 20} + reserve ${pooler.parameters["reserve_pool_size"] ?? 0} per pod, max_db_connections ${pooler.parameters["max_db_connections"] ?? "unset"}).`,
                 runbook_url: RUNBOOK_URL,
             },
         },
@@ -61,7 +66,7 @@ export function poolerAlertRules(config: StackConfig): PrometheusRuleSpec {
             labels: labels("critical"),
             annotations: {
                 summary: `The oldest waiting client of ${pooler.name} has waited longer than Hikari's connectionTimeout`,
-                description: `A client of ${tenant.roleName} has waited {{ $value }} s for a server connection; the backend's Hikari connectionTimeout is ${waitSeconds} s, so its requests are failing with "Connection is not available".`,
+                description: `A client of ${roles} has waited {{ $value }} s for a server connection; the backend's Hikari connectionTimeout is ${waitSeconds} s, so its requests are failing with "Connection is not available".`,
                 runbook_url: RUNBOOK_URL,
             },
         },
@@ -84,8 +89,8 @@ export function poolerAlertRules(config: StackConfig): PrometheusRuleSpec {
             for: "5m",
             labels: labels("critical"),
             annotations: {
-                summary: `${pooler.name} cannot log in to PostgreSQL as ${tenant.roleName}`,
-                description: `{{ $value }} server connections of ${pooler.name} have been logging in as ${tenant.roleName} for 5 minutes: the role's password or its CONNECT grant is the usual cause.`,
+                summary: `${pooler.name} cannot log in to PostgreSQL as ${roles}`,
+                description: `{{ $value }} server connections of ${pooler.name} have been logging in as ${roles} for 5 minutes: the role's password or its CONNECT grant is the usual cause.`,
                 runbook_url: RUNBOOK_URL,
             },
         },

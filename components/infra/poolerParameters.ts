@@ -141,13 +141,12 @@ export function integerParameter(parameters: PoolerParameters, name: string): nu
 
 /**
  * spec.pgbouncer.pg_hba: CNPG places these rules after its `local pgbouncer pgbouncer peer` line and before its
- * catch-all `host all all ... md5` lines, and PgBouncer takes the first match: admit only the tenant role to
- * the tenant database, over TLS, and reject everything else before the catch-all is reached.
+ * catch-all `host all all ... md5` lines, and PgBouncer takes the first match: admit only the tenant's login roles
+ * to the tenant database, over TLS, and reject everything else before the catch-all is reached.
  */
-export function renderPoolerHba(databaseName: string, roleName: string): string[] {
+export function renderPoolerHba(databaseName: string, loginRoles: string[]): string[] {
     return [
-        `hostssl ${databaseName} ${roleName} 0.0.0.0/0 scram-sha-256`,
-        `hostssl ${databaseName} ${roleName} ::/0 scram-sha-256`,
+        ...loginRoles.flatMap((role) => [`hostssl ${databaseName} ${role} 0.0.0.0/0 scram-sha-256`, `hostssl ${databaseName} ${role} ::/0 scram-sha-256`]),
         `host all all 0.0.0.0/0 reject`,
         `host all all ::/0 reject`,
     ];

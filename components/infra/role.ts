@@ -1,55 +1,12 @@
-// The tenant's PostgreSQL roles on the shared cluster, by the stack's role strategy (DESIGN.md §2 "Roles").
+// The tenant's PostgreSQL roles on the shared cluster, by the stack's role strategy (DESIGN.md §2 "Roles"); the
+// entries themselves are in roleEntries.ts.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { SharedClusterConfig, StackConfig } from "../config";
+import type { SharedClusterConfig } from "../config";
 import { type CnpgRoleFields, type DatabaseRoleSpec, customResource } from "../crds";
 import type { ClusterAccessSpec } from "./clusterApi";
 import { ClusterRolePatch } from "./clusterRolePatch";
-import { type LiveCluster, sameRole } from "./rolePatch";
-
-/** A login role with nothing but what an application needs: CNPG defaults login to false, so it is set. */
-export function applicationRoleFields(name: string, connectionLimit: number, passwordSecretName: string, comment: string): CnpgRoleFields {
-    return {
-        name,
-        ensure: "present",
-        comment,
-        login: true,
-        inherit: true,
-        connectionLimit,
-        superuser: false,
-        createdb: false,
-        createrole: false,
-        replication: false,
-        bypassrls: false,
-        passwordSecret: { name: passwordSecretName },
-    };
-}
-
-/** The roles the program declares on the shared cluster, exactly as CNPG should hold them. */
-export function desiredRoles(config: StackConfig): CnpgRoleFields[] {
-    const { tenant, pooler } = config;
-    const roles = [applicationRoleFields(tenant.roleName, tenant.connectionLimit, tenant.passwordSecretName, `${tenant.appName} application role (synergyflow-db)`)];
-    if (pooler.authMode === "vault") {
-        roles.push(applicationRoleFields(pooler.authRoleName, pooler.authRoleConnectionLimit, pooler.authSecretName, `${tenant.appName} PgBouncer auth_query role (synergyflow-db)`));
-    }
-    return roles;
-}
-
-/** What is wrong with the live Cluster's entries for our roles, for the `external` strategy. */
-export function externalRoleProblems(cluster: LiveCluster, desired: CnpgRoleFields[]): string[] {
-    const roles = cluster.spec.managed?.roles ?? [];
-    const where = `Cluster ${cluster.metadata.namespace ?? ""}/${cluster.metadata.name} spec.managed.roles`;
-    return desired.flatMap((role) => {
-        const live = roles.find((r) => r["name"] === role.name);
-        if (!live) return [`${where} has no entry for role ${JSON.stringify(role.name)}`];
-        if (sameRole(live, role)) return [];
-        const fields = Object.keys(role).filter((k) => JSON.stringify(live[k]) !== JSON.stringify((role as unknown as Record<string, unknown>)[k]));
-        return [`${where} entry ${JSON.stringify(role.name)} differs in ${fields.map((f) => `${f} (live ${JSON.stringify(live[f])}, expected ${JSON.stringify((role as unknown as Record<string, unknown>)[f])})`).join(", ")}`];
-    });
-}
-
-/** A DatabaseRole's object name: the role's, as Kubernetes spells names. */
-export const databaseRoleObjectName = (roleName: string) => roleName.replace(/_/g, "-");
+import { databaseRoleObjectName } from "./roleEntries";
 
 export interface TenantRolesArgs {
     sharedCluster: SharedClusterConfig;

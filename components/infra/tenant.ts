@@ -13,8 +13,12 @@ import { authQuery, bootstrapSqlArgs, renderBootstrapSql } from "./bootstrapSql"
 import { TenantDatabase } from "./database";
 import { TenantPooler } from "./pooler";
 import { poolerAlertRules } from "./poolerAlerts";
-import { TenantRoles, desiredRoles } from "./role";
+import { TenantRoles } from "./role";
+import { desiredRoles } from "./roleEntries";
 import type { CredentialFactory } from "./vaultCredential";
+import { ControllerEvidence, EVIDENCE_TIMEOUT_SECONDS } from "../controllerEvidence";
+import type { EvidenceWait } from "../evidence";
+import { CREDENTIAL_SLOTS, type CredentialSlot, ROTATION_ANNOTATIONS, loginCredentials } from "../rotation";
 
 export interface InfraTenantArgs {
     config: StackConfig;
@@ -27,6 +31,7 @@ export interface InfraTenantArgs {
 
 /** Seconds a clusterPatch removal waits for CNPG to drop a role marked absent. */
 const ROLE_DROP_TIMEOUT_SECONDS = 300;
+
 
 /** Where a credential lives in Vault: `<prefix>/<name>` under the KV v2 mount. */
 export function vaultKeyFor(config: StackConfig, name: string): string {
@@ -48,26 +53,31 @@ export class InfraTenant extends pulumi.ComponentResource {
         const retain = tenant.roleReclaimPolicy === "retain";
         const vaultAuth = pooler.authMode === "vault";
 
-        /**
-         * A generated credential in Vault and the basic-auth Secret CNPG reads it from. The resource names are
-         * those of earlier versions: a renamed credential would be re-created, and deleting the old one would
-         * delete the Vault key the new one just wrote.
-         */
-        const roleCredential = (resourceNames: { credential: string; secret: string }, username: string, vaultName: string, secretName: string, secretLabels: Record<string, string>) => {
-            const credential = credentials(resourceNames.credential, { username, vaultKey: vaultKeyFor(config, vaultName), rotation: tenant.passwordRotation, retainOnDelete: retain }, { parent: this });
+        const logins = loginCredentials(tenant);
+        const plan = platform.rotation;
+        const clusters = { infra: config.infraCluster, apps: config.appsCluster };
+
+        /** A generated credential in Vault and the basic-auth Secret CNPG reads it from. */
+        const roleCredential = (
+            resourceName: string,
+            login: { username: string; vaultName: string; secretName: string; generation: string },
+            secretLabels: Record<string, string>,
+        ) => {
+            const credential = credentials(`${resourceName}-credential`, { username: login.username, vaultKey: vaultKeyFor(config, login.vaultName), rotation: login.generation, retainOnDelete: retain }, { parent: this });
             const secret = vaultExternalSecret(
-                resourceNames.secret,
+                `${resourceName}-secret`,
                 {
                     namespace,
                     storeName: externalSecrets.infraStore,
                     refreshInterval: externalSecrets.refreshInterval,
-                    targetName: secretName,
+                    targetName: login.secretName,
                     // CNPG reads a password Secret (and a pooler auth Secret) of type basic-auth.
                     secretType: "kubernetes.io/basic-auth",
                     // Password changes apply at once in PostgreSQL thanks to the reload label.
                     secretLabels: { ...secretLabels, "cnpg.io/reload": "true" },
                     vaultKey: credential.vaultKey,
                     vaultVersion: credential.vaultVersion,
+                    annotations: { [ROTATION_ANNOTATIONS.generation]: login.generation },
                     properties: { username: "username", password: "password" },
                     labels: secretLabels,
                     waitForReady: config.waitForControllers,
@@ -79,13 +89,28 @@ export class InfraTenant extends pulumi.ComponentResource {
             return { credential, secret };
         };
 
-        const app = roleCredential({ credential: `${name}-credential`, secret: `${name}-role-secret` }, tenant.roleName, tenant.appName, tenant.passwordSecretName, labels);
-        const secretsReady: pulumi.Resource[] = [app.secret];
+        // Both login roles, each with its own password; a rotation regenerates only the idle one (rotation.ts).
+        const login = Object.fromEntries(
+            CREDENTIAL_SLOTS.map((slot) => [
+                slot,
+                roleCredential(`${name}-login-${slot}`, { username: logins[slot].roleName, vaultName: logins[slot].vaultName, secretName: logins[slot].passwordSecretName, generation: plan.generations[slot] }, labels),
+            ]),
+        ) as Record<CredentialSlot, ReturnType<typeof roleCredential>>;
+        const secretsReady: pulumi.Resource[] = CREDENTIAL_SLOTS.map((slot) => login[slot].secret);
         let auth: { secretName: string; query: string } | undefined;
         if (vaultAuth) {
-            // A dedicated role for PgBouncer's auth_user: never the application's role.
-            secretsReady.push(roleCredential({ credential: `${name}-pooler-auth-credential`, secret: `${name}-pooler-auth-secret` }, pooler.authRoleName, `${tenant.appName}-pooler-auth`, pooler.authSecretName, poolerLabels).secret);
+            // A dedicated role for PgBouncer's auth_user: never an application role. A single credential cannot
+            // rotate without failed logins, so tenant.passwordRotation does not regenerate it.
+            secretsReady.push(
+                roleCredential(`${name}-pooler-auth`, { username: pooler.authRoleName, vaultName: `${tenant.appName}-pooler-auth`, secretName: pooler.authSecretName, generation: "1" }, poolerLabels).secret,
+            );
             auth = { secretName: pooler.authSecretName, query: authQuery(pooler.authFunctionSchema) };
+        }
+        if (plan.rotating && !config.waitForControllers) {
+            pulumi.log.warn(
+                `rotating to ${logins[plan.active].roleName}: waitForControllers is false, so no step waits for External Secrets or CNPG; the backend may roll before PostgreSQL has the new password`,
+                this,
+            );
         }
 
         const tenantRoles = new TenantRoles(
@@ -101,6 +126,34 @@ export class InfraTenant extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: secretsReady },
         );
+
+        // Steps "infraSecret" and "postgres" of ROTATION_ORDER: both login roles' Secrets hold their Vault versions
+        // and CNPG has applied them in PostgreSQL, before anything logs in with them.
+        const passwordsApplied = config.waitForControllers
+            ? new ControllerEvidence(
+                  `${name}-passwords-applied`,
+                  {
+                      clusters,
+                      step: "login role passwords applied in PostgreSQL",
+                      timeoutSeconds: EVIDENCE_TIMEOUT_SECONDS,
+                      waits: pulumi.all(CREDENTIAL_SLOTS.map((slot) => login[slot].credential.vaultVersion)).apply((versions) =>
+                          CREDENTIAL_SLOTS.flatMap((slot, i): EvidenceWait[] => [
+                              { kind: "secretSynced", cluster: "infra", namespace, secretName: logins[slot].passwordSecretName, vaultVersion: versions[i] as string },
+                              {
+                                  kind: "passwordApplied",
+                                  namespace,
+                                  clusterName: sharedCluster.name,
+                                  roleName: logins[slot].roleName,
+                                  secretName: logins[slot].passwordSecretName,
+                                  declaredBy: sharedCluster.roleStrategy === "databaseRole" ? "databaseRole" : "cluster",
+                              },
+                          ]),
+                      ),
+                  },
+                  { parent: this, dependsOn: [...secretsReady, ...tenantRoles.ready] },
+              )
+            : undefined;
+        const loginsReady: pulumi.Resource[] = [...tenantRoles.ready, ...(passwordsApplied ? [passwordsApplied] : [])];
 
         const database = new TenantDatabase(
             `${name}-database`,
@@ -126,7 +179,7 @@ export class InfraTenant extends pulumi.ComponentResource {
                     clusterName: sharedCluster.name,
                     namespace,
                     databaseName: tenant.databaseName,
-                    roleName: tenant.roleName,
+                    loginRoles: CREDENTIAL_SLOTS.map((slot) => logins[slot].roleName),
                     labels: poolerLabels,
                     auth,
                     alertRules: poolerAlertRules(config),
@@ -142,9 +195,11 @@ export class InfraTenant extends pulumi.ComponentResource {
                     jobName: pooler.bootstrapJobName,
                     namespace,
                     clusterName: sharedCluster.name,
-                    // vault auth needs the superuser (the preflight checked it is enabled); operator auth runs as
-                    // the tenant role, the owner of its database.
-                    runAs: vaultAuth ? { secretName: platform.superuserSecretName, database: "postgres" } : { secretName: tenant.passwordSecretName, database: tenant.databaseName },
+                    // vault auth needs the superuser (the preflight checked it is enabled); operator auth runs as a
+                    // login role acting as the owner of its database (always login role a: the Job need not re-run
+                    // on a rotation).
+                    runAs: vaultAuth ? { secretName: platform.superuserSecretName, database: "postgres" } : { secretName: logins.a.passwordSecretName, database: tenant.databaseName },
+                    loginRoleSecrets: CREDENTIAL_SLOTS.map((slot) => logins[slot].passwordSecretName),
                     caSecretName: platform.caSecretName,
                     image: pooler.bootstrapImage,
                     sql: renderBootstrapSql(bootstrapSqlArgs(config)),
@@ -158,14 +213,15 @@ export class InfraTenant extends pulumi.ComponentResource {
         let tenantPooler: TenantPooler;
         if (vaultAuth) {
             // PgBouncer's auth_query needs the lookup function the Job creates.
-            const bootstrap = makeBootstrap([database.database, ...tenantRoles.ready]);
+            const bootstrap = makeBootstrap([database.database, ...loginsReady]);
             tenantPooler = makePooler([database.database, bootstrap.job]);
         } else {
             // The Job grants CONNECT to the role CNPG creates for our Pooler: the Pooler comes first.
             tenantPooler = makePooler([database.database]);
-            makeBootstrap([database.database, ...tenantRoles.ready, tenantPooler.pooler]);
+            makeBootstrap([database.database, ...loginsReady, tenantPooler.pooler]);
         }
 
+        const active = login[plan.active];
         const sslMode = tenantPooler.host.apply((host) => serverSslMode(host, platform.serverAltDnsNames));
         this.roleStrategy = tenantRoles.status;
         this.wiring = {
@@ -174,9 +230,12 @@ export class InfraTenant extends pulumi.ComponentResource {
             poolerServiceName: tenantPooler.serviceName,
             databaseName: pulumi.output(tenant.databaseName),
             roleName: pulumi.output(tenant.roleName),
+            loginRoleName: pulumi.output(logins[plan.active].roleName),
+            passwordRotation: pulumi.output(tenant.passwordRotation),
             vaultMount: pulumi.output(config.vault.kvMount),
-            vaultKey: app.credential.vaultKey,
-            vaultSecretVersion: app.credential.vaultVersion,
+            vaultKey: active.credential.vaultKey,
+            // Through the evidence of step "postgres": the apps side moves only once PostgreSQL has the password.
+            vaultSecretVersion: passwordsApplied ? pulumi.all([passwordsApplied.urn, active.credential.vaultVersion]).apply(([, version]) => version) : active.credential.vaultVersion,
             jdbcUrl: pulumi
                 .all([tenantPooler.host, tenantPooler.port, sslMode])
                 .apply(([host, port, mode]) => jdbcUrl({ host, port, database: tenant.databaseName, applicationName: tenant.appName, sslMode: mode })),

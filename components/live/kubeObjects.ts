@@ -24,6 +24,7 @@ export interface KubeObject {
         managedFields?: ManagedFieldsEntry[];
         ownerReferences?: { apiVersion: string; kind: string; name: string; controller?: boolean }[];
         resourceVersion?: string;
+        generation?: number;
     };
     spec?: Record<string, unknown>;
     status?: Record<string, unknown>;

@@ -3,9 +3,10 @@
 import type { StackConfig } from "../config";
 import type { ObjectRef } from "../live/kubeObjects";
 import { bootstrapObjectNames } from "../infra/bootstrapJob";
-import { bootstrapSqlArgs, renderBootstrapSql } from "../infra/bootstrapSql";
+import { bootstrapSqlArgs, bootstrapSqlText, renderBootstrapSql } from "../infra/bootstrapSql";
 import { databaseObjectName } from "../infra/database";
-import { databaseRoleObjectName } from "../infra/role";
+import { databaseRoleObjectName, desiredRoles } from "../infra/roleEntries";
+import { CREDENTIAL_SLOTS, loginCredentials } from "../rotation";
 
 export interface PlannedObject {
     ref: ObjectRef;
@@ -20,7 +21,7 @@ const ESO = "external-secrets.io/v1";
 
 /** The roles the program declares on the shared cluster (the tenant's, and the pooler auth role in vault mode). */
 export function ourRoleNames(config: StackConfig): string[] {
-    return [config.tenant.roleName, ...(config.pooler.authMode === "vault" ? [config.pooler.authRoleName] : [])];
+    return desiredRoles(config).map((role) => role.name);
 }
 
 export function plannedObjects(config: StackConfig): PlannedObject[] {
@@ -40,7 +41,8 @@ export function plannedObjects(config: StackConfig): PlannedObject[] {
             infra("monitoring.coreos.com/v1", "PodMonitor", pooler.name, "pooler.name");
             infra("monitoring.coreos.com/v1", "PrometheusRule", pooler.name, "pooler.name");
         }
-        const secrets: [string, string][] = [[tenant.passwordSecretName, "tenant.passwordSecretName"]];
+        const logins = loginCredentials(tenant);
+        const secrets: [string, string][] = CREDENTIAL_SLOTS.map((slot) => [logins[slot].passwordSecretName, "tenant.passwordSecretName"]);
         if (pooler.authMode === "vault") secrets.push([pooler.authSecretName, "pooler.authSecretName"]);
         for (const [name, key] of secrets) {
             infra(ESO, "ExternalSecret", name, key);
@@ -48,9 +50,9 @@ export function plannedObjects(config: StackConfig): PlannedObject[] {
         }
         infra(CNPG, "Database", databaseObjectName(sharedCluster.name, tenant.databaseName), "tenant.databaseName");
         if (sharedCluster.roleStrategy === "databaseRole") {
-            for (const role of ourRoleNames(config)) infra(CNPG, "DatabaseRole", databaseRoleObjectName(role), role === tenant.roleName ? "tenant.roleName" : "pooler.authRoleName");
+            for (const role of ourRoleNames(config)) infra(CNPG, "DatabaseRole", databaseRoleObjectName(role), role === pooler.authRoleName ? "pooler.authRoleName" : "tenant.roleName");
         }
-        const names = bootstrapObjectNames(pooler.bootstrapJobName, pooler.bootstrapImage, renderBootstrapSql(bootstrapSqlArgs(config)));
+        const names = bootstrapObjectNames(pooler.bootstrapJobName, pooler.bootstrapImage, bootstrapSqlText(renderBootstrapSql(bootstrapSqlArgs(config))));
         infra("batch/v1", "Job", names.job, "pooler.bootstrapJobName");
         infra("v1", "ConfigMap", names.configMap, "pooler.bootstrapJobName");
     }

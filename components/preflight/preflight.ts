@@ -5,7 +5,8 @@ import type { StackConfig } from "../config";
 import type { LiveReader } from "../live/kubeObjects";
 import type { LiveCluster } from "../infra/rolePatch";
 import { caSecretName, readLivePlatform, superuserSecretName } from "./livePlatform";
-import { PreflightError, preflightProblems, sharedClusterSlots } from "./rules";
+import { PreflightError, credentialRotation, preflightProblems, sharedClusterSlots } from "./rules";
+import type { RotationPlan } from "../rotation";
 
 /** What the program takes from the live platform (infra side only; undefined in split mode). */
 export interface PlatformFacts {
@@ -17,6 +18,8 @@ export interface PlatformFacts {
     serverCaCertificate: string;
     /** spec.certificates.serverAltDNSNames: names the server certificate carries besides the Services'. */
     serverAltDnsNames: string[];
+    /** Which login role the backend uses after this run, and which passwords it regenerates (rotation.ts). */
+    rotation: RotationPlan;
 }
 
 export async function runPreflight(config: StackConfig, reader: LiveReader, stack: string): Promise<PlatformFacts | undefined> {
@@ -33,5 +36,6 @@ export async function runPreflight(config: StackConfig, reader: LiveReader, stac
         caSecretName: caSecretName(live.cluster, name),
         serverCaCertificate: Buffer.from(live.caSecret?.data?.["ca.crt"] ?? "", "base64").toString("utf8"),
         serverAltDnsNames: certificates?.serverAltDNSNames ?? [],
+        rotation: credentialRotation(config, live) as RotationPlan,
     };
 }

@@ -5,13 +5,14 @@ import { checkSharedClusterBudget, type SharedClusterSlots } from "../budget";
 import { PROJECT, type StackConfig } from "../config";
 import { STACK_LABEL } from "../labels";
 import { describeRef, type KubeObject } from "../live/kubeObjects";
-import { desiredRoles, externalRoleProblems } from "../infra/role";
+import { desiredRoles, externalRoleProblems } from "../infra/roleEntries";
 import { foreignRoleOwners, type LiveCluster, readRoleEntries } from "../infra/rolePatch";
 import { ROLE_PATCH_FIELD_MANAGER } from "../infra/role";
 import YAML from "yaml";
 import type { LivePlatform } from "./livePlatform";
 import { caSecretName, superuserSecretName } from "./livePlatform";
 import { ourRoleNames } from "./plannedObjects";
+import { CREDENTIAL_SLOTS, type RotationPlan, type RotationProblem, liveCredentials, loginCredentials, planRotation } from "../rotation";
 
 export interface PreflightProblem {
     /** The config key (without the project prefix) to change, or the one whose choice meets the problem. */
@@ -207,8 +208,34 @@ function namespaceProblems(config: StackConfig, live: LivePlatform): PreflightPr
 }
 
 /** Every problem, in a stable order: the Cluster, the names, the stores, the namespace. */
+/** This run's rotation from the live evidence of the last one (rotation.ts), or why it cannot start. */
+export function credentialRotation(config: StackConfig, live: LivePlatform): RotationPlan | RotationProblem {
+    const find = (cluster: "infra" | "apps", kind: string, name: string) => live.planned.find(({ object }) => object.ref.cluster === cluster && object.ref.kind === kind && object.ref.name === name)?.live;
+    const logins = loginCredentials(config.tenant);
+    return planRotation(
+        config,
+        liveCredentials({
+            backendSecret: find("apps", "ExternalSecret", config.backend.credentialsSecretName),
+            loginSecrets: Object.fromEntries(CREDENTIAL_SLOTS.map((slot) => [slot, find("infra", "ExternalSecret", logins[slot].passwordSecretName)])),
+            deployment: find("apps", "Deployment", config.backend.deploymentName),
+        }),
+    );
+}
+
+function rotationProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {
+    const plan = credentialRotation(config, live);
+    if (!("message" in plan)) return [];
+    const backendSecret = live.planned.find(({ object }) => object.ref.cluster === "apps" && object.ref.kind === "ExternalSecret")?.live;
+    return [{ key: plan.key, message: plan.message, ...(backendSecret ? { live: describeOwner(backendSecret) } : {}), remedy: plan.remedy }];
+}
+
 export function preflightProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {
-    return [...(config.infraStack ? [] : clusterProblems(config, live)), ...nameConflicts(live), ...storeProblems(config, live), ...namespaceProblems(config, live)];
+    return [
+        ...(config.infraStack ? [] : [...clusterProblems(config, live), ...rotationProblems(config, live)]),
+        ...nameConflicts(live),
+        ...storeProblems(config, live),
+        ...namespaceProblems(config, live),
+    ];
 }
 
 const indent = (text: string) => text.split("\n").map((line) => (line ? `        ${line}` : line)).join("\n");

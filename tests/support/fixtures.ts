@@ -9,7 +9,8 @@ import { ROOT } from "../harness";
 /** The prod shared Cluster as its owner wrote it before our entry was added: five tenants, Flux owning the roles. */
 export function sharedClusterFixture(): LiveCluster {
     const cluster = YAML.parse(fs.readFileSync(path.join(ROOT, "fixtures/live/prod/infra/shared-postgres.yaml"), "utf8")) as LiveCluster;
-    cluster.spec.managed!.roles = cluster.spec.managed!.roles!.filter((r) => r["name"] !== "synergyflow_app");
+    // The prod Cluster without the entries the platform team added for us (owner and login roles).
+    cluster.spec.managed!.roles = cluster.spec.managed!.roles!.filter((r) => !String(r["name"]).startsWith("synergyflow_app"));
     return cluster;
 }
 
@@ -29,4 +30,36 @@ export function livePlatformCopy(stack: string, change?: (infra: any[], apps: an
     }
     if (servedKinds.length > 0) fs.writeFileSync(path.join(dir, "infra", "served-kinds.yaml"), YAML.stringify({ apiVersion: "v1", kind: "List", items: servedKinds }));
     return dir;
+}
+
+/** What the live platform holds after an earlier `up` of the prod stack: the rotation's record (rotation.ts). */
+export interface EarlierRun {
+    /** The login role the backend's ExternalSecret follows, and the rotation that moved it there. */
+    loginRole: string;
+    rotation: string;
+    /** Per login role slot, the rotation its password was generated for (undefined: annotation missing). */
+    generations: { a?: string; b?: string };
+    /** The backend Deployment's status: rolled out, or with older pods still running. */
+    rollout: "complete" | "pending";
+}
+
+/** fixtures/live/prod plus this stack's ExternalSecrets and Deployment as an earlier run left them. */
+export function platformAfter(run: EarlierRun): string {
+    const labels = { "synergyflow-db/stack": "prod" };
+    const externalSecret = (namespace: string, name: string, annotations: Record<string, string>) => ({ apiVersion: "external-secrets.io/v1", kind: "ExternalSecret", metadata: { name, namespace, labels, annotations } });
+    return livePlatformCopy("prod", (infra, apps) => {
+        for (const slot of ["a", "b"] as const) {
+            const generation = run.generations[slot];
+            infra.push(externalSecret("cnpg-system", `synergyflow-app-role-password-${slot}`, generation === undefined ? {} : { "synergyflow-db/password-generation": generation }));
+        }
+        apps.push(externalSecret("synergyflow", "synergyflow-db-credentials", { "synergyflow-db/login-role": run.loginRole, "synergyflow-db/password-rotation": run.rotation }));
+        const complete = run.rollout === "complete";
+        apps.push({
+            apiVersion: "apps/v1",
+            kind: "Deployment",
+            metadata: { name: "synergyflow-backend", namespace: "synergyflow", labels, generation: 4 },
+            spec: { replicas: 3 },
+            status: { observedGeneration: 4, replicas: complete ? 3 : 4, updatedReplicas: complete ? 3 : 1, availableReplicas: 3 },
+        });
+    });
 }

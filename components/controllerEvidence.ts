@@ -1,0 +1,73 @@
+// A step of the rotation that cannot proceed on hope: a dynamic resource whose create/update polls the live
+// objects until every wait (evidence.ts) is met, or fails after its timeout naming what is missing. Nothing
+// is written; `pulumi refresh` leaves it alone. Its inputs change only when a wait does (a new Vault version).
+import * as pulumi from "@pulumi/pulumi";
+import { type EvidenceWait, evidenceRefs, missingEvidence } from "./evidence";
+import { type ClusterSide, type KubeAccess, type LiveReader, kubeLiveReader } from "./live/kubeObjects";
+
+export interface EvidenceState {
+    /** What each wait reads through: the stack's kube contexts. */
+    clusters: Record<ClusterSide, KubeAccess>;
+    waits: EvidenceWait[];
+    timeoutSeconds: number;
+    /** For messages: which step of the rotation this is. */
+    step: string;
+}
+
+/** Seconds a rotation step waits for External Secrets and CNPG before it fails, naming what is missing. */
+export const EVIDENCE_TIMEOUT_SECONDS = 300;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** What is still missing of every wait, read once. */
+export async function missingNow(reader: LiveReader, waits: EvidenceWait[]): Promise<string[]> {
+    const missing = await Promise.all(waits.map(async (wait) => missingEvidence(wait, await Promise.all(evidenceRefs(wait).map((ref) => reader.get(ref))))));
+    return missing.filter((m): m is string => m !== undefined);
+}
+
+/** The provider logic, given a way to read the clusters (the real client, or a fake in tests). */
+export function evidenceProvider(connect: (clusters: Record<ClusterSide, KubeAccess>) => LiveReader, pollIntervalMs = 1000): pulumi.dynamic.ResourceProvider {
+    async function await_(state: EvidenceState): Promise<EvidenceState> {
+        const reader = connect(state.clusters);
+        const deadline = Date.now() + state.timeoutSeconds * 1000;
+        for (;;) {
+            const missing = await missingNow(reader, state.waits);
+            if (missing.length === 0) return state;
+            if (Date.now() > deadline) {
+                throw new Error(
+                    `${state.step}: no evidence within ${state.timeoutSeconds}s that the controllers did their part: ${missing.join("; ")}. ` +
+                        `Nothing after this step was changed, so the backend still uses a working password. Check the ExternalSecret's status and External Secrets' logs, ` +
+                        `and the Cluster's status.managedRolesStatus (CNPG), then run \`pulumi up\` again with the same tenant.passwordRotation.`,
+                );
+            }
+            await sleep(pollIntervalMs);
+        }
+    }
+    return {
+        async create(inputs: EvidenceState) {
+            return { id: inputs.step, outs: await await_(inputs) };
+        },
+        async diff(_id: string, olds: EvidenceState, news: EvidenceState) {
+            return { changes: JSON.stringify(olds.waits) !== JSON.stringify(news.waits) || olds.timeoutSeconds !== news.timeoutSeconds };
+        },
+        async update(_id: string, _olds: EvidenceState, news: EvidenceState) {
+            return { outs: await await_(news) };
+        },
+    };
+}
+
+export interface ControllerEvidenceArgs {
+    clusters: Record<ClusterSide, KubeAccess>;
+    waits: pulumi.Input<EvidenceWait[]>;
+    timeoutSeconds: number;
+    step: string;
+}
+
+export class ControllerEvidence extends pulumi.dynamic.Resource {
+    constructor(name: string, args: ControllerEvidenceArgs, opts?: pulumi.CustomResourceOptions) {
+        const secretKubeconfig = (access: KubeAccess) => ({ context: access.context, kubeconfig: access.kubeconfig === undefined ? undefined : pulumi.secret(access.kubeconfig) });
+        // A kubeconfig's contents may hold credentials.
+        const clusters = { infra: secretKubeconfig(args.clusters.infra), apps: secretKubeconfig(args.clusters.apps) };
+        super(evidenceProvider(kubeLiveReader), name, { clusters, waits: args.waits, timeoutSeconds: args.timeoutSeconds, step: args.step }, opts, "synergyflow-db", "ControllerEvidence");
+    }
+}
