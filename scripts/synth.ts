@@ -114,10 +114,28 @@ export interface RecordedResource {
     read: boolean;
     /** metadata.name as the object gets it (auto-named objects included). */
     objectName?: string;
+    /** Names of the resources it is registered after (what the engine orders it by). */
+    dependsOn?: string[];
+}
+
+/**
+ * The mock monitor sees what the engine would: each registration's dependencies (explicit dependsOn, a
+ * component's children, and the resources whose outputs feed its inputs), as URNs. Kept by resource name.
+ */
+function recordDependencies(mocks: SynthMocks): void {
+    type Request = { getType(): string; getName(): string; getDependenciesList(): string[] };
+    const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: Request, callback: unknown): unknown };
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req, callback) => {
+        mocks.dependencies.set(`${req.getType()}::${req.getName()}`, req.getDependenciesList().map((urn) => urn.split("::").pop() as string));
+        return register(req, callback);
+    };
 }
 
 class SynthMocks implements pulumi.runtime.Mocks {
     readonly recorded: RecordedResource[] = [];
+    /** "type::name" -> the names of the resources it waits for, as the SDK tells the engine (dependsOn and inputs). */
+    readonly dependencies = new Map<string, string[]>();
     readonly liveValues = new Map<string, string>();
 
     constructor(private readonly fixtures: { infraOutputs: Record<string, unknown> }) {}
@@ -200,6 +218,7 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
     const mocks = new SynthMocks({ infraOutputs: readFixture(FIXTURES.infraStackOutputs) });
     await pulumi.runtime.setMocks(mocks, PROJECT, options.stack, false);
     pulumi.runtime.setAllConfig(flatConfig, secretKeys);
+    recordDependencies(mocks);
 
     const parents = new Map<string, string>();
     const resolved: Record<string, unknown> = {};
@@ -308,7 +327,8 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
     }
     write("plan.json", JSON.stringify(plan, null, 2) + "\n");
     write("outputs.json", JSON.stringify(resolved, null, 2) + "\n");
-    return { dir, resources: mocks.recorded, plan, outputs: resolved, files, platform };
+    const resources = mocks.recorded.map((r) => ({ ...r, dependsOn: mocks.dependencies.get(`${r.type}::${r.name}`) ?? [] }));
+    return { dir, resources, plan, outputs: resolved, files, platform };
 }
 
 const USAGE = "npm run synth -- <stack> [--out DIR] [--config FILE] [--live DIR] [--live-cluster FILE]";

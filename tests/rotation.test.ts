@@ -1,0 +1,187 @@
+// The rotation's pure decisions (rotation.ts, evidence.ts), its evidence waits against fake clusters, and the
+// order the program registers its steps in, as the engine sees it (each resource's dependencies).
+import type { StackConfig } from "../components/config";
+import { evidenceProvider } from "../components/controllerEvidence";
+import type { EvidenceWait } from "../components/evidence";
+import type { KubeObject, LiveReader } from "../components/live/kubeObjects";
+import { loadStackConfig } from "../components/program";
+import { ROTATION_ORDER, type LiveCredentials, planRotation, rolloutPending } from "../components/rotation";
+import type { RecordedResource } from "../scripts/synth";
+import { readStackFile } from "../scripts/synth";
+import { type HarnessResult, ROOT, SUPERUSER_PLATFORM, synth, variantConfig, vaultAuthConfig } from "./harness";
+import { livePlatformCopy, platformAfter } from "./support/fixtures";
+
+const prod: StackConfig = loadStackConfig(readStackFile(`${ROOT}/Pulumi.prod.yaml`).config);
+const withRotation = (rotation: string): StackConfig => ({ ...prod, tenant: { ...prod.tenant, passwordRotation: rotation } });
+const live = (backend: LiveCredentials["backend"], generations: LiveCredentials["generations"], rolloutPendingReason?: string): LiveCredentials => ({ backend, generations, rolloutPending: rolloutPendingReason });
+
+describe("planRotation", () => {
+    test("first run: the backend on login role a, both passwords generated for the current value", () => {
+        expect(planRotation(withRotation("1"), live(undefined, {}))).toEqual({ active: "a", generations: { a: "1", b: "1" }, rotating: false });
+    });
+    test("a backend still on the single-credential role moves to a, nothing to retire", () => {
+        expect(planRotation(withRotation("1"), live({ loginRole: "synergyflow_app", rotation: "1" }, {}))).toEqual({ active: "a", generations: { a: "1", b: "1" }, rotating: false });
+    });
+    test("a new value regenerates the idle login role only and moves the backend to it", () => {
+        expect(planRotation(withRotation("2"), live({ loginRole: "synergyflow_app_a", rotation: "1" }, { a: "1", b: "1" }))).toEqual({ active: "b", retiring: "a", generations: { a: "1", b: "2" }, rotating: true });
+        expect(planRotation(withRotation("3"), live({ loginRole: "synergyflow_app_b", rotation: "2" }, { a: "1", b: "2" }))).toEqual({ active: "a", retiring: "b", generations: { a: "3", b: "2" }, rotating: true });
+    });
+    test("the same value is no rotation, and a re-run after a half-done one finishes it without regenerating more", () => {
+        expect(planRotation(withRotation("2"), live({ loginRole: "synergyflow_app_b", rotation: "2" }, { a: "1", b: "2" }))).toEqual({ active: "b", generations: { a: "1", b: "2" }, rotating: false });
+        // Vault and the infra Secret were done, the backend not: the same plan again (b keeps generation "2").
+        expect(planRotation(withRotation("2"), live({ loginRole: "synergyflow_app_a", rotation: "1" }, { a: "1", b: "2" }))).toEqual({ active: "b", retiring: "a", generations: { a: "1", b: "2" }, rotating: true });
+    });
+    test("refused: a new rotation before the last rollout finished; an in-use password whose generation is unknown", () => {
+        const pending = planRotation(withRotation("3"), live({ loginRole: "synergyflow_app_b", rotation: "2" }, { a: "1", b: "2" }, "1 of 3 pods updated"));
+        expect(pending).toMatchObject({ key: "tenant.passwordRotation", message: expect.stringContaining("(1 of 3 pods updated)") });
+        expect(pending).toMatchObject({ message: expect.stringContaining("synergyflow_app_a, whose password this rotation regenerates") });
+        const unknown = planRotation(withRotation("3"), live({ loginRole: "synergyflow_app_b", rotation: "2" }, { a: "1" }));
+        expect(unknown).toMatchObject({ key: "tenant.passwordRotation", remedy: expect.stringContaining(`tenant.passwordRotation "2"`) });
+        // The same value with a pending rollout is a re-run, not a rotation: allowed.
+        expect(planRotation(withRotation("2"), live({ loginRole: "synergyflow_app_b", rotation: "2" }, { a: "1", b: "2" }, "1 of 3 pods updated"))).toMatchObject({ active: "b", rotating: false });
+    });
+    test("the order the program encodes", () => {
+        expect([...ROTATION_ORDER]).toEqual(["vault", "infraSecret", "postgres", "appsSecret", "backend"]);
+    });
+});
+
+describe("rolloutPending", () => {
+    const deployment = (status: Record<string, number>, generation = 2): KubeObject => ({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "d", generation }, spec: { replicas: 3 }, status });
+    test("complete only when the controller saw the spec and every pod is updated and available, with no older one left", () => {
+        expect(rolloutPending(undefined)).toBeUndefined();
+        expect(rolloutPending(deployment({ observedGeneration: 2, replicas: 3, updatedReplicas: 3, availableReplicas: 3 }))).toBeUndefined();
+        expect(rolloutPending(deployment({ observedGeneration: 1, replicas: 3, updatedReplicas: 3, availableReplicas: 3 }))).toBe("generation 2 not yet observed by the controller");
+        expect(rolloutPending(deployment({ observedGeneration: 2, replicas: 4, updatedReplicas: 2, availableReplicas: 3 }))).toBe("2 of 3 pods updated");
+        expect(rolloutPending(deployment({ observedGeneration: 2, replicas: 4, updatedReplicas: 3, availableReplicas: 3 }))).toBe("1 older pods still running");
+        expect(rolloutPending(deployment({ observedGeneration: 2, replicas: 3, updatedReplicas: 3, availableReplicas: 2 }))).toBe("2 of 3 pods available");
+    });
+});
+
+describe("evidence waits", () => {
+    const secret = (name: string, resourceVersion: string, vaultVersion?: string): KubeObject => ({
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name, namespace: "cnpg-system", resourceVersion, annotations: vaultVersion ? { "synergyflow-db/vault-version": vaultVersion } : {} },
+    });
+    const cluster = (applied: Record<string, string>): KubeObject => ({
+        apiVersion: "postgresql.cnpg.io/v1",
+        kind: "Cluster",
+        metadata: { name: "shared-postgres", namespace: "cnpg-system" },
+        status: { managedRolesStatus: { passwordStatus: Object.fromEntries(Object.entries(applied).map(([role, rv]) => [role, { transactionID: 7, resourceVersion: rv }])) } },
+    });
+    const fakeReader = (objects: () => KubeObject[]): LiveReader => ({
+        get: async (ref) => objects().find((o) => o.kind === ref.kind && o.metadata.name === ref.name),
+        list: async () => [],
+    });
+    const waits: EvidenceWait[] = [
+        { kind: "secretSynced", cluster: "infra", namespace: "cnpg-system", secretName: "synergyflow-app-role-password-b", vaultVersion: "4" },
+        { kind: "passwordApplied", namespace: "cnpg-system", clusterName: "shared-postgres", roleName: "synergyflow_app_b", secretName: "synergyflow-app-role-password-b", declaredBy: "cluster" },
+    ];
+    const state = { clusters: { infra: { context: "infra" }, apps: { context: "apps" } }, waits, timeoutSeconds: 1, step: "login role passwords applied in PostgreSQL" };
+
+    test("passes once ESO wrote the version and CNPG reports the Secret's resourceVersion applied", async () => {
+        let objects = [secret("synergyflow-app-role-password-b", "100", "3"), cluster({ synergyflow_app_b: "100" })];
+        // ESO syncs, then CNPG applies, while the step polls.
+        setTimeout(() => (objects = [secret("synergyflow-app-role-password-b", "101", "4"), cluster({ synergyflow_app_b: "100" })]), 50);
+        setTimeout(() => (objects = [secret("synergyflow-app-role-password-b", "101", "4"), cluster({ synergyflow_app_b: "101" })]), 150);
+        const provider = evidenceProvider(() => fakeReader(() => objects), 20);
+        await expect(provider.create!({ ...state, timeoutSeconds: 5 })).resolves.toMatchObject({ id: state.step });
+    });
+
+    test("fails after its timeout naming each missing piece of evidence, and tells what to do", async () => {
+        const objects = [secret("synergyflow-app-role-password-b", "101", "3"), cluster({})];
+        const provider = evidenceProvider(() => fakeReader(() => objects), 20);
+        const error = await provider.create!(state).catch((e: Error) => e);
+        expect(String(error)).toContain("login role passwords applied in PostgreSQL: no evidence within 1s");
+        expect(String(error)).toContain("Secret cnpg-system/synergyflow-app-role-password-b on the infra cluster holds Vault version 3, not 4: External Secrets has not synced it yet");
+        expect(String(error)).toContain("CNPG has not applied Secret cnpg-system/synergyflow-app-role-password-b (resourceVersion 101) to role synergyflow_app_b: Cluster cnpg-system/shared-postgres reports no password applied");
+        expect(String(error)).toContain("run `pulumi up` again with the same tenant.passwordRotation");
+    });
+
+    test("DatabaseRoles: CNPG 1.30 reports the applied Secret on the DatabaseRole", async () => {
+        const databaseRole: KubeObject = { apiVersion: "postgresql.cnpg.io/v1", kind: "DatabaseRole", metadata: { name: "synergyflow-app-b", namespace: "cnpg-system" }, status: { secretResourceVersion: "101" } };
+        const onDatabaseRole: EvidenceWait[] = [{ ...(waits[1] as Extract<EvidenceWait, { kind: "passwordApplied" }>), declaredBy: "databaseRole" }];
+        const provider = evidenceProvider(() => fakeReader(() => [secret("synergyflow-app-role-password-b", "101", "4"), databaseRole]), 20);
+        await expect(provider.create!({ ...state, waits: onDatabaseRole })).resolves.toBeDefined();
+    });
+
+    test("only a changed wait is a change: no-change runs do not poll", async () => {
+        const provider = evidenceProvider(() => fakeReader(() => []), 20);
+        expect((await provider.diff!("id", state, state)).changes).toBe(false);
+        expect((await provider.diff!("id", state, { ...state, waits: [{ ...(waits[0] as EvidenceWait & { kind: "secretSynced" }), vaultVersion: "5" }] })).changes).toBe(true);
+    });
+});
+
+/** Whether `from` is registered after `to`, directly or through other resources. */
+function waitsFor(result: HarnessResult, from: string, to: string): boolean {
+    const byName = new Map<string, RecordedResource>(result.resources.map((r) => [r.name, r]));
+    const seen = new Set<string>();
+    const stack = [from];
+    while (stack.length > 0) {
+        const name = stack.pop() as string;
+        for (const dep of byName.get(name)?.dependsOn ?? []) {
+            if (dep === to) return true;
+            if (!seen.has(dep)) {
+                seen.add(dep);
+                stack.push(dep);
+            }
+        }
+    }
+    return false;
+}
+
+describe("the order, as the engine sees it", () => {
+    /** Each step of ROTATION_ORDER, by the resources that carry it out. */
+    const steps = (slot: "a" | "b") => ({
+        vault: `synergyflow-login-${slot}-credential-vault`,
+        infraSecret: `synergyflow-login-${slot}-secret`,
+        postgres: "synergyflow-passwords-applied",
+        appsSecret: "synergyflow-credentials",
+        backendSecretSynced: "synergyflow-credentials-synced",
+        backend: "synergyflow-backend-deployment",
+    });
+    const chain = (result: HarnessResult, slot: "a" | "b") => {
+        const s = steps(slot);
+        return [
+            waitsFor(result, s.infraSecret, s.vault),
+            waitsFor(result, s.postgres, s.infraSecret),
+            waitsFor(result, s.appsSecret, s.postgres),
+            waitsFor(result, s.backendSecretSynced, s.appsSecret),
+            waitsFor(result, s.backend, s.backendSecretSynced),
+        ];
+    };
+
+    test("external roles (the committed stacks): Vault -> infra Secret -> PostgreSQL applied -> apps Secret synced -> backend", async () => {
+        const result = await synth("prod");
+        expect(chain(result, "a")).toEqual([true, true, true, true, true]);
+        expect(chain(result, "b")).toEqual([true, true, true, true, true]);
+        // The bootstrap Job logs in as the login roles only once PostgreSQL has their passwords.
+        expect(waitsFor(result, "synergyflow-bootstrap-job", "synergyflow-passwords-applied")).toBe(true);
+    });
+
+    test("clusterPatch: the passwords are awaited after the role patch", async () => {
+        const result = await synth("prod", vaultAuthConfig(), undefined, SUPERUSER_PLATFORM);
+        expect(chain(result, "b")).toEqual([true, true, true, true, true]);
+        expect(waitsFor(result, "synergyflow-passwords-applied", "synergyflow-roles-patch")).toBe(true);
+    });
+
+    test("databaseRole: the passwords are awaited after the DatabaseRoles", async () => {
+        const platform = livePlatformCopy(
+            "prod",
+            (infra) => {
+                const c = infra.find((o) => o.kind === "Cluster");
+                c.spec.managed.roles = c.spec.managed.roles.filter((r: any) => !String(r.name).startsWith("synergyflow_app"));
+            },
+            [{ apiVersion: "postgresql.cnpg.io/v1", kind: "DatabaseRole" }],
+        );
+        const result = await synth("prod", variantConfig("prod", {}, (c) => Object.assign(c["synergyflow-db:sharedCluster"], { operatorVersion: "1.30", roleStrategy: "databaseRole" })), undefined, platform);
+        expect(chain(result, "a")).toEqual([true, true, true, true, true]);
+        for (const role of ["synergyflow_app", "synergyflow_app_a", "synergyflow_app_b"]) expect(waitsFor(result, "synergyflow-passwords-applied", `synergyflow-roles-${role}`)).toBe(true);
+    });
+
+    test("without controllers (waitForControllers false) there is nothing to wait on, and a rotation says so", async () => {
+        const result = await synth("prod", variantConfig("prod", { "synergyflow-db:waitForControllers": false }, (c) => (c["synergyflow-db:tenant"].passwordRotation = "2")), undefined, platformAfter({ loginRole: "synergyflow_app_a", rotation: "1", generations: { a: "1", b: "1" }, rollout: "complete" }));
+        expect(result.resources.filter((r) => r.type.includes("ControllerEvidence"))).toEqual([]);
+        expect(result.warnings.join("\n")).toContain("rotating to synergyflow_app_b: waitForControllers is false, so no step waits for External Secrets or CNPG");
+    });
+});
