@@ -1,18 +1,22 @@
 // What CNPG does for the tenant, as SQL: its managed-role reconciler creates each role with the declared
-// attributes and the password from the role's Secret; its Database reconciler creates the database with its
+// attributes, memberships and the password from the role's Secret; its Database reconciler creates the database with its
 // owner and the declared schemas. Pure; the integration tier runs it as the superuser before the program's
 // bootstrap SQL.
 import type { CnpgRoleFields, DatabaseSpec } from "../components/crds";
 import { CNPG_POOLER_ROLE, ident, literal } from "../components/infra/bootstrapSql";
 
-export function roleSql(role: CnpgRoleFields, password: string): string {
+export function roleSql(role: CnpgRoleFields, password: string | undefined): string {
     const flag = (on: boolean, name: string) => (on ? name : `NO${name}`);
     return (
         `CREATE ROLE ${ident(role.name)} ${flag(role.login, "LOGIN")} ${flag(role.inherit, "INHERIT")} ${flag(role.superuser, "SUPERUSER")} ` +
         `${flag(role.createdb, "CREATEDB")} ${flag(role.createrole, "CREATEROLE")} ${flag(role.replication, "REPLICATION")} ` +
-        `${flag(role.bypassrls, "BYPASSRLS")} CONNECTION LIMIT ${role.connectionLimit} PASSWORD ${literal(password)};`
+        `${flag(role.bypassrls, "BYPASSRLS")} CONNECTION LIMIT ${role.connectionLimit} PASSWORD ${password === undefined ? "NULL" : literal(password)}` +
+        `${role.inRoles?.length ? ` IN ROLE ${role.inRoles.map(ident).join(", ")}` : ""};`
     );
 }
+
+/** What CNPG runs when the role's password Secret changes (the reload label): the new password, at once. */
+export const passwordSql = (role: string, password: string) => `ALTER ROLE ${ident(role)} PASSWORD ${literal(password)};`;
 
 /** Statements for the postgres database, then for the new database (schemas). */
 export function databaseSql(spec: Pick<DatabaseSpec, "name" | "owner" | "schemas">): { create: string; schemas: string } {

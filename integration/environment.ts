@@ -17,7 +17,9 @@ import { SERVER_CA_FILE } from "../components/jdbc";
 import { loadStackConfig } from "../components/program";
 import { type SynthResult, readStackFile, runSynth } from "../scripts/synth";
 import { SUPERUSER_PLATFORM, byType, variantConfig, vaultAuthConfig } from "../tests/harness";
-import { databaseSql, poolerIntegrationSql, roleSql } from "./cnpgEmulation";
+import { databaseSql, passwordSql, poolerIntegrationSql, roleSql } from "./cnpgEmulation";
+import { type BootstrapScripts } from "../components/infra/bootstrapSql";
+import { CREDENTIAL_SLOTS, loginCredentials } from "../components/rotation";
 import { type PgBouncerServer, type PostgresServer, type TestCertificates, makeTestCertificates, startPgBouncer, startPostgres } from "./servers";
 
 /** The pooler's address as the apps cluster would see it; PostgreSQL sits on another loopback address. */
@@ -37,22 +39,30 @@ export interface TenantEnvironment {
     postgres: PostgresServer;
     pgbouncer: PgBouncerServer;
     poolerSpec: PoolerSpec;
-    /** The bootstrap SQL exactly as the Job's ConfigMap holds it. */
-    bootstrapSql: string;
+    /** The bootstrap SQL exactly as the Job's ConfigMap holds it (bootstrap.sql; login-role.sql in operator auth). */
+    bootstrapSql: BootstrapScripts;
     /** The datasource ConfigMap's data, the CA path pointed at the test CA (the file the ConfigMap delivers). */
     datasource: Record<string, string>;
     /** The shared cluster's CA (what the apps cluster receives), and another CA that signed nothing here. */
     tls: TestCertificates & { otherCaFile: string };
     /** role -> password, ours from the Vault data the program writes, the other tenants' made up here. */
     passwords: Record<string, string>;
+    /** The login role the backend uses after a first `up` (login role a). */
     tenantRole: string;
+    /** The NOLOGIN owner of the database and the schemas, and the two login roles that take turns. */
+    ownerRole: string;
+    loginRoles: string[];
     /** The role PgBouncer's auth_query runs as: CNPG's cnpg_pooler_pgbouncer, or our auth role in vault mode. */
     authRole: string;
     otherTenants: Record<string, number>;
     /** Runs SQL as the superuser through psql (what CNPG does, and the Job in vault auth). */
     psqlAsSuperuser(sql: string, database?: string): string;
-    /** Runs SQL through psql as the role the bootstrap Job logs in as (the tenant role in operator auth). */
+    /** Runs SQL through psql as the role the bootstrap Job's main container logs in as (login role a in operator auth). */
     psqlAsJob(sql: string): string;
+    /** The whole Job: each login role runs login-role.sql itself (operator auth), then bootstrap.sql. */
+    runBootstrap(): void;
+    /** What CNPG does when a login role's password Secret changes: the role gets the new password. */
+    applyPassword(role: string, password: string): void;
     connect(config: Partial<ClientConfig> & { user: string }, via: "pooler" | "direct"): Promise<Client>;
     restartPgBouncer(parameters?: Record<string, string>): Promise<void>;
     stop(): Promise<void>;
@@ -84,7 +94,8 @@ export async function startTenantEnvironment(authMode: AuthModeUnderTest = "oper
     const poolerSpec = input("kubernetes:postgresql.cnpg.io/v1:Pooler")[0].spec as PoolerSpec;
     const database = input("kubernetes:postgresql.cnpg.io/v1:Database")[0].spec as DatabaseSpec;
     const configMaps = input("kubernetes:core/v1:ConfigMap");
-    const bootstrapSql = configMaps.find((c) => c.data["bootstrap.sql"]).data["bootstrap.sql"] as string;
+    const scripts = configMaps.find((c) => c.data["bootstrap.sql"]).data as Record<string, string>;
+    const bootstrapSql: BootstrapScripts = { main: scripts["bootstrap.sql"] as string, perLoginRole: scripts["login-role.sql"] };
     const passwords: Record<string, string> = {};
     for (const secret of input("vault:kv/secretV2:SecretV2")) {
         const data = JSON.parse(secret.dataJson.value) as { username: string; password: string };
@@ -137,19 +148,25 @@ export async function startTenantEnvironment(authMode: AuthModeUnderTest = "oper
         }
 
         // What CNPG does for our roles and Database.
-        for (const role of desiredRoles(config)) psqlAsSuperuser(roleSql(role, passwords[role.name] as string));
+        for (const role of desiredRoles(config)) psqlAsSuperuser(roleSql(role, role.passwordSecret ? (passwords[role.name] as string) : undefined));
         const dbSql = databaseSql(database);
         psqlAsSuperuser(dbSql.create);
         psqlAsSuperuser(dbSql.schemas, database.name);
         // Our Pooler with operator auth: CNPG adds its lookup to our database too (the role exists: no grant).
         if (authMode === "operator") psqlAsSuperuser(poolerIntegrationSql(false, database.name, ""), database.name);
 
-        // The bootstrap SQL as the Job runs it: as the tenant role (operator auth) or the superuser (vault auth).
-        const psqlAsJob =
-            authMode === "operator"
-                ? (sql: string) => psqlFile(sql, ["-h", postgres.host, "-p", String(postgres.port), "-U", config.tenant.roleName, "-d", config.tenant.databaseName], { PGPASSWORD: passwords[config.tenant.roleName] as string, PGSSLMODE: "disable" })
-                : (sql: string) => psqlAsSuperuser(sql);
-        psqlAsJob(bootstrapSql);
+        // The bootstrap SQL as the Job runs it: as the login roles (operator auth) or the superuser (vault auth).
+        const logins = loginCredentials(config.tenant);
+        const loginRoles = CREDENTIAL_SLOTS.map((slot) => logins[slot].roleName);
+        const psqlAs = (role: string) => (sql: string) =>
+            psqlFile(sql, ["-h", postgres.host, "-p", String(postgres.port), "-U", role, "-d", config.tenant.databaseName], { PGPASSWORD: passwords[role] as string, PGSSLMODE: "disable" });
+        const psqlAsJob = authMode === "operator" ? psqlAs(logins.a.roleName) : (sql: string) => psqlAsSuperuser(sql);
+        const runBootstrap = () => {
+            // The Job's init containers, one per login role, then its main container.
+            if (bootstrapSql.perLoginRole) for (const role of loginRoles) psqlAs(role)(bootstrapSql.perLoginRole);
+            psqlAsJob(bootstrapSql.main);
+        };
+        runBootstrap();
 
         const authRole = authMode === "operator" ? CNPG_POOLER_ROLE : config.pooler.authRoleName;
         const startBouncer = (spec: PoolerSpec) => startPgBouncer(spec, { host: POOLER_HOST, port: 5432, postgres, authUser: authRole, authPassword: passwords[authRole] as string, tls });
@@ -169,11 +186,18 @@ export async function startTenantEnvironment(authMode: AuthModeUnderTest = "oper
             datasource,
             tls,
             passwords,
-            tenantRole: config.tenant.roleName,
+            tenantRole: logins.a.roleName,
+            ownerRole: config.tenant.roleName,
+            loginRoles,
             authRole,
             otherTenants,
             psqlAsSuperuser,
             psqlAsJob,
+            runBootstrap,
+            applyPassword(role, password) {
+                passwords[role] = password;
+                psqlAsSuperuser(passwordSql(role, password));
+            },
             async connect(clientConfig, via) {
                 const client = new Client({
                     host: via === "pooler" ? POOLER_HOST : postgres.host,

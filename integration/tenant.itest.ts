@@ -22,16 +22,36 @@ const connectionsOf = (role: string) =>
 
 
 describe("tenant setup", () => {
-    test("the bootstrap SQL (the Job's exact text) runs as the tenant role and is idempotent: a second run succeeds and changes nothing", () => {
-        const state = () => env.psqlAsSuperuser("SELECT datacl FROM pg_database WHERE datname = 'synergyflow';\nSELECT setconfig FROM pg_db_role_setting;", "postgres");
+    test("the bootstrap SQL (the Job's exact text) runs as the login roles and is idempotent: a second run succeeds and changes nothing", () => {
+        const state = () => env.psqlAsSuperuser("SELECT datacl FROM pg_database WHERE datname = 'synergyflow';\nSELECT r.rolname, s.setconfig FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole ORDER BY 1;", "postgres");
         const before = state();
-        expect(() => env.psqlAsJob(env.bootstrapSql)).not.toThrow();
+        // The second run: the login roles' sessions now act as the owner; SET ROLE NONE keeps each on itself.
+        expect(() => env.runBootstrap()).not.toThrow();
         expect(state()).toBe(before);
+        // Granted by the owner (the login role acting as it), and each login role's settings, none on the owner.
         expect(before).toContain("cnpg_pooler_pgbouncer=c/synergyflow_app");
+        for (const role of env.loginRoles) expect(before).toMatch(new RegExp(`${role} \\| \\{role=synergyflow_app,"search_path=synergyflow_users`));
+        expect(before).not.toMatch(/^ synergyflow_app \|/m);
+    });
+
+    test("both login roles act as the owner: what either creates belongs to the owner, and the other may alter and drop it", async () => {
+        const [a, b] = env.loginRoles as [string, string];
+        await withClient(env.connect({ user: a }, "pooler"), async (c) => {
+            expect((await c.query("SELECT session_user AS s, current_user AS u")).rows[0]).toEqual({ s: a, u: env.ownerRole });
+            await c.query("CREATE TABLE synergyflow_tasks.made_by_a (id int)");
+            expect((await c.query("SELECT tableowner FROM pg_tables WHERE tablename = 'made_by_a'")).rows[0].tableowner).toBe(env.ownerRole);
+        });
+        await withClient(env.connect({ user: b }, "pooler"), async (c) => {
+            // A RESET ALL (server_reset_query) between clients returns to the role's setting, not to the login role.
+            await c.query("RESET ALL");
+            expect((await c.query("SELECT current_user AS u")).rows[0].u).toBe(env.ownerRole);
+            await c.query("ALTER TABLE synergyflow_tasks.made_by_a ADD COLUMN note text");
+            await c.query("DROP TABLE synergyflow_tasks.made_by_a");
+        });
     });
 
     test("operator auth as CNPG 1.27.4 sets it up: the auth query runs in our database, which only the bootstrap's GRANT opens to CNPG's role", async () => {
-        const login = () => withClient(env.connect({ user: env.tenantRole }, "pooler"), async (c) => (await c.query("SELECT current_user AS u")).rows[0].u);
+        const login = () => withClient(env.connect({ user: env.tenantRole }, "pooler"), async (c) => (await c.query("SELECT session_user AS u")).rows[0].u);
         expect(await login()).toBe(env.tenantRole);
         // Without the grant (what CNPG 1.27 leaves for a database created after its role), nobody logs in.
         env.psqlAsJob(`REVOKE CONNECT ON DATABASE synergyflow FROM cnpg_pooler_pgbouncer;`);
@@ -39,7 +59,7 @@ describe("tenant setup", () => {
         try {
             expect(await errorOf(login())).toMatch(/permission denied for database "synergyflow"|bouncer config error/);
         } finally {
-            env.psqlAsJob(env.bootstrapSql);
+            env.runBootstrap();
             await env.restartPgBouncer();
         }
         expect(await login()).toBe(env.tenantRole);
@@ -116,10 +136,14 @@ describe("isolation on the shared cluster", () => {
         expect(await errorOf(env.connect({ user: "gitlab_app", database: "synergyflow" }, "direct"))).toMatch(/permission denied for database "synergyflow"/);
     });
 
-    test("the tenant role is no superuser and cannot create databases or roles", async () => {
+    test("the login role is no superuser and cannot create databases or roles, and neither can the owner it acts as", async () => {
         await withClient(env.connect({ user: env.tenantRole }, "direct"), async (c) => {
-            const me = await c.query("SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, rolconnlimit FROM pg_roles WHERE rolname = current_user");
+            const attributes = "rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, rolconnlimit";
+            const me = await c.query(`SELECT ${attributes} FROM pg_roles WHERE rolname = session_user`);
             expect(me.rows[0]).toEqual({ rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolreplication: false, rolbypassrls: false, rolconnlimit: env.config.tenant.connectionLimit });
+            // The owner it acts as (current_user) has no attribute either, and no logins at all.
+            const owner = await c.query(`SELECT rolcanlogin, ${attributes} FROM pg_roles WHERE rolname = current_user`);
+            expect(owner.rows[0]).toEqual({ rolcanlogin: false, rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolreplication: false, rolbypassrls: false, rolconnlimit: 0 });
             expect(await errorOf(c.query("CREATE DATABASE sneaky"))).toMatch(/permission denied to create database/);
             expect(await errorOf(c.query("CREATE ROLE sneaky"))).toMatch(/permission denied to create role/);
         });
@@ -131,7 +155,7 @@ describe("isolation on the shared cluster", () => {
         const clients: Client[] = [];
         try {
             for (let i = held; i < limit; i++) clients.push(await env.connect({ user: env.tenantRole }, "direct"));
-            expect(await errorOf(env.connect({ user: env.tenantRole }, "direct"))).toMatch(/too many connections for role "synergyflow_app"/);
+            expect(await errorOf(env.connect({ user: env.tenantRole }, "direct"))).toMatch(new RegExp(`too many connections for role "${env.tenantRole}"`));
         } finally {
             await Promise.all(clients.map((c) => c.end()));
         }
@@ -233,7 +257,7 @@ describe("pgbench -M prepared stalls behind the pooler: pgbench's client loop, n
         // on every server connection wait for it.
         const stalled = bench(["-M", "prepared", "-c", "20", "-j", "2", "-T", "15"]);
         const child = spawn(PGBENCH, stalled.args, { env: stalled.env, stdio: "ignore" });
-        const states = () => env.psqlAsSuperuser(`\\pset format unaligned\n\\pset tuples_only on\nSELECT state || ' ' || count(*) FROM pg_stat_activity WHERE usename = 'synergyflow_app' GROUP BY state;`).split("\n").filter((l) => /^(idle|active)/.test(l));
+        const states = () => env.psqlAsSuperuser(`\\pset format unaligned\n\\pset tuples_only on\nSELECT state || ' ' || count(*) FROM pg_stat_activity WHERE usename = '${env.tenantRole}' GROUP BY state;`).split("\n").filter((l) => /^(idle|active)/.test(l));
         try {
             // The pool, then its reserve after reserve_pool_timeout: every server connection ends up held.
             const deadline = Date.now() + 10000;
@@ -261,15 +285,18 @@ describe("pgbench -M prepared stalls behind the pooler: pgbench's client loop, n
 // Last: it takes the tenant away. What CNPG issues when a `delete` stack is destroyed: the Database first (its
 // dependency order in the program), then the role.
 describe("destroy with reclaim policy delete", () => {
-    test("DROP DATABASE then DROP ROLE exactly as CNPG issues them succeed: nothing the program granted outlives them; the other tenants are untouched", async () => {
+    test("DROP DATABASE then DROP ROLE exactly as CNPG issues them succeed for every role of ours: nothing the program granted outlives them; the other tenants are untouched", async () => {
         const rows = (sql: string) => env.psqlAsSuperuser(`\\pset format unaligned\n\\pset tuples_only on\n${sql}`).split("\n").filter((l) => l && !l.startsWith("Output format") && !l.startsWith("Tuples only"));
-        const others = () => rows("SELECT rolname || ' ' || rolconnlimit FROM pg_roles WHERE rolname <> 'synergyflow_app' ORDER BY 1;\nSELECT datname || ' ' || coalesce(datacl::text, '') FROM pg_database WHERE datname <> 'synergyflow' ORDER BY 1;");
+        const ours = [env.ownerRole, ...env.loginRoles];
+        const list = ours.map((r) => `'${r}'`).join(", ");
+        const others = () => rows(`SELECT rolname || ' ' || rolconnlimit FROM pg_roles WHERE rolname NOT IN (${list}) ORDER BY 1;\nSELECT datname || ' ' || coalesce(datacl::text, '') FROM pg_database WHERE datname <> 'synergyflow' ORDER BY 1;`);
         const before = others();
         // The pooler's server connections would block DROP DATABASE; the Pooler is deleted before the Database.
         await env.pgbouncer.stop();
         env.psqlAsSuperuser(`DROP DATABASE IF EXISTS "synergyflow"`);
-        env.psqlAsSuperuser(`DROP ROLE "synergyflow_app"`);
-        expect(rows("SELECT count(*) FROM pg_roles WHERE rolname = 'synergyflow_app';\nSELECT count(*) FROM pg_db_role_setting;")).toEqual(["0", "0"]);
+        // CNPG drops each role on its own, in no order we control: the owner before its members too.
+        for (const role of [env.ownerRole, ...env.loginRoles]) env.psqlAsSuperuser(`DROP ROLE "${role}"`);
+        expect(rows(`SELECT count(*) FROM pg_roles WHERE rolname IN (${list});\nSELECT count(*) FROM pg_db_role_setting;`)).toEqual(["0", "0"]);
         expect(others()).toEqual(before);
         expect(before.length).toBeGreaterThan(8);
     });

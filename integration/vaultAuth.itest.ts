@@ -14,8 +14,10 @@ afterAll(async () => {
 
 
 describe("vault pooler auth", () => {
-    test("the tenant logs in through PgBouncer with our auth role's lookup", async () => {
-        expect(await withClient(env.connect({ user: env.tenantRole }, "pooler"), async (c) => (await c.query("SELECT current_user AS u")).rows[0].u)).toBe(env.tenantRole);
+    test("both login roles log in through PgBouncer with our auth role's lookup, acting as the owner", async () => {
+        for (const role of env.loginRoles) {
+            expect(await withClient(env.connect({ user: role }, "pooler"), async (c) => (await c.query("SELECT session_user AS s, current_user AS u")).rows[0])).toEqual({ s: role, u: env.ownerRole });
+        }
     });
 
     test("the other tenants' roles cannot log in through this pooler: the lookup has no hash for them", async () => {
@@ -28,8 +30,8 @@ describe("vault pooler auth", () => {
     test("the auth role obtains the tenant's hash and no other role's, neither through the function nor directly", async () => {
         await withClient(env.connect({ user: env.authRole, database: "postgres" }, "direct"), async (c) => {
             const fn = `${env.config.pooler.authFunctionSchema}.user_search`;
-            expect((await c.query(`SELECT usename, passwd FROM ${fn}($1)`, [env.tenantRole])).rows).toEqual([{ usename: env.tenantRole, passwd: expect.stringMatching(/^SCRAM-SHA-256\$/) }]);
-            for (const role of [...Object.keys(env.otherTenants), "postgres", env.authRole]) expect((await c.query(`SELECT * FROM ${fn}($1)`, [role])).rows).toEqual([]);
+            for (const role of env.loginRoles) expect((await c.query(`SELECT usename, passwd FROM ${fn}($1)`, [role])).rows).toEqual([{ usename: role, passwd: expect.stringMatching(/^SCRAM-SHA-256\$/) }]);
+            for (const role of [...Object.keys(env.otherTenants), "postgres", env.authRole, env.ownerRole]) expect((await c.query(`SELECT * FROM ${fn}($1)`, [role])).rows).toEqual([]);
             for (const sql of ["SELECT rolpassword FROM pg_authid", "SELECT passwd FROM pg_shadow"]) expect(await errorOf(c.query(sql))).toMatch(/permission denied/);
             // It cannot redefine the function either.
             expect(await errorOf(c.query(`CREATE OR REPLACE FUNCTION ${fn}(uname text) RETURNS TABLE (usename name, passwd text) LANGUAGE sql AS 'SELECT rolname, rolpassword FROM pg_authid'`))).toMatch(/permission denied|must be owner/);
@@ -44,7 +46,7 @@ describe("vault pooler auth", () => {
 
     test("the bootstrap SQL (as the superuser) is idempotent", () => {
         const before = env.psqlAsSuperuser("SELECT datacl FROM pg_database ORDER BY datname;");
-        expect(() => env.psqlAsJob(env.bootstrapSql)).not.toThrow();
+        expect(() => env.runBootstrap()).not.toThrow();
         expect(env.psqlAsSuperuser("SELECT datacl FROM pg_database ORDER BY datname;")).toBe(before);
     });
 });

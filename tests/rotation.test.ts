@@ -184,4 +184,14 @@ describe("the order, as the engine sees it", () => {
         expect(result.resources.filter((r) => r.type.includes("ControllerEvidence"))).toEqual([]);
         expect(result.warnings.join("\n")).toContain("rotating to synergyflow_app_b: waitForControllers is false, so no step waits for External Secrets or CNPG");
     });
+
+    test("after a retain destroy, a new up adopts the kept Secrets and says they get new passwords", async () => {
+        const kept = livePlatformCopy("prod", (infra) => {
+            for (const slot of ["a", "b"]) infra.push({ apiVersion: "v1", kind: "Secret", type: "kubernetes.io/basic-auth", metadata: { name: `synergyflow-app-role-password-${slot}`, namespace: "cnpg-system", labels: { "synergyflow-db/stack": "prod", "cnpg.io/reload": "true" } } });
+        });
+        const result = await synth("prod", undefined, undefined, kept);
+        const warnings = result.warnings.join("\n");
+        for (const slot of ["a", "b"]) expect(warnings).toContain(`adopting Secret cnpg-system/synergyflow-app-role-password-${slot}, kept by an earlier destroy (roleReclaimPolicy retain): its login role gets a new password from this run`);
+        expect((await synth("prod")).warnings).toEqual([]);
+    });
 });

@@ -5,7 +5,7 @@ import type { StackConfig } from "../config";
 import type { LiveReader } from "../live/kubeObjects";
 import type { LiveCluster } from "../infra/rolePatch";
 import { caSecretName, readLivePlatform, superuserSecretName } from "./livePlatform";
-import { PreflightError, credentialRotation, preflightProblems, sharedClusterSlots } from "./rules";
+import { PreflightError, credentialRotation, keptLoginSecrets, preflightProblems, sharedClusterSlots } from "./rules";
 import type { RotationPlan } from "../rotation";
 
 /** What the program takes from the live platform (infra side only; undefined in split mode). */
@@ -20,6 +20,8 @@ export interface PlatformFacts {
     serverAltDnsNames: string[];
     /** Which login role the backend uses after this run, and which passwords it regenerates (rotation.ts). */
     rotation: RotationPlan;
+    /** Login role password Secrets an earlier `retain` destroy kept: this run adopts them with new passwords. */
+    keptLoginSecrets: string[];
 }
 
 export async function runPreflight(config: StackConfig, reader: LiveReader, stack: string): Promise<PlatformFacts | undefined> {
@@ -37,5 +39,6 @@ export async function runPreflight(config: StackConfig, reader: LiveReader, stac
         serverCaCertificate: Buffer.from(live.caSecret?.data?.["ca.crt"] ?? "", "base64").toString("utf8"),
         serverAltDnsNames: certificates?.serverAltDNSNames ?? [],
         rotation: credentialRotation(config, live) as RotationPlan,
+        keptLoginSecrets: keptLoginSecrets(config, live),
     };
 }

@@ -222,6 +222,13 @@ export function credentialRotation(config: StackConfig, live: LivePlatform): Rot
     );
 }
 
+/** Login roles' password Secrets a `retain` destroy kept (no ExternalSecret of ours makes them any more). */
+export function keptLoginSecrets(config: StackConfig, live: LivePlatform): string[] {
+    const logins = loginCredentials(config.tenant);
+    const find = (kind: string, name: string) => live.planned.find(({ object }) => object.ref.cluster === "infra" && object.ref.kind === kind && object.ref.name === name)?.live;
+    return CREDENTIAL_SLOTS.map((slot) => logins[slot].passwordSecretName).filter((name) => isOurs(find("Secret", name), live.stack) && !find("ExternalSecret", name));
+}
+
 function rotationProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {
     const plan = credentialRotation(config, live);
     if (!("message" in plan)) return [];
