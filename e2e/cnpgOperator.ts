@@ -83,3 +83,48 @@ export async function startCnpgOperator(dir: string, version: string, server: Ap
         },
     };
 }
+
+/**
+ * Plays what CNPG's instance manager would do for our login roles, which cannot run here (no PostgreSQL): when
+ * a role's password Secret changes (the reload label), apply it and report the Secret's resourceVersion it
+ * applied, in the Cluster's status.managedRolesStatus.passwordStatus (inline roles) or the DatabaseRole's
+ * status.secretResourceVersion. The program's rotation waits for exactly that evidence.
+ */
+export function playPasswordStatus(server: ApiServer, namespace: string, clusterName: string, roles: string[]): RunningController {
+    let running = true;
+    let transaction = 1000;
+    const secretVersion = async (name: string) => (await kubeRequest(server, "GET", `/api/v1/namespaces/${namespace}/secrets/${name}`).catch(() => undefined))?.metadata?.resourceVersion as string | undefined;
+    const tick = async () => {
+        const cluster = await kubeRequest(server, "GET", `/apis/postgresql.cnpg.io/v1/namespaces/${namespace}/clusters/${clusterName}`);
+        const reported = cluster.status?.managedRolesStatus?.passwordStatus ?? {};
+        for (const entry of (cluster.spec?.managed?.roles ?? []) as { name: string; passwordSecret?: { name: string } }[]) {
+            if (!roles.includes(entry.name) || !entry.passwordSecret) continue;
+            const version = await secretVersion(entry.passwordSecret.name);
+            if (version && reported[entry.name]?.resourceVersion !== version) {
+                const status = { managedRolesStatus: { passwordStatus: { [entry.name]: { transactionID: transaction++, resourceVersion: version } } } };
+                await kubeRequest(server, "PATCH", `/apis/postgresql.cnpg.io/v1/namespaces/${namespace}/clusters/${clusterName}/status`, { status }, "application/merge-patch+json");
+            }
+        }
+        const databaseRoles = ((await kubeRequest(server, "GET", `/apis/postgresql.cnpg.io/v1/namespaces/${namespace}/databaseroles`).catch(() => ({ items: [] }))).items ?? []) as any[];
+        for (const role of databaseRoles.filter((r) => roles.includes(r.spec?.name) && r.spec?.passwordSecret)) {
+            const version = await secretVersion(role.spec.passwordSecret.name);
+            if (version && role.status?.secretResourceVersion !== version) {
+                await kubeRequest(server, "PATCH", `/apis/postgresql.cnpg.io/v1/namespaces/${namespace}/databaseroles/${role.metadata.name}/status`, { status: { applied: true, secretResourceVersion: version } }, "application/merge-patch+json");
+            }
+        }
+    };
+    const loop = (async () => {
+        while (running) {
+            await tick().catch(() => undefined);
+            await new Promise((resolve) => setTimeout(resolve, 300));
+        }
+    })();
+    return {
+        name: "cnpg-instance-manager (played)",
+        log: "",
+        async stop() {
+            running = false;
+            await loop;
+        },
+    };
+}

@@ -17,7 +17,8 @@ import type { CredentialFactory } from "../components/infra/vaultCredential";
 import { loadStackConfig, runSynergyflowDb, stackLiveReader } from "../components/program";
 import { readDumpFolder } from "../components/live/kubeObjects";
 import { crdDirectory } from "../conformance/crdSchemas";
-import { type CnpgOperator, cnpgCrds, cnpgOperatorDir, startCnpgOperator } from "./cnpgOperator";
+import { type CnpgOperator, cnpgCrds, cnpgOperatorDir, playPasswordStatus, startCnpgOperator } from "./cnpgOperator";
+import { loginCredentials } from "../components/rotation";
 import { findControllers, type RunningController, startExternalSecrets, startWorkloads } from "./controllers";
 import { type ApiServer, findToolchain, kubeRequest, startApiServer, writeKubeconfig } from "./controlPlane";
 import { type OpenBao, startOpenBao } from "./openbao";
@@ -175,10 +176,11 @@ async function main(): Promise<number> {
         // it runs), the stores.
         const fixtureInfra = platformObjects("infra");
         const fixtureCluster = fixtureInfra.find((o) => o.kind === "Cluster");
-        const ourEntry = fixtureCluster.spec.managed.roles.find((r: any) => r.name === "synergyflow_app");
-        const otherEntries = fixtureCluster.spec.managed.roles.filter((r: any) => r !== ourEntry);
+        // Our three entries (the owner and the two login roles), as the platform team adds them from the preview.
+        const ourEntries = fixtureCluster.spec.managed.roles.filter((r: any) => String(r.name).startsWith(config.tenant.roleName));
+        const otherEntries = fixtureCluster.spec.managed.roles.filter((r: any) => !ourEntries.includes(r));
         const fluxApply = async (server: ApiServer, object: any) => kubeRequest(server, "PATCH", `${objectPath(object)}?fieldManager=kustomize-controller&force=true`, object, "application/apply-patch+yaml");
-        const applyCluster = (withOurEntry: boolean) => fluxApply(infraServer, { ...fixtureCluster, spec: { ...fixtureCluster.spec, managed: { roles: withOurEntry ? [...otherEntries, ourEntry] : otherEntries } } });
+        const applyCluster = (withOurEntry: boolean) => fluxApply(infraServer, { ...fixtureCluster, spec: { ...fixtureCluster.spec, managed: { roles: withOurEntry ? [...otherEntries, ...ourEntries] : otherEntries } } });
         await applyCluster(false);
         for (const o of fixtureInfra.filter((o) => ["Pooler", "PodDisruptionBudget"].includes(o.kind) || (o.kind === "Secret" && !operator))) await fluxApply(infraServer, o);
         if (operator) await until("the CA Secret the operator makes for the Cluster", () => kubeRequest(infraServer, "GET", "/api/v1/namespaces/cnpg-system/secrets/shared-postgres-ca"), 90000);
@@ -211,6 +213,9 @@ async function main(): Promise<number> {
         // bootstrap Job complete and the backend Deployment available (scheduler + kwok).
         const waitForControllers = Boolean(bao && binaries.externalSecrets && binaries.workloads);
         console.log(`waitForControllers: ${waitForControllers}`);
+        const logins = loginCredentials(config.tenant);
+        // PostgreSQL never runs here: the test applies the login roles' passwords as CNPG's instance manager would.
+        if (waitForControllers) controllers.push(playPasswordStatus(infraServer, config.sharedCluster.namespace, config.sharedCluster.name, [logins.a.roleName, logins.b.roleName]));
 
         // The credential factory: a generated password written into OpenBao at the key the program names.
         const generated: string[] = [];
@@ -305,7 +310,8 @@ async function main(): Promise<number> {
         await check("preflight: the platform's Cluster without our entry refuses the preview, printing the entry; nothing is created", async () => {
             const message = await previewError();
             assert(message.includes(`synergyflow-db:sharedCluster.roleStrategy: "external": the Cluster does not declare the roles as expected`), `no external-role refusal in: ${message.slice(0, 2000)}`);
-            assert(message.includes("- name: synergyflow_app") && message.includes("connectionLimit: 40"), "the entry for the Cluster manifest is not printed");
+            for (const role of [config.tenant.roleName, logins.a.roleName, logins.b.roleName]) assert(message.includes(`- name: ${role}\n`), `the entry of ${role} for the Cluster manifest is not printed`);
+            assert(message.includes(`connectionLimit: ${config.tenant.connectionLimit}`) && message.includes(`inRoles:`), "the login roles' entries are not printed in full");
             assert((await ours()).length === 0, `objects were created: ${(await ours()).join(", ")}`);
         });
         await check("preflight: the first design's names, vault auth without superuser access, a store on another mount: every problem at once, nothing created", async () => {
@@ -390,37 +396,71 @@ async function main(): Promise<number> {
 
         const esoSecret = async (server: ApiServer, namespace: string, name: string) => kubeRequest(server, "GET", `/api/v1/namespaces/${namespace}/secrets/${name}`);
         const decode = (secret: any, key: string) => Buffer.from(secret.data[key], "base64").toString("utf8");
-        const vaultKey = `${keyPrefix}/synergyflow`;
+        const vaultKeyOf = (slot: "a" | "b") => `${keyPrefix}/${logins[slot].vaultName}`;
+        const roleSecret = (slot: "a" | "b") => esoSecret(infraServer, "cnpg-system", logins[slot].passwordSecretName);
+        const appSecret = () => esoSecret(appsServer, "synergyflow", "synergyflow-db-credentials");
+        const backendTemplate = async () => (await kubeRequest(appsServer, "GET", "/apis/apps/v1/namespaces/synergyflow/deployments/synergyflow-backend")).spec.template.metadata.annotations["synergyflow.io/db-credentials-version"];
         if (bao && binaries.externalSecrets) {
             await check("ESO syncs both clusters' Secrets from OpenBao: type, reload label, keys, values equal to Vault's", async () => {
-                const vault = (await bao!.readKv(kvMount, vaultKey))!;
-                const role = await until("the role's Secret", () => esoSecret(infraServer, "cnpg-system", "synergyflow-app-role-password"));
-                assert(role.type === "kubernetes.io/basic-auth", `type ${role.type}`);
-                assert(role.metadata.labels?.["cnpg.io/reload"] === "true", "no cnpg.io/reload label");
-                assert(decode(role, "username") === "synergyflow_app" && decode(role, "password") === vault.data["password"], "the role Secret's values differ from Vault's");
-                const app = await until("the app's Secret", () => esoSecret(appsServer, "synergyflow", "synergyflow-db-credentials"));
-                assert(decode(app, "DB_USERNAME") === "synergyflow_app" && decode(app, "DB_PASSWORD") === vault.data["password"], "the app Secret's values differ from Vault's");
-                for (const [server, ns, name] of [[infraServer, "cnpg-system", "synergyflow-app-role-password"], [appsServer, "synergyflow", "synergyflow-db-credentials"]] as const) {
+                for (const slot of ["a", "b"] as const) {
+                    const vault = (await bao!.readKv(kvMount, vaultKeyOf(slot)))!;
+                    const role = await until(`login role ${slot}'s Secret`, () => roleSecret(slot));
+                    assert(role.type === "kubernetes.io/basic-auth", `type ${role.type}`);
+                    assert(role.metadata.labels?.["cnpg.io/reload"] === "true", "no cnpg.io/reload label");
+                    assert(role.metadata.annotations?.["synergyflow-db/vault-version"] === String(vault.version), `the Secret does not carry Vault version ${vault.version}`);
+                    assert(decode(role, "username") === logins[slot].roleName && decode(role, "password") === vault.data["password"], `login role ${slot}'s Secret differs from Vault's`);
+                }
+                const app = await until("the app's Secret", appSecret);
+                const vaultA = (await bao!.readKv(kvMount, vaultKeyOf("a")))!;
+                assert(decode(app, "DB_USERNAME") === logins.a.roleName && decode(app, "DB_PASSWORD") === vaultA.data["password"], "the app Secret is not login role a's credential from Vault");
+                for (const [server, ns, name] of [[infraServer, "cnpg-system", logins.a.passwordSecretName], [infraServer, "cnpg-system", logins.b.passwordSecretName], [appsServer, "synergyflow", "synergyflow-db-credentials"]] as const) {
                     const es = await kubeRequest(server, "GET", `/apis/external-secrets.io/v1/namespaces/${ns}/externalsecrets/${name}`);
                     assert(es.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True"), `${ns}/${name} not Ready: ${JSON.stringify(es.status)}`);
                 }
             });
-            await check("a rotation reaches both clusters' Secrets at once (refreshInterval is 1h): the Vault version in the ExternalSecrets' metadata makes ESO re-sync; the backend rolls", async () => {
-                const before = (await bao!.readKv(kvMount, vaultKey))!;
-                const template = async () => (await kubeRequest(appsServer, "GET", "/apis/apps/v1/namespaces/synergyflow/deployments/synergyflow-backend")).spec.template.metadata.annotations["synergyflow.io/db-credentials-version"];
-                const templateBefore = await template();
+            await check(`rotation: only the idle login role gets a new password; the backend's Secret holds it before the pod template changes${waitForControllers ? " (up waited for ESO and CNPG's evidence)" : ""}; the old credential is untouched`, async () => {
+                const before = { a: (await bao!.readKv(kvMount, vaultKeyOf("a")))!, b: (await bao!.readKv(kvMount, vaultKeyOf("b")))! };
+                const secretABefore = await roleSecret("a");
+                const templateBefore = await backendTemplate();
+                // Watch the apps cluster during up: when the backend's Secret and its pod template change.
+                let secretAt: number | undefined;
+                let templateAt: number | undefined;
+                let sampling = true;
+                const sampler = (async () => {
+                    while (sampling) {
+                        const [app, template] = await Promise.all([appSecret().catch(() => undefined), backendTemplate().catch(() => undefined)]);
+                        if (secretAt === undefined && app && decode(app, "DB_USERNAME") === logins.b.roleName) secretAt = Date.now();
+                        if (templateAt === undefined && template !== undefined && template !== templateBefore) templateAt = Date.now();
+                        await new Promise((r) => setTimeout(r, 100));
+                    }
+                })();
                 await stack.setConfig("synergyflow-db:tenant.passwordRotation", { value: "2" }, true);
                 const started = Date.now();
-                await stack.up({ onOutput });
-                const after = (await bao!.readKv(kvMount, vaultKey))!;
-                assert(after.version > before.version && after.data["password"] !== before.data["password"], "no new Vault version");
-                await until("both Secrets to hold the new password", async () => {
-                    const role = await esoSecret(infraServer, "cnpg-system", "synergyflow-app-role-password");
-                    const app = await esoSecret(appsServer, "synergyflow", "synergyflow-db-credentials");
-                    return decode(role, "password") === after.data["password"] && decode(app, "DB_PASSWORD") === after.data["password"] ? true : undefined;
-                }, 30000);
-                console.log(`     both Secrets held Vault version ${after.version} ${Math.round((Date.now() - started) / 1000)} s after up started`);
-                assert((await template()) === String(after.version) && templateBefore !== String(after.version), "the backend's pod template did not move to the new version");
+                try {
+                    const up = await stack.up({ onOutput });
+                    assert(up.summary.result === "succeeded", `up: ${up.summary.result}`);
+                    await until("the backend's Secret on login role b", async () => (decode(await appSecret(), "DB_USERNAME") === logins.b.roleName ? true : undefined), 30000);
+                } finally {
+                    sampling = false;
+                    await sampler;
+                }
+                const after = { a: (await bao!.readKv(kvMount, vaultKeyOf("a")))!, b: (await bao!.readKv(kvMount, vaultKeyOf("b")))! };
+                assert(after.b.version > before.b.version && after.b.data["password"] !== before.b.data["password"], "login role b got no new Vault version");
+                assert(after.a.version === before.a.version && after.a.data["password"] === before.a.data["password"], "login role a's password changed: the pods still on it would fail");
+                assert((await roleSecret("a")).metadata.resourceVersion === secretABefore.metadata.resourceVersion, "login role a's Secret changed");
+                assert(decode(await roleSecret("b"), "password") === after.b.data["password"], "login role b's Secret does not hold Vault's new password");
+                assert(decode(await appSecret(), "DB_PASSWORD") === after.b.data["password"], "the backend's Secret does not hold login role b's new password");
+                const template = await backendTemplate();
+                assert(template === `${logins.b.roleName}@${after.b.version}`, `the pod template's credentials version is ${template}`);
+                assert(secretAt !== undefined && templateAt !== undefined && secretAt <= templateAt, `the pod template changed before the backend's Secret held the new credential (Secret at ${secretAt}, template at ${templateAt})`);
+                if (waitForControllers) {
+                    const status = (await kubeRequest(infraServer, "GET", CLUSTER)).status?.managedRolesStatus?.passwordStatus?.[logins.b.roleName];
+                    assert(status?.resourceVersion === (await roleSecret("b")).metadata.resourceVersion, `CNPG's applied resourceVersion for login role b: ${JSON.stringify(status)}`);
+                }
+                console.log(`     rotation to ${logins.b.roleName}: up took ${Math.round((Date.now() - started) / 1000)} s; the backend's Secret held it ${secretAt! - started} ms and the pod template changed ${templateAt! - started} ms after up started`);
+                const outputs = await stack.outputs();
+                assert(outputs["loginRoleName"]?.value === logins.b.roleName && outputs["vaultKey"]?.value === vaultKeyOf("b"), `outputs: ${outputs["loginRoleName"]?.value}, ${outputs["vaultKey"]?.value}`);
+                await stack.up({ expectNoChanges: true, onOutput });
             });
         } else skip("ESO syncs both clusters' Secrets from OpenBao, and a rotation reaches them at once", "OpenBao or External Secrets not built");
 
@@ -467,28 +507,29 @@ async function main(): Promise<number> {
             assert((await fluxObjects()) === fluxBefore, "Flux's Pooler or PDB changed");
             if (bao && binaries.externalSecrets) {
                 // creationPolicy Owner: the Secrets go with their ExternalSecrets (the garbage collector).
-                await until("the role Secret's removal", async () => ((await esoSecret(infraServer, "cnpg-system", "synergyflow-app-role-password").catch(() => undefined)) ? undefined : true));
+                for (const slot of ["a", "b"] as const) await until(`login role ${slot}'s Secret's removal`, async () => ((await roleSecret(slot).catch(() => undefined)) ? undefined : true));
             }
         });
 
         if (bao && binaries.externalSecrets) {
-            await check("destroy (retain): the role's Secret stays with Vault's value; the next preview plans the stack again beside it", async () => {
+            await check("destroy (retain): both login roles' Secrets stay with Vault's values; the next preview plans the stack again beside them and says it adopts them", async () => {
                 await stack.setConfig("synergyflow-db:tenant.roleReclaimPolicy", { value: "retain" }, true);
                 try {
                     await stack.up({ onOutput });
-                    const vault = (await bao!.readKv(kvMount, vaultKey))!;
-                    await until("the role's Secret", () => esoSecret(infraServer, "cnpg-system", "synergyflow-app-role-password"));
+                    const vault = { a: (await bao!.readKv(kvMount, vaultKeyOf("a")))!, b: (await bao!.readKv(kvMount, vaultKeyOf("b")))! };
+                    for (const slot of ["a", "b"] as const) await until(`login role ${slot}'s Secret`, () => roleSecret(slot));
                     await stack.destroy({ onOutput });
                     await new Promise((r) => setTimeout(r, 3000));
-                    const kept = await esoSecret(infraServer, "cnpg-system", "synergyflow-app-role-password");
-                    assert(decode(kept, "password") === vault.data["password"], "the kept Secret's password differs from Vault's");
+                    for (const slot of ["a", "b"] as const) assert(decode(await roleSecret(slot), "password") === vault[slot].data["password"], `login role ${slot}'s kept Secret differs from Vault's`);
+                    const from = output.length;
                     const preview = await stack.preview({ onOutput });
-                    assert((preview.changeSummary["create"] ?? 0) > 10, "the next preview does not plan the stack again over the kept Secret");
+                    assert((preview.changeSummary["create"] ?? 0) > 10, "the next preview does not plan the stack again over the kept Secrets");
+                    assert(output.slice(from).join("").includes(`adopting Secret cnpg-system/${logins.a.passwordSecretName}, kept by an earlier destroy`), "the preview does not say it adopts the kept Secrets");
                 } finally {
                     await stack.setConfig("synergyflow-db:tenant.roleReclaimPolicy", { value: "delete" }, true);
                 }
             });
-        } else skip("destroy (retain): the role's Secret stays with Vault's value", "OpenBao or External Secrets not built");
+        } else skip("destroy (retain): both login roles' Secrets stay with Vault's values", "OpenBao or External Secrets not built");
 
         // The databaseRole strategy (CNPG >= 1.30): standalone DatabaseRoles, the shared Cluster never touched.
         // With v1.30.0 built, its operator (and its CRDs) replace v1.27.4's; it has no DatabaseRole webhook, so
@@ -508,16 +549,17 @@ async function main(): Promise<number> {
         await stack.setConfig("synergyflow-db:sharedCluster.roleStrategy", { value: "databaseRole" }, true);
         await stack.setConfig("synergyflow-db:sharedCluster.operatorVersion", { value: "1.30" }, true);
         const DATABASE_ROLES = "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/databaseroles";
-        await check("databaseRole: up creates a DatabaseRole the API server accepts (CEL included); the Cluster is untouched", async () => {
+        await check("databaseRole: up creates the three DatabaseRoles the API server accepts (CEL included); the Cluster is untouched", async () => {
             const clusterBefore = JSON.stringify((await kubeRequest(infraServer, "GET", CLUSTER)).spec);
             const up = await stack.up({ onOutput });
             assert(up.summary.result === "succeeded", `up: ${up.summary.result}`);
             const roles = ((await kubeRequest(infraServer, "GET", DATABASE_ROLES)).items as any[]).map((r) => `${r.spec.name}:${r.spec.login}:${r.spec.connectionLimit}`);
-            assert(JSON.stringify(roles) === JSON.stringify(["synergyflow_app:true:40"]), `DatabaseRoles: ${roles.join(", ")}`);
+            const limit = config.tenant.connectionLimit;
+            assert(JSON.stringify(roles.sort()) === JSON.stringify([`${config.tenant.roleName}:false:0`, `${logins.a.roleName}:true:${limit}`, `${logins.b.roleName}:true:${limit}`]), `DatabaseRoles: ${roles.join(", ")}`);
             assert(JSON.stringify((await kubeRequest(infraServer, "GET", CLUSTER)).spec) === clusterBefore, "the shared Cluster changed");
             await stack.up({ expectNoChanges: true, onOutput });
         });
-        await check("databaseRole: destroy deletes it; the other roles are byte-identical", async () => {
+        await check("databaseRole: destroy deletes them; the other roles are byte-identical", async () => {
             await stack.destroy({ onOutput });
             assert(((await kubeRequest(infraServer, "GET", DATABASE_ROLES)).items as unknown[]).length === 0, "DatabaseRoles left behind");
             assert((await othersOf()) === othersBefore, "another tenant's role entry changed");
