@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
 import YAML from "yaml";
@@ -19,6 +20,8 @@ import { readDumpFolder } from "../components/live/kubeObjects";
 import { crdDirectory } from "../conformance/crdSchemas";
 import { type CnpgOperator, cnpgCrds, cnpgOperatorDir, playPasswordStatus, startCnpgOperator } from "./cnpgOperator";
 import { loginCredentials } from "../components/rotation";
+import { ClusterRolePatch } from "../components/infra/clusterRolePatch";
+import { applicationRoleFields } from "../components/infra/roleEntries";
 import { findControllers, type RunningController, startExternalSecrets, startWorkloads } from "./controllers";
 import { type ApiServer, findToolchain, kubeRequest, startApiServer, writeKubeconfig } from "./controlPlane";
 import { type OpenBao, startOpenBao } from "./openbao";
@@ -367,6 +370,33 @@ async function main(): Promise<number> {
         await check("a second up changes nothing (--expect-no-changes)", async () => {
             await stack.up({ expectNoChanges: true, onOutput });
         });
+        // The pack as an executable (policy/run-pack): the CLI built here has no nodejs language plugin to start
+        // `--policy-pack policy` (its module is not served), and runs an executable pack directly.
+        const policyPack = path.join(ROOT, "policy", "run-pack");
+        await check("the policy pack runs through the real CLI: preview with it passes on the stack, every policy evaluated", async () => {
+            const from = output.length;
+            await stack.preview({ policyPacks: [policyPack], onOutput });
+            const text = output.slice(from).join("");
+            assert(/synergyflow-db-policies@v0\.1\.0/.test(text), `the pack did not run: ${text.slice(-1500)}`);
+        });
+        await check("the policy pack through the real CLI fails a preview of objects only it catches, naming each mandatory policy", async () => {
+            // A program that breaks every rule of the pack, against the same clusters; nothing of it is created.
+            const bad = await LocalWorkspace.createOrSelectStack(
+                { stackName: "policy-bad", projectName: "synergyflow-db", program: async () => policyViolations() },
+                { workDir: project, pulumiCommand, envVars },
+            );
+            const from = output.length;
+            const message = await bad.preview({ policyPacks: [policyPack], onOutput }).then(
+                () => "preview passed",
+                (error: Error) => error.message,
+            );
+            const text = message + output.slice(from).join("");
+            for (const policy of ["kubernetes-explicit-provider", "no-secret-material-in-configmaps-or-env", "restricted-security-context-in-cnpg-system", "pooler-pg-hba-restricted-to-tenant", "pooler-connection-budget"]) {
+                assert(text.includes(policy), `the preview did not name ${policy}: ${text.slice(-2000)}`);
+            }
+            assert(message !== "preview passed", "the preview passed despite mandatory violations");
+            await bad.workspace.removeStack("policy-bad");
+        });
         if (operator) {
             await check("CNPG 1.27.4's webhook rejects the first design's Pooler with its own message", async () => {
                 const firstDesign = { apiVersion: "postgresql.cnpg.io/v1", kind: "Pooler", metadata: { name: "first-design-pooler", namespace: "cnpg-system" }, spec: { cluster: { name: "shared-postgres" }, instances: 3, type: "rw", template: { spec: { containers: [] } }, pgbouncer: { poolMode: "transaction", parameters: { max_db_connections: "50", pool_mode: "transaction" } } } };
@@ -571,6 +601,32 @@ async function main(): Promise<number> {
     console.log(`\ne2e took ${Math.round((Date.now() - started) / 1000)} s; skipped by name: ${skipped.length ? skipped.join("; ") : "none"}`);
     console.log(`\n${results.length - failed} passed, ${failed} failed`);
     return failed === 0 ? 0 : 1;
+}
+
+/** Resources that each break one rule of the policy pack (previewed only, never created). */
+function policyViolations(): void {
+    const apps = new k8s.Provider("apps", { context: "apps" });
+    const infra = new k8s.Provider("infra", { context: "infra" });
+    // No provider: the default one, which would target the ambient kubeconfig.
+    new k8s.core.v1.ConfigMap("defaulted", { metadata: { namespace: "synergyflow" }, data: { note: "default provider" } });
+    new k8s.core.v1.ConfigMap("leaky", { metadata: { namespace: "synergyflow" }, data: { DB_PASSWORD: "not-in-a-configmap" } }, { provider: apps });
+    new k8s.batch.v1.Job("unrestricted", { metadata: { namespace: "cnpg-system" }, spec: { template: { spec: { restartPolicy: "Never", containers: [{ name: "sql", image: "postgres:16" }] } } } }, { provider: infra });
+    new ClusterRolePatch("roles", {
+        access: { context: "infra", namespace: "cnpg-system", clusterName: "shared-postgres", fieldManager: "policy-check" },
+        roles: [applicationRoleFields("synergyflow_app_a", 23, "synergyflow-app-role-password-a", "policy check")],
+        dropTimeoutSeconds: 0,
+    });
+    new k8s.apiextensions.CustomResource(
+        "open-pooler",
+        {
+            apiVersion: "postgresql.cnpg.io/v1",
+            kind: "Pooler",
+            metadata: { name: "policy-check-pooler", namespace: "cnpg-system" },
+            // 3 x 50 server connections for a role limited to 23; pg_hba admitting everyone.
+            spec: { cluster: { name: "shared-postgres" }, instances: 3, type: "rw", pgbouncer: { poolMode: "transaction", parameters: { max_db_connections: "50" }, pg_hba: ["host all synergyflow_app_a 0.0.0.0/0 scram-sha-256", "host all all 0.0.0.0/0 md5"] } },
+        },
+        { provider: infra },
+    );
 }
 
 main().then(
