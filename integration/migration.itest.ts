@@ -107,7 +107,7 @@ const targetRows = (sql: string) => env.psqlAsSuperuser(`\\pset format unaligned
 const otherTenants = () => env.psqlAsSuperuser("SELECT datname, datacl FROM pg_database WHERE datname <> 'synergyflow' ORDER BY 1;\nSELECT rolname, rolconnlimit FROM pg_roles ORDER BY 1;");
 
 describe("migration from the dedicated cluster", () => {
-    let committed: number[] = [];
+    const committed: number[] = [];
     let before: string;
 
     test("copy: a writer that keeps writing is stopped, every committed row arrives, every checksum is equal, the owner owns everything", async () => {
