@@ -193,6 +193,32 @@ export const configSchema = z.strictObject({
         .prefault({}),
     // false on test clusters without CNPG/ESO controllers or kubelets: do not wait for Ready/Complete.
     waitForControllers: z.boolean().default(true),
+    // Moving an existing deployment off its dedicated CNPG Cluster (components/migration/): off when absent.
+    migration: z
+        .strictObject({
+            // Moved forward one `up` at a time: copy -> cutover -> done, or cutover -> rollback (phases.ts).
+            phase: z.enum(["copy", "cutover", "rollback", "done"]),
+            source: z.strictObject({
+                // The dedicated Cluster in backend.namespace of the apps cluster (its <name>-rw Service and
+                // <name>-ca Secret)...
+                clusterName: k8sName.optional(),
+                // ...or a host with the Secret of the CA that signed its certificate (ca.crt).
+                host: host.optional(),
+                caSecretName: k8sName.optional(),
+                port: positiveInt.default(5432),
+                database: pgIdentifier.default("synergyflow"),
+                // basic-auth Secret in backend.namespace: the database owner's credentials (CNPG's <cluster>-app),
+                // which read everything, may make the database read-only and end its sessions. Rollback points the
+                // backend back at them.
+                secretName: k8sName,
+            }),
+            // Replace a target that already holds tables in the module schemas (a copy refuses otherwise).
+            replaceTarget: z.boolean().default(false),
+            // pg_dump and psql: at least the source's major version (16.6).
+            image: z.string().min(1).default("ghcr.io/cloudnative-pg/postgresql:16.8"),
+            timeoutSeconds: positiveInt.default(3600),
+        })
+        .optional(),
     // Split mode: the infra side is run by another stack (org/project/stack); this one creates the apps side only.
     // "" = single-stack mode.
     infraStack: z
@@ -399,6 +425,17 @@ function crossKeyProblems(config: StackConfig): ConfigProblem[] {
             key: `${PROJECT}:backend.hikari.minimumIdle`,
             message: `${backend.hikari.minimumIdle} exceeds backend.hikari.maximumPoolSize ${backend.hikari.maximumPoolSize}`,
         });
+    }
+
+    if (config.migration && config.infraStack) {
+        problems.push({ key: `${PROJECT}:migration`, message: `runs from the stack that has the infra side too (infraStack is ${JSON.stringify(config.infraStack)}): its preflight reads both clusters` });
+    }
+    const source = config.migration?.source;
+    if (source && (source.clusterName === undefined) === (source.host === undefined)) {
+        problems.push({ key: `${PROJECT}:migration.source`, message: `must name either clusterName (the dedicated Cluster in ${backend.namespace}) or host, not ${source.clusterName ? "both" : "neither"}` });
+    }
+    if (source?.host !== undefined && source.caSecretName === undefined) {
+        problems.push({ key: `${PROJECT}:migration.source.caSecretName`, message: `(missing) is required with migration.source.host: the copy verifies the source's certificate (verify-full)` });
     }
 
     if (problems.length === 0) {

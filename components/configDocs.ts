@@ -6,13 +6,15 @@ export const CONFIG_DESCRIPTIONS: Record<keyof StackConfig, string> = {
     appsCluster: "Apps cluster (backend side): kube context, optional kubeconfig (path or contents), stable clusterIdentifier.",
     sharedCluster:
         "The shared CNPG Cluster: name, namespace, operatorVersion (1.27 | 1.28 | 1.29 | 1.30: the PgBouncer allow-list follows it), roleStrategy (external | clusterPatch | databaseRole). Its max_connections, roles, superuser access and CA are read live by the preflight.",
-    tenant: "The tenant: appName, roleName, databaseName, schemas, connectionLimit, passwordSecretName, databaseReclaimPolicy, roleReclaimPolicy (retain | delete), passwordRotation.",
+    tenant: "The tenant: appName, roleName (the NOLOGIN owner; login roles <roleName>_a/_b take turns), databaseName, schemas, connectionLimit (per login role), passwordSecretName, databaseReclaimPolicy, roleReclaimPolicy (retain | delete), passwordRotation (a new value rotates).",
     pooler:
         "The PgBouncer Pooler: name, podDisruptionBudgetName, instances, poolMode, parameters (PgBouncer names), resources, authMode (operator | vault), auth role/secret/function names, bootstrap Job, exposure {mode: loadBalancer | clusterMesh | external, loadBalancerIP, host, appsMasquerade, appsNodeCidrs, appsPodCidrs, networkPolicyName, pathIdleTimeoutSeconds}, podMonitor, monitoringNamespaceSelector.",
-    vault: "Vault: address, kvMount (KV v2 mount name, no /data), keyPrefix (credentials go to <keyPrefix>/<appName>).",
+    vault: "Vault: address, kvMount (KV v2 mount name, no /data), keyPrefix (credentials go to <keyPrefix>/<appName>-a and -b).",
     externalSecrets: "External Secrets: infraStore and appsStore (ClusterSecretStore names), refreshInterval.",
     backend:
         "The backend: namespace, namespaceMode (create | patch), podSecurityLevel, deploymentName, image, replicas, maxSurge, maxUnavailable, hikari settings, resources, credentialsSecretName, usernameEnv, passwordEnv, waitForDbImage, waitForDbAttempts.",
     waitForControllers: "Wait for ExternalSecrets, the bootstrap Job, role removal and the Deployment to become ready (false only on clusters without the CNPG/ESO controllers).",
+    migration:
+        "Moving off the dedicated CNPG Cluster (absent = no migration): phase (copy -> cutover -> done, or cutover -> rollback), source {clusterName | host + caSecretName, port, database, secretName}, replaceTarget, image, timeoutSeconds.",
     infraStack: "Split mode: the fully qualified infra stack (org/project/stack) whose outputs wire the apps side; this stack then creates only the apps side.",
 };

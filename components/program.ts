@@ -108,11 +108,12 @@ export function synergyflowDb(config: StackConfig, platform: PlatformFacts | und
         outputs["connectionBudget"] = pulumi.output(computeBudget(config, platform.slots));
         outputs["roleStrategy"] = pulumi.output(infra.roleStrategy);
     }
-    const apps = new AppsSide("synergyflow", { config, wiring, provider: kubeProvider("apps", config.appsCluster) });
+    const apps = new AppsSide("synergyflow", { config, wiring, ...(platform ? { migration: platform.migration } : {}), provider: kubeProvider("apps", config.appsCluster) });
     return {
         ...wiring,
         ...outputs,
         appsNamespace: apps.namespace,
         datasourceConfigMap: apps.datasourceConfigMapName,
+        ...(apps.migration ? { migration: apps.migration } : {}),
     };
 }

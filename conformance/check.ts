@@ -62,7 +62,7 @@ export function renderedObjects(stackDir: string, liveCluster: LiveCluster): Kub
             const doc = YAML.parse(fs.readFileSync(path.join(dir, file), "utf8"));
             if (doc.kind === "JSONPatch") cluster = applyJsonPatch(cluster ?? liveCluster, doc.patch as JsonPatchOp[]);
             // A rotation step's wait reads live objects and sends none.
-            else if (doc.kind !== "EvidenceWait") objects.push(doc as KubeObject);
+            else if (!["EvidenceWait", "JobResultWait"].includes(doc.kind)) objects.push(doc as KubeObject);
         }
     }
     // The shared Cluster as it would be after the patch (or as it is live): role rules see every tenant.

@@ -11,6 +11,8 @@ export function projectConfigBlock(): Record<string, { type: string; description
     const block: Record<string, { type: string; description: string; default?: unknown }> = {};
     for (const key of CONFIG_KEYS) {
         const value = defaults[key];
+        // A declared key without a default is required in every stack: an optional block (migration) stays out.
+        if (value === undefined) continue;
         const type = typeof value === "object" ? "object" : typeof value === "boolean" ? "boolean" : "string";
         block[`${PROJECT}:${key}`] = {
             type,

@@ -189,7 +189,7 @@ function targetOf(record: RecordedResource): Target {
     if (record.type.startsWith("pulumi-nodejs:dynamic")) {
         // An evidence wait reads the cluster its waits name; the role patch writes the infra cluster.
         const waits = unwrapSecrets(record.inputs["waits"]) as { kind: string; cluster?: string }[] | undefined;
-        return waits?.every((w) => w.cluster === "apps") ? "apps" : "infra";
+        return waits?.every((w) => w.cluster === "apps") || record.inputs["cluster"] === "apps" ? "apps" : "infra";
     }
     const providerName = record.provider?.split("::")[3];
     return providerName === "infra" || providerName === "apps" ? providerName : "none";
@@ -272,9 +272,10 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
         const target = targetOf(record);
         const masked = maskSecrets(record.inputs) as Record<string, unknown>;
         const dynamic = record.type.startsWith("pulumi-nodejs:dynamic");
-        // The two dynamic resources: the clusterPatch role patch, and a rotation step's evidence wait.
-        const isWait = dynamic && record.inputs["waits"] !== undefined;
-        const isPatch = dynamic && !isWait;
+        // The dynamic resources: the clusterPatch role patch writes; a rotation step's evidence wait and a Job's
+        // result only read.
+        const isPatch = dynamic && record.inputs["roles"] !== undefined;
+        const isWait = dynamic && !isPatch;
         plan.push({
             type: record.type,
             name: record.name,
@@ -285,7 +286,10 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
         });
         if (record.read) continue;
         if (isWait) {
-            const wait = { kind: "EvidenceWait", note: "a rotation step waits (polling, nothing written) until every item holds; see components/rotation.ts", step: masked["step"], timeoutSeconds: masked["timeoutSeconds"], waits: masked["waits"] };
+            const wait =
+                masked["jobName"] !== undefined
+                    ? { kind: "JobResultWait", note: "waits for the Job to finish and reads its result (the pod's termination message); see components/jobResult.ts", namespace: masked["namespace"], jobName: masked["jobName"], timeoutSeconds: masked["timeoutSeconds"] }
+                    : { kind: "EvidenceWait", note: "a rotation step waits (polling, nothing written) until every item holds; see components/rotation.ts", step: masked["step"], timeoutSeconds: masked["timeoutSeconds"], waits: masked["waits"] };
             write(path.join(target, fileName("wait", record.name) + ".yaml"), YAML.stringify(wait));
         } else if (isPatch) {
             const roles = unwrapSecrets(record.inputs["roles"]) as Parameters<typeof computeRolePatch>[1];

@@ -3,7 +3,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { RecordedResource } from "../scripts/synth";
-import { type HarnessResult, ROOT, byType, generatedPasswords, synth, synthProcess, variantConfig } from "./harness";
+import { type HarnessResult, ROOT, byType, generatedPasswords, preflightRefusal, synth, variantConfig } from "./harness";
 import { livePlatformCopy, platformAfter } from "./support/fixtures";
 
 const providerOf = (r: RecordedResource) => r.provider?.split("::")[3];
@@ -148,11 +148,7 @@ describe("apps side", () => {
     });
 
     test("a rotation is refused while the last one's rollout is unfinished, or when the in-use password cannot be told", async () => {
-        const refusal = async (live: string) => {
-            const result = synthProcess("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:tenant"].passwordRotation = "3")), undefined, ["--live", live]);
-            expect(result.status).toBe(2);
-            return result.stderr;
-        };
+        const refusal = (live: string) => preflightRefusal(variantConfig("prod", {}, (c) => (c["synergyflow-db:tenant"].passwordRotation = "3")), live);
         const pending = await refusal(platformAfter({ loginRole: "synergyflow_app_b", rotation: "2", generations: { a: "1", b: "2" }, rollout: "pending" }));
         expect(pending).toContain("synergyflow-db:tenant.passwordRotation: \"3\" would start a new rotation while Deployment synergyflow/synergyflow-backend has not finished the last one (1 of 3 pods updated)");
         expect(pending).toContain("remedy: set tenant.passwordRotation back to \"2\"");

@@ -36,13 +36,15 @@ describe("stack config validation", () => {
         expect(() => loadStackConfig(config)).not.toThrow();
     });
 
-    test("Pulumi.yaml declares every key with a description and the schema's default", () => {
+    test("Pulumi.yaml declares every key with a description and the schema's default (migration is off when absent)", () => {
         const project = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
         expect(project.config).toEqual(projectConfigBlock());
         for (const declaration of Object.values(project.config) as any[]) {
             expect(declaration.description.length).toBeGreaterThan(20);
             expect(declaration).toHaveProperty("default");
         }
+        // Pulumi requires a declared key without a default in every stack: the optional migration block is not declared.
+        expect(project.config["synergyflow-db:migration"]).toBeUndefined();
     });
 
     // Each case: what is wrong, the full key the message must name, and a fragment of what it says.

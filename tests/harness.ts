@@ -9,13 +9,14 @@ import { type RecordedResource, type SynthResult, mockPassword } from "../script
 
 export const ROOT = path.join(__dirname, "..");
 
-export type HarnessResult = SynthResult & { warnings: string[] };
+export type HarnessResult = SynthResult & { warnings: string[]; infos: string[] };
 
 export async function synth(stack: string, configFile?: string, liveClusterFile?: string, liveDir?: string): Promise<HarnessResult> {
     const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-synth-"));
     let result: SynthResult | undefined;
-    // Pulumi's mock log writes warnings to the console: keep them for assertions instead.
+    // Pulumi's mock log writes warnings and infos to the console: keep them for assertions instead.
     const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
+    const log = jest.spyOn(console, "log").mockImplementation(() => undefined);
     // Each synth loads a fresh @pulumi/pulumi (an isolated module registry), which adds its own process "exit"
     // listener: allow one more per synth instead of warning about a leak that is by design.
     process.setMaxListeners(process.getMaxListeners() + 1);
@@ -24,9 +25,10 @@ export async function synth(stack: string, configFile?: string, liveClusterFile?
             const { runSynth } = (await import("../scripts/synth")) as typeof import("../scripts/synth");
             result = await runSynth({ stack, outDir, configFile, liveClusterFile, liveDir });
         });
-        return { ...(result as SynthResult), warnings: warn.mock.calls.map((args) => args.join(" ")) };
+        return { ...(result as SynthResult), warnings: warn.mock.calls.map((args) => args.join(" ")), infos: log.mock.calls.map((args) => args.join(" ")) };
     } finally {
         warn.mockRestore();
+        log.mockRestore();
     }
 }
 
@@ -81,4 +83,22 @@ export function allRenderedText(result: SynthResult): string {
 /** The passwords the mocked RandomPasswords generated in a synth (what must never appear outside Vault). */
 export function generatedPasswords(result: Pick<SynthResult, "resources">): string[] {
     return byType(result, "random:index/randomPassword:RandomPassword").map((r) => mockPassword(`${r.name}/${JSON.stringify((r.inputs as { keepers?: unknown }).keepers)}`));
+}
+
+/**
+ * The preflight's refusal of a stack file against a folder of dumps: the text `synth` prints before it exits 2
+ * (runPreflight's PreflightError), without a synth process.
+ */
+export async function preflightRefusal(configFile: string, liveDir: string, stack = "prod"): Promise<string> {
+    const { loadStackConfig } = await import("../components/program");
+    const { runPreflight } = await import("../components/preflight/preflight");
+    const { fixtureLiveReader } = await import("../components/live/kubeObjects");
+    const { readStackFile } = await import("../scripts/synth");
+    try {
+        await runPreflight(loadStackConfig(readStackFile(configFile).config), fixtureLiveReader(liveDir), stack);
+    } catch (error) {
+        if ((error as Error).name === "PreflightError") return (error as Error).message;
+        throw error;
+    }
+    throw new Error("expected the preflight to refuse");
 }

@@ -13,10 +13,15 @@ import { AppsNamespace } from "./namespace";
 import { ControllerEvidence, EVIDENCE_TIMEOUT_SECONDS } from "../controllerEvidence";
 import type { EvidenceWait } from "../evidence";
 import { ROTATION_ANNOTATIONS, credentialsVersion } from "../rotation";
+import { PHASE_DOES, appsSideDuring, migrationRecordName, sourceHost } from "../migration/phases";
+import type { PlatformFacts } from "../preflight/preflight";
+import { MigrationJob } from "./migration";
 
 export interface AppsSideArgs {
     config: StackConfig;
     wiring: InfraWiring;
+    /** The migration's live facts (single-stack mode; the preflight read them). */
+    migration?: PlatformFacts["migration"];
     provider: k8s.Provider;
 }
 
@@ -24,6 +29,8 @@ export class AppsSide extends pulumi.ComponentResource {
     public readonly namespace: pulumi.Output<string>;
     /** Auto-named: a new name on every datasource change, which rolls the Deployment out. */
     public readonly datasourceConfigMapName: pulumi.Output<string>;
+    /** With a migration block: its phase, what it does, and its Job's result (the stack output `migration`). */
+    public readonly migration?: pulumi.Output<unknown>;
 
     constructor(name: string, args: AppsSideArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synergyflow-db:apps:AppsSide", name, {}, opts);
@@ -89,9 +96,14 @@ export class AppsSide extends pulumi.ComponentResource {
               )
             : undefined;
 
-        const env = pulumi
+        // Where the backend's database is: the pooler, or (migration rollback) the dedicated cluster it came from.
+        const during = appsSideDuring(config, args.migration?.record);
+        const source = config.migration?.source;
+        const poolerTarget = pulumi
             .all([wiring.poolerHost, wiring.poolerPort, wiring.databaseName, wiring.sslMode])
-            .apply(([host, port, database, sslMode]) => datasourceEnv(backend, { host, port: Number(port), database, sslMode: sslMode as SslMode }, tenant.appName));
+            .apply(([host, port, database, sslMode]) => ({ host, port: Number(port), database, sslMode: sslMode as SslMode }));
+        const target = during.onSource && source ? pulumi.output({ host: sourceHost(source), port: source.port, database: source.database, sslMode: "verify-full" as SslMode }) : poolerTarget;
+        const env = target.apply((t) => datasourceEnv(backend, t, tenant.appName));
         const datasource = new k8s.core.v1.ConfigMap(
             `${name}-datasource`,
             { metadata: { namespace: backend.namespace, labels }, data: env },
@@ -102,19 +114,25 @@ export class AppsSide extends pulumi.ComponentResource {
         // datasource: a rotated CA is a new ConfigMap, and the backend rolls onto it.
         const serverCa = new k8s.core.v1.ConfigMap(
             `${name}-server-ca`,
-            { metadata: { namespace: backend.namespace, labels }, data: { "ca.crt": wiring.serverCaCertificate } },
+            { metadata: { namespace: backend.namespace, labels }, data: { "ca.crt": during.onSource ? (args.migration?.sourceCaCertificate ?? "") : wiring.serverCaCertificate } },
             { ...childOpts, dependsOn: [namespace] },
         );
 
-        new BackendDeployment(
+        const backendDeployment = new BackendDeployment(
             `${name}-backend`,
             {
                 config: backend,
                 namespace: backend.namespace,
                 datasourceConfigMapName: this.datasourceConfigMapName,
                 serverCaConfigMapName: serverCa.metadata.name,
-                credentialsSecretName: backend.credentialsSecretName,
-                credentialsVersion: pulumi.all([wiring.loginRoleName, wiring.vaultSecretVersion]).apply(([role, version]) => credentialsVersion(role, version)),
+                ...(during.onSource && source
+                    ? { credentialsSecretName: source.secretName, credentialKeys: { username: "username", password: "password" }, credentialsVersion: `migration-rollback:${source.secretName}` }
+                    : {
+                          credentialsSecretName: backend.credentialsSecretName,
+                          credentialKeys: { username: backend.usernameEnv, password: backend.passwordEnv },
+                          credentialsVersion: pulumi.all([wiring.loginRoleName, wiring.vaultSecretVersion]).apply(([role, version]) => credentialsVersion(role, version)),
+                      }),
+                replicas: during.replicas,
                 labels,
                 waitForReady: config.waitForControllers,
                 provider,
@@ -122,6 +140,31 @@ export class AppsSide extends pulumi.ComponentResource {
             },
             { parent: this },
         );
+
+        if (config.migration) {
+            const phase = config.migration.phase;
+            if (args.migration?.record?.phase !== phase) pulumi.log.info(`migration phase ${JSON.stringify(phase)}${during.job ? ` (${during.job} Job)` : ""}: ${PHASE_DOES[phase]}`, this);
+            // The Job runs once the backend is at 0 replicas: no writer is left when the source goes read-only.
+            const job = during.job
+                ? new MigrationJob(
+                      `${name}-migration-${during.job}`,
+                      { config, job: during.job, target: poolerTarget, sourceCaCertificate: args.migration?.sourceCaCertificate ?? "", serverCaConfigMapName: serverCa.metadata.name, labels, provider, dependsOn: [backendDeployment.deployment, credentials] },
+                      { parent: this },
+                  )
+                : undefined;
+            const copyResult = during.job === "copy" ? job?.result : undefined;
+            // The record the next run's preflight reads: the phase, and the copy's verification.
+            new k8s.core.v1.ConfigMap(
+                `${name}-migration-record`,
+                {
+                    metadata: { name: migrationRecordName(config), namespace: backend.namespace, labels },
+                    data: { phase, ...(copyResult ? { copyResult: copyResult.apply((r) => JSON.stringify(r)) } : {}) },
+                },
+                { ...childOpts, dependsOn: job ? [job] : [] },
+            );
+            const summary: Record<string, pulumi.Input<unknown>> = { phase, does: PHASE_DOES[phase], ...(job?.result ? { result: job.result } : {}) };
+            this.migration = pulumi.output(summary);
+        }
         this.registerOutputs({ namespace: this.namespace, datasourceConfigMapName: this.datasourceConfigMapName });
     }
 }

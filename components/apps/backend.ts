@@ -20,7 +20,11 @@ export interface BackendDeploymentArgs {
     /** The ConfigMap holding the shared cluster's CA certificate (ca.crt). */
     serverCaConfigMapName: pulumi.Input<string>;
     credentialsSecretName: pulumi.Input<string>;
+    /** The keys of the username and password in that Secret (the backend's env names, or a CNPG Secret's). */
+    credentialKeys: { username: string; password: string };
     credentialsVersion: pulumi.Input<string>;
+    /** config.replicas, or 0 while a migration copies (migration/phases.ts). */
+    replicas: number;
     labels: Record<string, string>;
     waitForReady: boolean;
     provider: k8s.Provider;
@@ -33,7 +37,8 @@ export class BackendDeployment extends pulumi.ComponentResource {
     constructor(name: string, args: BackendDeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synergyflow-db:apps:BackendDeployment", name, {}, opts);
         const { config } = args;
-        const fromSecret = (key: string) => ({ secretKeyRef: { name: args.credentialsSecretName, key } });
+        const secretKeys: Record<string, string> = { [config.usernameEnv]: args.credentialKeys.username, [config.passwordEnv]: args.credentialKeys.password };
+        const fromSecret = (env: string) => ({ secretKeyRef: { name: args.credentialsSecretName, key: secretKeys[env] as string } });
         const probe = (path: string, failureThreshold: number) => ({
             httpGet: { path, port: "http" },
             periodSeconds: 10,
@@ -53,7 +58,7 @@ export class BackendDeployment extends pulumi.ComponentResource {
                     ...(args.waitForReady ? {} : { annotations: { "pulumi.com/skipAwait": "true" } }),
                 },
                 spec: {
-                    replicas: config.replicas,
+                    replicas: args.replicas,
                     selector: { matchLabels: { "app.kubernetes.io/name": args.labels["app.kubernetes.io/name"] ?? "", "app.kubernetes.io/component": "backend" } },
                     // Surge is part of the connection budget: (replicas + maxSurge) x Hikari maximum pool.
                     strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: config.maxSurge, maxUnavailable: config.maxUnavailable } },

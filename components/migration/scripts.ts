@@ -45,7 +45,7 @@ SELECT 'objects ' || n.nspname || ' function', count(*)
 /** Shell functions both scripts share: psql to the source (SOURCE_*) and to the target (the PG* of the pod). */
 const PREAMBLE = `set -eu
 export PGTZ=UTC
-src() { PGHOST="$SOURCE_HOST" PGPORT="$SOURCE_PORT" PGDATABASE="$SOURCE_DATABASE" PGUSER="$SOURCE_USER" PGPASSWORD="$SOURCE_PASSWORD" PGSSLMODE="$SOURCE_SSLMODE" "$@"; }
+src() { PGHOST="$SOURCE_HOST" PGPORT="$SOURCE_PORT" PGDATABASE="$SOURCE_DATABASE" PGUSER="$SOURCE_USER" PGPASSWORD="$SOURCE_PASSWORD" PGSSLMODE="$SOURCE_SSLMODE" PGSSLROOTCERT="\${SOURCE_SSLROOTCERT:-}" "$@"; }
 result() { printf '%s' "$1" > "\${RESULT_FILE:-/dev/termination-log}"; echo "$1"; }
 fingerprints() { psql -X -q -v ON_ERROR_STOP=1 -At -F ' ' -f "\${MIGRATION_DIR:-/migration}/fingerprint.sql"; }
 `;

@@ -4,6 +4,7 @@
 import type { StackConfig } from "../config";
 import type { ClusterSide, KubeObject, LiveReader } from "../live/kubeObjects";
 import { type PlannedObject, plannedObjects } from "./plannedObjects";
+import { migrationRecordName, sourceCaSecretName } from "../migration/phases";
 
 export interface LivePlatform {
     /** The stack whose ownership label marks objects as ours. */
@@ -18,6 +19,8 @@ export interface LivePlatform {
     superuserSecret?: KubeObject;
     stores: Partial<Record<ClusterSide, KubeObject>>;
     appsNamespace?: KubeObject;
+    /** The migration's record of the last run, and (with a migration block) the source's CA and credentials. */
+    migration: { record?: KubeObject; sourceCa?: KubeObject; sourceSecret?: KubeObject };
     planned: { object: PlannedObject; live?: KubeObject; maker?: KubeObject }[];
 }
 
@@ -33,6 +36,13 @@ export function caSecretName(cluster: KubeObject | undefined, clusterName: strin
 export function superuserSecretName(cluster: KubeObject | undefined, clusterName: string): string {
     const secret = cluster?.spec?.["superuserSecret"] as { name?: string } | undefined;
     return secret?.name || `${clusterName}-superuser`;
+}
+
+async function readMigration(config: StackConfig, reader: LiveReader): Promise<LivePlatform["migration"]> {
+    const get = (kind: string, name: string) => reader.get({ cluster: "apps", apiVersion: "v1", kind, namespace: config.backend.namespace, name });
+    const source = config.migration?.source;
+    const [record, sourceCa, sourceSecret] = await Promise.all([get("ConfigMap", migrationRecordName(config)), source ? get("Secret", sourceCaSecretName(source)) : undefined, source ? get("Secret", source.secretName) : undefined]);
+    return { ...(record ? { record } : {}), ...(sourceCa ? { sourceCa } : {}), ...(sourceSecret ? { sourceSecret } : {}) };
 }
 
 export async function readLivePlatform(config: StackConfig, reader: LiveReader, stack: string): Promise<LivePlatform> {
@@ -60,6 +70,7 @@ export async function readLivePlatform(config: StackConfig, reader: LiveReader, 
             apps: await store("apps", externalSecrets.appsStore),
         },
         appsNamespace: await reader.get({ cluster: "apps", apiVersion: "v1", kind: "Namespace", name: backend.namespace }),
+        migration: await readMigration(config, reader),
         planned,
     };
 }

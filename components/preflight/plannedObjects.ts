@@ -7,6 +7,7 @@ import { bootstrapSqlArgs, bootstrapSqlText, renderBootstrapSql } from "../infra
 import { databaseObjectName } from "../infra/database";
 import { databaseRoleObjectName, desiredRoles } from "../infra/roleEntries";
 import { CREDENTIAL_SLOTS, loginCredentials } from "../rotation";
+import { migrationRecordName } from "../migration/phases";
 
 export interface PlannedObject {
     ref: ObjectRef;
@@ -59,6 +60,7 @@ export function plannedObjects(config: StackConfig): PlannedObject[] {
     apps(ESO, "ExternalSecret", backend.namespace, backend.credentialsSecretName, "backend.credentialsSecretName");
     apps("v1", "Secret", backend.namespace, backend.credentialsSecretName, "backend.credentialsSecretName", { apiVersion: ESO, kind: "ExternalSecret", name: backend.credentialsSecretName });
     apps("apps/v1", "Deployment", backend.namespace, backend.deploymentName, "backend.deploymentName");
+    if (config.migration) apps("v1", "ConfigMap", backend.namespace, migrationRecordName(config), "migration.phase");
     if (pooler.exposure.mode === "clusterMesh") apps("v1", "Service", sharedCluster.namespace, pooler.name, "pooler.name");
     return objects;
 }

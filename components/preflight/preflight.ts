@@ -7,6 +7,7 @@ import type { LiveCluster } from "../infra/rolePatch";
 import { caSecretName, readLivePlatform, superuserSecretName } from "./livePlatform";
 import { PreflightError, credentialRotation, keptLoginSecrets, preflightProblems, sharedClusterSlots } from "./rules";
 import type { RotationPlan } from "../rotation";
+import { type MigrationRecord, readMigrationRecord } from "../migration/phases";
 
 /** What the program takes from the live platform (infra side only; undefined in split mode). */
 export interface PlatformFacts {
@@ -22,6 +23,8 @@ export interface PlatformFacts {
     rotation: RotationPlan;
     /** Login role password Secrets an earlier `retain` destroy kept: this run adopts them with new passwords. */
     keptLoginSecrets: string[];
+    /** The migration's last record and the source's CA certificate (components/migration/). */
+    migration: { record?: MigrationRecord; sourceCaCertificate: string };
 }
 
 export async function runPreflight(config: StackConfig, reader: LiveReader, stack: string): Promise<PlatformFacts | undefined> {
@@ -40,5 +43,9 @@ export async function runPreflight(config: StackConfig, reader: LiveReader, stac
         serverAltDnsNames: certificates?.serverAltDNSNames ?? [],
         rotation: credentialRotation(config, live) as RotationPlan,
         keptLoginSecrets: keptLoginSecrets(config, live),
+        migration: {
+            ...(live.migration.record ? { record: readMigrationRecord(live.migration.record.data) } : {}),
+            sourceCaCertificate: Buffer.from(live.migration.sourceCa?.data?.["ca.crt"] ?? "", "base64").toString("utf8"),
+        },
     };
 }

@@ -12,6 +12,7 @@ import YAML from "yaml";
 import type { LivePlatform } from "./livePlatform";
 import { caSecretName, superuserSecretName } from "./livePlatform";
 import { ourRoleNames } from "./plannedObjects";
+import { phaseProblem, readMigrationRecord, sourceCaSecretName } from "../migration/phases";
 import { CREDENTIAL_SLOTS, type RotationPlan, type RotationProblem, liveCredentials, loginCredentials, planRotation } from "../rotation";
 
 export interface PreflightProblem {
@@ -229,6 +230,34 @@ export function keptLoginSecrets(config: StackConfig, live: LivePlatform): strin
     return CREDENTIAL_SLOTS.map((slot) => logins[slot].passwordSecretName).filter((name) => isOurs(find("Secret", name), live.stack) && !find("ExternalSecret", name));
 }
 
+/** The migration's phase move, and what its Jobs need on the apps cluster (the source's CA and credentials). */
+export function migrationProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {
+    const problems: PreflightProblem[] = [];
+    const record = readMigrationRecord(live.migration.record?.data);
+    const phase = phaseProblem(config, record);
+    if (phase) problems.push({ ...phase, ...(live.migration.record ? { live: describeOwner(live.migration.record) } : {}) });
+    const migration = config.migration;
+    if (migration && migration.phase !== "done") {
+        const ns = config.backend.namespace;
+        if (!live.migration.sourceCa?.data?.["ca.crt"]) {
+            problems.push({
+                key: migration.source.caSecretName ? "migration.source.caSecretName" : "migration.source.clusterName",
+                message: `the copy verifies the source's certificate with Secret ${ns}/${sourceCaSecretName(migration.source)} (key ca.crt), which ${live.migration.sourceCa ? "has no ca.crt" : "does not exist"} on the apps cluster`,
+                remedy: migration.source.clusterName ? `name the dedicated Cluster that runs in ${ns} (CNPG keeps its CA in <cluster>-ca)` : `set migration.source.caSecretName to the Secret holding the source's CA`,
+            });
+        }
+        const secret = live.migration.sourceSecret;
+        if (!secret || !secret.data?.["username"] || !secret.data?.["password"]) {
+            problems.push({
+                key: "migration.source.secretName",
+                message: `Secret ${ns}/${migration.source.secretName} ${secret ? "lacks username or password" : "does not exist"} on the apps cluster`,
+                remedy: `name the basic-auth Secret of the source database's owner (CNPG's <cluster>-app)`,
+            });
+        }
+    }
+    return problems;
+}
+
 function rotationProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {
     const plan = credentialRotation(config, live);
     if (!("message" in plan)) return [];
@@ -238,7 +267,7 @@ function rotationProblems(config: StackConfig, live: LivePlatform): PreflightPro
 
 export function preflightProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {
     return [
-        ...(config.infraStack ? [] : [...clusterProblems(config, live), ...rotationProblems(config, live)]),
+        ...(config.infraStack ? [] : [...clusterProblems(config, live), ...rotationProblems(config, live), ...migrationProblems(config, live)]),
         ...nameConflicts(live),
         ...storeProblems(config, live),
         ...namespaceProblems(config, live),

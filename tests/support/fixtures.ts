@@ -63,3 +63,13 @@ export function platformAfter(run: EarlierRun): string {
         });
     });
 }
+
+/** fixtures/live/prod plus the dedicated cluster's Secrets on the apps cluster and the migration's last record. */
+export function migrationPlatform(record?: Record<string, string>): string {
+    const b64 = (text: string) => Buffer.from(text).toString("base64");
+    return livePlatformCopy("prod", (_infra, apps) => {
+        apps.push({ apiVersion: "v1", kind: "Secret", type: "kubernetes.io/basic-auth", metadata: { name: "synergyflow-db-app", namespace: "synergyflow" }, data: { username: b64("app"), password: b64("not-a-real-one") } });
+        apps.push({ apiVersion: "v1", kind: "Secret", metadata: { name: "synergyflow-db-ca", namespace: "synergyflow" }, data: { "ca.crt": b64("-----BEGIN CERTIFICATE-----\nDEDICATED\n-----END CERTIFICATE-----\n") } });
+        if (record) apps.push({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "synergyflow-db-migration", namespace: "synergyflow", labels: { "synergyflow-db/stack": "prod" } }, data: record });
+    });
+}

@@ -1,0 +1,80 @@
+// The result a Job reports in its pod's termination message (one JSON line), read once the Job has finished:
+// a dynamic resource whose outputs are that result, so `pulumi stack output` shows it. A failed Job fails the
+// update with the pod's last log lines (terminationMessagePolicy FallbackToLogsOnError), which say what to do.
+import * as pulumi from "@pulumi/pulumi";
+import { type ClusterSide, type KubeAccess, type KubeObject, type LiveReader, kubeLiveReader } from "./live/kubeObjects";
+
+export interface JobResultState {
+    clusters: Record<ClusterSide, KubeAccess>;
+    cluster: ClusterSide;
+    namespace: string;
+    jobName: string;
+    timeoutSeconds: number;
+    /** The Job's JSON result (outputs only). */
+    result?: Record<string, unknown>;
+}
+
+/** The finished Job's outcome from the Job and its pods: undefined while it runs. */
+export function jobOutcome(job: KubeObject | undefined, pods: KubeObject[]): { succeeded: boolean; message: string } | undefined {
+    const conditions = ((job?.status?.["conditions"] ?? []) as { type: string; status: string }[]).filter((c) => c.status === "True");
+    const done = conditions.find((c) => c.type === "Complete" || c.type === "Failed");
+    if (!done) return undefined;
+    const messages = pods.flatMap((pod) => ((pod.status?.["containerStatuses"] ?? []) as { state?: { terminated?: { message?: string } } }[]).map((c) => c.state?.terminated?.message ?? "")).filter(Boolean);
+    return { succeeded: done.type === "Complete", message: messages[messages.length - 1] ?? "" };
+}
+
+export function jobResultProvider(connect: (clusters: Record<ClusterSide, KubeAccess>) => LiveReader, pollIntervalMs = 2000): pulumi.dynamic.ResourceProvider {
+    async function wait(state: JobResultState): Promise<JobResultState> {
+        const reader = connect(state.clusters);
+        const deadline = Date.now() + state.timeoutSeconds * 1000;
+        for (;;) {
+            const job = await reader.get({ cluster: state.cluster, apiVersion: "batch/v1", kind: "Job", namespace: state.namespace, name: state.jobName });
+            const pods = ((await reader.list(state.cluster, "v1", "Pod", state.namespace)) ?? []).filter((p) => p.metadata.labels?.["job-name"] === state.jobName);
+            const outcome = jobOutcome(job, pods);
+            if (outcome && !outcome.succeeded) throw new Error(`Job ${state.namespace}/${state.jobName} failed: ${outcome.message || "(no message)"}`);
+            if (outcome) {
+                let result: Record<string, unknown>;
+                try {
+                    result = JSON.parse(outcome.message) as Record<string, unknown>;
+                } catch {
+                    result = { message: outcome.message };
+                }
+                return { ...state, result };
+            }
+            if (Date.now() > deadline) throw new Error(`Job ${state.namespace}/${state.jobName} has not finished within ${state.timeoutSeconds}s; it is left running: check its pod's log`);
+            await new Promise((resolve) => setTimeout(resolve, pollIntervalMs));
+        }
+    }
+    return {
+        async create(inputs: JobResultState) {
+            return { id: `${inputs.namespace}/${inputs.jobName}`, outs: await wait(inputs) };
+        },
+        async diff(_id: string, olds: JobResultState, news: JobResultState) {
+            return { changes: olds.jobName !== news.jobName || olds.namespace !== news.namespace, replaces: ["jobName"] };
+        },
+    };
+}
+
+export interface JobResultArgs {
+    clusters: Record<ClusterSide, KubeAccess>;
+    cluster: ClusterSide;
+    namespace: string;
+    jobName: pulumi.Input<string>;
+    timeoutSeconds: number;
+}
+
+export class JobResult extends pulumi.dynamic.Resource {
+    public readonly result!: pulumi.Output<Record<string, unknown>>;
+
+    constructor(name: string, args: JobResultArgs, opts?: pulumi.CustomResourceOptions) {
+        const access = (a: KubeAccess) => ({ context: a.context, kubeconfig: a.kubeconfig === undefined ? undefined : pulumi.secret(a.kubeconfig) });
+        super(
+            jobResultProvider(kubeLiveReader),
+            name,
+            { clusters: { infra: access(args.clusters.infra), apps: access(args.clusters.apps) }, cluster: args.cluster, namespace: args.namespace, jobName: args.jobName, timeoutSeconds: args.timeoutSeconds, result: undefined },
+            opts,
+            "synergyflow-db",
+            "JobResult",
+        );
+    }
+}

@@ -1,0 +1,128 @@
+// The migration's phase rules and what each phase emits (components/migration/, components/apps/migration.ts).
+import type { StackConfig } from "../components/config";
+import { ConfigError } from "../components/config";
+import { phaseProblem } from "../components/migration/phases";
+import { loadStackConfig } from "../components/program";
+import { readStackFile } from "../scripts/synth";
+import { type HarnessResult, ROOT, byType, preflightRefusal, synth, variantConfig } from "./harness";
+import { migrationPlatform } from "./support/fixtures";
+
+const SOURCE = { clusterName: "synergyflow-db", database: "synergyflow", secretName: "synergyflow-db-app" };
+const prod: StackConfig = loadStackConfig(readStackFile(`${ROOT}/Pulumi.prod.yaml`).config);
+const inPhase = (phase: string, extra: Record<string, unknown> = {}) => variantConfig("prod", { "synergyflow-db:migration": { phase, source: SOURCE, ...extra } });
+const withPhase = (phase?: "copy" | "cutover" | "rollback" | "done"): StackConfig => ({ ...prod, ...(phase ? { migration: { phase, source: { ...SOURCE, port: 5432 }, replaceTarget: false, image: "img", timeoutSeconds: 60 } } : {}) });
+
+describe("migration phases", () => {
+    test.each([
+        [undefined, "copy", undefined],
+        ["copy", "copy", undefined],
+        ["copy", "cutover", undefined],
+        ["cutover", "rollback", undefined],
+        ["cutover", "done", undefined],
+        ["rollback", "rollback", undefined],
+        ["rollback", "copy", undefined],
+        [undefined, "cutover", `"cutover" cannot follow no migration`],
+        ["copy", "done", `"done" cannot follow phase "copy"`],
+        ["copy", "rollback", `"rollback" cannot follow phase "copy"`],
+        ["done", "rollback", `"rollback" cannot follow phase "done"`],
+    ] as const)("from %s to %s", (previous, next, refusal) => {
+        const record = previous ? { phase: previous, copyResult: { checksumsEqual: true } } : undefined;
+        const problem = phaseProblem(withPhase(next), record);
+        if (refusal) expect(problem).toMatchObject({ key: "migration.phase", message: refusal, remedy: expect.stringMatching(/^allowed next: /) });
+        else expect(problem).toBeUndefined();
+    });
+    test("cutover needs a verified copy; the block may not vanish mid-migration", () => {
+        expect(phaseProblem(withPhase("cutover"), { phase: "copy", copyResult: { checksumsEqual: false, tables: 4 } })?.message).toBe(`"cutover" needs a verified copy, but the last copy reported {"checksumsEqual":false,"tables":4}`);
+        expect(phaseProblem(withPhase("cutover"), { phase: "copy" })?.message).toContain("left no result");
+        expect(phaseProblem(withPhase(undefined), { phase: "cutover" })).toMatchObject({ key: "migration.phase", message: `the migration block is gone while the last run left it in phase "cutover"` });
+        expect(phaseProblem(withPhase(undefined), { phase: "done" })).toBeUndefined();
+    });
+    test("config: the source is a Cluster or a host (with its CA), and the migration runs from the stack with the infra side", () => {
+        const problems = (migration: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
+            const raw = readStackFile(variantConfig("prod", { "synergyflow-db:migration": migration, ...extra })).config;
+            try {
+                loadStackConfig(raw);
+                return [];
+            } catch (error) {
+                return (error as ConfigError).problems.map((p) => `${p.key}: ${p.message}`);
+            }
+        };
+        expect(problems({ phase: "copy", source: { secretName: "s" } })).toEqual(["synergyflow-db:migration.source: must name either clusterName (the dedicated Cluster in synergyflow) or host, not neither"]);
+        expect(problems({ phase: "copy", source: { host: "db.example.internal", secretName: "s" } })).toEqual([expect.stringContaining("synergyflow-db:migration.source.caSecretName: (missing) is required with migration.source.host")]);
+        expect(problems({ phase: "later", source: SOURCE })).toEqual([`synergyflow-db:migration.phase: "later" is not allowed; allowed values: "copy" | "cutover" | "rollback" | "done"`]);
+        expect(problems({ phase: "copy", source: SOURCE }, { "synergyflow-db:infraStack": "platform/synergyflow-db/prod-infra" })).toEqual([expect.stringContaining("synergyflow-db:migration: runs from the stack that has the infra side too")]);
+    });
+});
+
+describe("what each phase emits", () => {
+    const deployment = (r: HarnessResult) => byType(r, "kubernetes:apps/v1:Deployment")[0]!.inputs as any;
+    const jobs = (r: HarnessResult) => byType(r, "kubernetes:batch/v1:Job").map((j) => j.inputs as any).filter((j) => j.metadata.namespace === "synergyflow");
+    const record = (r: HarnessResult) => byType(r, "kubernetes:core/v1:ConfigMap").map((c) => c.inputs as any).find((c) => c.metadata.name === "synergyflow-db-migration");
+    const datasource = (r: HarnessResult) => byType(r, "kubernetes:core/v1:ConfigMap").map((c) => c.inputs as any).find((c) => c.data?.SPRING_DATASOURCE_URL).data;
+
+    test("copy: the backend at 0 replicas first, then a restricted Job with every credential from a Secret; the record says copy", async () => {
+        const result = await synth("prod", inPhase("copy"), undefined, migrationPlatform());
+        expect(deployment(result).spec.replicas).toBe(0);
+        const [job] = jobs(result);
+        expect(job.metadata.name).toMatch(/^synergyflow-db-copy-[0-9a-f]{8}$/);
+        expect(job.spec).toMatchObject({ backoffLimit: 0, activeDeadlineSeconds: 3600 });
+        const container = job.spec.template.spec.containers[0];
+        expect(container.command).toEqual(["bash", "/migration/copy.sh"]);
+        expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ["ALL"] } });
+        expect(job.spec.template.spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
+        const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value ?? e.valueFrom.secretKeyRef]));
+        expect(env).toMatchObject({
+            SOURCE_HOST: "synergyflow-db-rw",
+            SOURCE_USER: { name: "synergyflow-db-app", key: "username" },
+            SOURCE_PASSWORD: { name: "synergyflow-db-app", key: "password" },
+            SOURCE_SSLMODE: "verify-full",
+            PGHOST: "10.80.12.40",
+            PGUSER: { name: "synergyflow-db-credentials", key: "DB_USERNAME" },
+            PGPASSWORD: { name: "synergyflow-db-credentials", key: "DB_PASSWORD" },
+            PGSSLMODE: "verify-ca",
+        });
+        expect(container.terminationMessagePolicy).toBe("FallbackToLogsOnError");
+        // The Job waits for the Deployment's scale-down: no writer is left when the source goes read-only.
+        const job_ = result.resources.find((r) => r.type === "kubernetes:batch/v1:Job" && (r.inputs as any).metadata.namespace === "synergyflow")!;
+        expect(job_.dependsOn).toContain("synergyflow-backend-deployment");
+        expect(record(result).data.phase).toBe("copy");
+        expect(result.outputs["migration"]).toMatchObject({ phase: "copy" });
+        expect(result.warnings).toEqual([]);
+        // The preview says what the phase will do.
+        expect(result.infos.join("\n")).toContain(`migration phase "copy" (copy Job): scales the backend to 0, makes the source read-only`);
+    });
+
+    test("cutover after a verified copy: the backend back at its replicas on the pooler, no Job; refused after a failed copy", async () => {
+        const result = await synth("prod", inPhase("cutover"), undefined, migrationPlatform({ phase: "copy", copyResult: JSON.stringify({ checksumsEqual: true, tables: 4, rows: 352000 }) }));
+        expect(deployment(result).spec.replicas).toBe(3);
+        expect(jobs(result)).toEqual([]);
+        expect(result.infos.join("\n")).toContain(`migration phase "cutover": points the datasource at the pooler`);
+        expect(datasource(result).PGHOST).toBe("10.80.12.40");
+        const refused = await preflightRefusal(inPhase("cutover"), migrationPlatform({ phase: "copy", copyResult: JSON.stringify({ checksumsEqual: false }) }));
+        expect(refused).toContain(`synergyflow-db:migration.phase: "cutover" needs a verified copy, but the last copy reported {"checksumsEqual":false}`);
+    });
+
+    test("rollback: first the backend at 0 and the report Job; the next run puts it on the dedicated cluster with its own credentials and CA", async () => {
+        const first = await synth("prod", inPhase("rollback"), undefined, migrationPlatform({ phase: "cutover" }));
+        expect(deployment(first).spec.replicas).toBe(0);
+        expect(jobs(first).map((j) => j.spec.template.spec.containers[0].command)).toEqual([["bash", "/migration/rollback.sh"]]);
+        const second = await synth("prod", inPhase("rollback"), undefined, migrationPlatform({ phase: "rollback" }));
+        expect(deployment(second).spec.replicas).toBe(3);
+        expect(jobs(second)).toEqual([]);
+        expect(datasource(second)).toMatchObject({ PGHOST: "synergyflow-db-rw", PGSSLMODE: "verify-full" });
+        expect(datasource(second).SPRING_DATASOURCE_URL).toMatch(/^jdbc:postgresql:\/\/synergyflow-db-rw:5432\/synergyflow\?sslmode=verify-full&/);
+        const backend = deployment(second).spec.template.spec.containers[0];
+        expect(backend.env.find((e: any) => e.name === "DB_PASSWORD").valueFrom.secretKeyRef).toEqual({ name: "synergyflow-db-app", key: "password" });
+        const ca = byType(second, "kubernetes:core/v1:ConfigMap").map((c) => c.inputs as any).find((c) => c.data?.["ca.crt"] && c.metadata.namespace === "synergyflow" && !c.metadata.name);
+        expect(ca.data["ca.crt"]).toContain("DEDICATED");
+    });
+
+    test("illegal moves are refused at preview naming the key; the source's Secrets must exist", async () => {
+        const refused = await preflightRefusal(inPhase("done"), migrationPlatform({ phase: "copy" }));
+        expect(refused).toContain(`synergyflow-db:migration.phase: "done" cannot follow phase "copy"`);
+        expect(refused).toContain(`remedy: allowed next: "copy" | "cutover"`);
+        const noSource = await preflightRefusal(inPhase("copy"), `${ROOT}/fixtures/live/prod`);
+        expect(noSource).toContain("synergyflow-db:migration.source.clusterName: the copy verifies the source's certificate with Secret synergyflow/synergyflow-db-ca (key ca.crt), which does not exist on the apps cluster");
+        expect(noSource).toContain("synergyflow-db:migration.source.secretName: Secret synergyflow/synergyflow-db-app does not exist on the apps cluster");
+    });
+});
