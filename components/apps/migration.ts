@@ -9,7 +9,7 @@ import { JobResult } from "../jobResult";
 import { SERVER_CA_DIR } from "../jdbc";
 import { sourceHost } from "../migration/phases";
 import { copyScript, fingerprintSql, rollbackScript } from "../migration/scripts";
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../securityContext";
+import { POSTGRES_UID, restrictedContainerSecurityContext, restrictedJobPod } from "../securityContext";
 
 export interface MigrationJobArgs {
     config: StackConfig;
@@ -24,8 +24,6 @@ export interface MigrationJobArgs {
     dependsOn: pulumi.Resource[];
 }
 
-/** uid of the postgres user in CNPG's PostgreSQL images. */
-const POSTGRES_UID = 26;
 const SOURCE_CA_DIR = "/etc/synergyflow-db/source-ca";
 
 export class MigrationJob extends pulumi.ComponentResource {
@@ -63,10 +61,7 @@ export class MigrationJob extends pulumi.ComponentResource {
                     activeDeadlineSeconds: migration.timeoutSeconds,
                     template: {
                         metadata: { labels: args.labels },
-                        spec: {
-                            restartPolicy: "Never",
-                            automountServiceAccountToken: false,
-                            securityContext: restrictedPodSecurityContext(POSTGRES_UID),
+                        spec: restrictedJobPod(POSTGRES_UID, {
                             containers: [
                                 {
                                     name: args.job,
@@ -109,7 +104,7 @@ export class MigrationJob extends pulumi.ComponentResource {
                                 { name: "source-ca", configMap: { name: sourceCa.metadata.name } },
                                 { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
                             ],
-                        },
+                        }),
                     },
                 },
             },

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { type BootstrapScripts, bootstrapSqlText } from "./bootstrapSql";
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../securityContext";
+import { POSTGRES_UID, restrictedContainerSecurityContext, restrictedJobPod } from "../securityContext";
 
 export interface BootstrapJobArgs {
     jobName: string;
@@ -27,8 +27,6 @@ export interface BootstrapJobArgs {
     dependsOn: pulumi.Resource[];
 }
 
-/** uid of the postgres user in CNPG's PostgreSQL images. */
-const POSTGRES_UID = 26;
 
 /** The names of the Job and its SQL ConfigMap: a new SQL text or image is a new Job. */
 export function bootstrapObjectNames(jobName: string, image: string, sql: string): { job: string; configMap: string } {
@@ -93,10 +91,7 @@ export class BootstrapJob extends pulumi.ComponentResource {
                     backoffLimit: 8,
                     template: {
                         metadata: { labels: args.labels },
-                        spec: {
-                            restartPolicy: "Never",
-                            automountServiceAccountToken: false,
-                            securityContext: restrictedPodSecurityContext(POSTGRES_UID),
+                        spec: restrictedJobPod(POSTGRES_UID, {
                             initContainers: perLoginRole.length > 0 ? perLoginRole : undefined,
                             containers: [psql("bootstrap-sql", "bootstrap.sql", args.runAs.secretName, args.runAs.database)],
                             volumes: [
@@ -104,7 +99,7 @@ export class BootstrapJob extends pulumi.ComponentResource {
                                 // Only the public certificate of the CA Secret (it also holds the CA's key).
                                 { name: "ca", secret: { secretName: args.caSecretName, items: [{ key: "ca.crt", path: "ca.crt" }] } },
                             ],
-                        },
+                        }),
                     },
                 },
             },
