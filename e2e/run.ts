@@ -31,10 +31,12 @@ const results: { name: string; ok: boolean; detail?: string }[] = [];
 const skipped: string[] = [];
 
 async function check(name: string, body: () => Promise<void> | void): Promise<void> {
+    const started = Date.now();
     try {
         await body();
         results.push({ name, ok: true });
-        console.log(`ok   ${name}`);
+        // Each check's wall time: the engine's preview, up, no-change up, refresh and destroy among them.
+        console.log(`ok   ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     } catch (error) {
         results.push({ name, ok: false, detail: String((error as Error).message ?? error) });
         console.log(`FAIL ${name}\n     ${String((error as Error).message ?? error).split("\n").join("\n     ")}`);

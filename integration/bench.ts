@@ -1,140 +1,289 @@
-// `npm run bench:pooler` (not a test): pgbench on this machine, in one run, against the prod stack's tenant:
-//   1. through PgBouncer (the emitted Pooler's parameters; max_client_conn raised to admit 1,000 clients) at 1,000 clients,
-//   2. direct to PostgreSQL at the client count with the best TPS (a sweep finds it),
-//   3. direct at as many clients as max_connections allows.
-// Each point runs RUNS times; the table holds medians of TPS, p95 latency, PostgreSQL processes and their memory.
-// Writes docs/benchmarks.md.
+// `npm run bench:pooler` (a benchmark, not a test): the data path on this machine, in one run, for the prod
+// stack's tenant (PostgreSQL with TLS as CNPG runs it, PgBouncer 1.24.1 from the emitted Pooler, TLS to
+// PostgreSQL verified as CNPG configures it). One PgBouncer process stands for the Pooler's pods: its
+// per-pod limits are multiplied by pooler.instances (server connections, client connections).
+//   1. The application's shape: PgJDBC + HikariCP with the ConfigMap's settings, 3 pods x 20 connections, an OLTP
+//      mix with prepared statements (integration/jdbc-client/JdbcBench.java), pooled vs direct, TLS on both.
+//   2. A storm: 1,000 pgbench clients connecting at once over TLS, pooled vs direct.
+//   3. Sizing: the application's shape pooled, for a sweep of max_db_connections per pod; docs/pool-sizing.svg.
+// Medians of RUNS runs (the sweep: SWEEP_RUNS); writes docs/benchmarks.md.
 import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { jdbcUrl } from "../components/jdbc";
 import { POOLER_HOST, type TenantEnvironment, startTenantEnvironment } from "./environment";
 
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
-// Long enough that 1,000 TLS + SCRAM logins through one PgBouncer process do not eat the run.
-const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 30);
-const SCALE = 10;
+const SWEEP_RUNS = Number(process.env["BENCH_SWEEP_RUNS"] ?? 1);
+const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 20);
+const STORM_SECONDS = Number(process.env["BENCH_STORM_SECONDS"] ?? 30);
+const TASK_ROWS = 100000;
 const PGBENCH = "/usr/lib/postgresql/15/bin/pgbench";
-
-interface Sample {
-    tps: number;
-    p95Ms: number;
-    backends: number;
-    pssMb: number;
-    failed: number;
-}
+const CLIENT_DIR = path.join(__dirname, "jdbc-client");
+const DOCS = path.join(__dirname, "..", "docs");
 
 const median = (values: number[]) => {
-    const sorted = [...values].sort((a, b) => a - b);
+    const sorted = [...values].filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
     const mid = Math.floor(sorted.length / 2);
-    return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+    return sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
-async function pgbench(env: TenantEnvironment, target: { host: string; port: number; user: string; password: string; ssl: boolean }, clients: number): Promise<Sample> {
-    const logDir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-bench-"));
-    const args = ["-h", target.host, "-p", String(target.port), "-U", target.user, "-c", String(clients), "-j", "2", "-T", String(SECONDS), "-n", "-l", "--log-prefix", path.join(logDir, "tx"), env.config.tenant.databaseName];
-    let peak = { count: 0, pssKb: 0 };
+interface Target {
+    label: string;
+    url: string;
+    user: string;
+    password: string;
+}
+
+interface AppSample {
+    requestsPerSecond: number;
+    p50Ms: number;
+    p95Ms: number;
+    p99Ms: number;
+    failed: number;
+    firstError: string;
+    /** Peak server connections of the role in PostgreSQL, sampled every 0.5 s. */
+    serverConnections: number;
+    pssMb: number;
+    /** PgBouncer's CPU over the run, in cores (pooled only). */
+    poolerCores: number;
+}
+
+/** Samples PostgreSQL while `body` runs: peak sessions of `user`, peak PSS of all its processes. */
+async function sampled<T>(env: TenantEnvironment, user: string, body: () => Promise<T>): Promise<{ result: T; sessions: number; pssMb: number }> {
+    let sessions = 0;
+    let pssKb = 0;
     const sampler = setInterval(() => {
-        const now = env.postgres.backends();
-        if (now.pssKb > peak.pssKb) peak = now;
+        pssKb = Math.max(pssKb, env.postgres.backends().pssKb);
+        const out = env.psqlAsSuperuser(`\\pset tuples_only on\nSELECT count(*) FROM pg_stat_activity WHERE usename = '${user}';`);
+        sessions = Math.max(sessions, Number(out.trim().split("\n").pop()));
     }, 500);
-    const output = await new Promise<string>((resolve, reject) => {
-        const child = spawn(PGBENCH, args, { env: { ...process.env, PGPASSWORD: target.password, PGSSLMODE: target.ssl ? "require" : "disable" } });
+    try {
+        return { result: await body(), sessions, pssMb: pssKb / 1024 };
+    } finally {
+        clearInterval(sampler);
+    }
+}
+
+async function appShape(env: TenantEnvironment, target: Target): Promise<AppSample> {
+    const cpuBefore = env.pgbouncer.cpuSeconds();
+    const wallBefore = Date.now();
+    const { result, sessions, pssMb } = await sampled(env, target.user, () =>
+        new Promise<string>((resolve, reject) => {
+            const child = spawn("java", ["-Xmx512m", "-cp", path.join(CLIENT_DIR, "target", "lib", "*"), path.join(CLIENT_DIR, "JdbcBench.java")], {
+                env: { ...process.env, ...env.datasource, SPRING_DATASOURCE_URL: target.url, DB_USERNAME: target.user, DB_PASSWORD: target.password, PODS: String(env.config.backend.replicas), TASK_ROWS: String(TASK_ROWS), WARMUP_SECONDS: "3", SECONDS: String(SECONDS) },
+            });
+            let out = "";
+            child.stdout.on("data", (d) => (out += d));
+            child.stderr.on("data", (d) => (out += d));
+            child.on("exit", (code) => (code === 0 ? resolve(out.trim().split("\n").pop() as string) : reject(new Error(`JdbcBench exited ${code}: ${out.slice(-2000)}`))));
+        }),
+    );
+    const poolerCores = (env.pgbouncer.cpuSeconds() - cpuBefore) / ((Date.now() - wallBefore) / 1000);
+    const parsed = JSON.parse(result) as AppSample;
+    return { ...parsed, serverConnections: sessions, pssMb, poolerCores };
+}
+
+/** Medians of the samples (failures summed): one row of the tables. */
+function summary(samples: AppSample[]) {
+    const m = (f: (s: AppSample) => number) => median(samples.map(f));
+    return {
+        requestsPerSecond: m((s) => s.requestsPerSecond),
+        p50Ms: m((s) => s.p50Ms),
+        p95Ms: m((s) => s.p95Ms),
+        p99Ms: m((s) => s.p99Ms),
+        serverConnections: m((s) => s.serverConnections),
+        pssMb: m((s) => s.pssMb),
+        poolerCores: m((s) => s.poolerCores),
+        failed: samples.reduce((a, s) => a + s.failed, 0),
+        firstError: samples.map((s) => s.firstError).find(Boolean) ?? "",
+    };
+}
+
+async function appShapeMedian(env: TenantEnvironment, target: Target, runs: number) {
+    const samples: AppSample[] = [];
+    for (let i = 0; i < runs; i++) samples.push(await appShape(env, target));
+    return summary(samples);
+}
+
+/** pgbench tpcb-like with `clients` connecting at once over TLS; a client that cannot connect aborts the run. */
+async function storm(env: TenantEnvironment, host: string, user: string, password: string, clients: number) {
+    const logDir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-bench-"));
+    const args = ["-h", host, "-p", "5432", "-U", user, "-c", String(clients), "-j", "2", "-T", String(STORM_SECONDS), "-n", "-l", "--log-prefix", path.join(logDir, "tx"), env.config.tenant.databaseName];
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, env.postgres.backends().count)), 500);
+    const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
+        const child = spawn(PGBENCH, args, { env: { ...process.env, PGPASSWORD: password, PGSSLMODE: "verify-ca", PGSSLROOTCERT: env.tls.caFile } });
         let text = "";
         child.stdout.on("data", (d) => (text += d));
         child.stderr.on("data", (d) => (text += d));
-        child.on("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`pgbench exited ${code}: ${text.slice(-2000)}`))));
+        child.on("exit", (c) => resolve({ code: c, output: text }));
     });
     clearInterval(sampler);
     const latencies: number[] = [];
-    for (const file of fs.readdirSync(logDir)) {
-        for (const line of fs.readFileSync(path.join(logDir, file), "utf8").split("\n")) {
-            const fields = line.split(" ");
-            if (fields.length >= 3) latencies.push(Number(fields[2]) / 1000);
-        }
-    }
+    for (const file of fs.readdirSync(logDir)) for (const line of fs.readFileSync(path.join(logDir, file), "utf8").split("\n")) if (line.split(" ").length >= 3) latencies.push(Number(line.split(" ")[2]) / 1000);
     fs.rmSync(logDir, { recursive: true, force: true });
     latencies.sort((a, b) => a - b);
-    const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(output)?.[1] ?? NaN);
-    if (Number.isNaN(tps)) throw new Error(`pgbench printed no TPS:\n${output.slice(-3000)}`);
-    const failed = Number(/number of failed transactions: (\d+)/.exec(output)?.[1] ?? 0);
-    return { tps, p95Ms: latencies[Math.floor(latencies.length * 0.95)] ?? NaN, backends: peak.count, pssMb: peak.pssKb / 1024, failed };
+    const refused = output.split("\n").filter((l) => /too many clients|too many connections|sorry/.test(l));
+    return {
+        completed: code === 0,
+        tps: Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(output)?.[1] ?? NaN),
+        p99Ms: latencies[Math.floor(latencies.length * 0.99)] ?? NaN,
+        failedTransactions: Number(/number of failed transactions: (\d+)/.exec(output)?.[1] ?? 0),
+        connectionErrors: refused.length,
+        firstError: refused[0]?.replace(/^.*FATAL:\s*/, "FATAL: ") ?? (code === 0 ? "" : output.trim().split("\n").pop() ?? ""),
+        peakPgProcesses: peak,
+    };
 }
 
-async function point(env: TenantEnvironment, target: Parameters<typeof pgbench>[1], clients: number, runs = RUNS) {
-    const samples: Sample[] = [];
-    for (let i = 0; i < runs; i++) samples.push(await pgbench(env, target, clients));
-    return {
-        clients,
-        tps: median(samples.map((s) => s.tps)),
-        p95Ms: median(samples.map((s) => s.p95Ms)),
-        backends: median(samples.map((s) => s.backends)),
-        pssMb: median(samples.map((s) => s.pssMb)),
-        failed: samples.reduce((a, s) => a + s.failed, 0),
-        runs: samples.length,
-    };
+/** A line chart of the sweep: requests per second and p95 against server connections (plain SVG). */
+function sizingSvg(points: { serverLimit: number; requestsPerSecond: number; p95Ms: number }[], budget: number, chosen: number): string {
+    const W = 640, H = 320, L = 60, R = 60, T = 30, B = 45;
+    const maxX = Math.max(...points.map((p) => p.serverLimit), budget) * 1.05;
+    const maxY1 = Math.max(...points.map((p) => p.requestsPerSecond)) * 1.15;
+    const maxY2 = Math.max(...points.map((p) => p.p95Ms)) * 1.15;
+    const x = (v: number) => L + (v / maxX) * (W - L - R);
+    const y1 = (v: number) => H - B - (v / maxY1) * (H - T - B);
+    const y2 = (v: number) => H - B - (v / maxY2) * (H - T - B);
+    const line = (f: (p: (typeof points)[number]) => [number, number]) => points.map((p) => f(p).map((n) => n.toFixed(1)).join(",")).join(" ");
+    const dots = (f: (p: (typeof points)[number]) => [number, number], colour: string) => points.map((p) => `<circle cx="${f(p)[0].toFixed(1)}" cy="${f(p)[1].toFixed(1)}" r="3" fill="${colour}"/>`).join("");
+    return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">
+<rect width="${W}" height="${H}" fill="white"/>
+<text x="${W / 2}" y="16" text-anchor="middle" font-size="13">Pooled application load (60 connections) vs server connections</text>
+<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="black"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="black"/><line x1="${W - R}" y1="${T}" x2="${W - R}" y2="${H - B}" stroke="black"/>
+${points.map((p) => `<text x="${x(p.serverLimit).toFixed(1)}" y="${H - B + 14}" text-anchor="middle">${p.serverLimit}</text>`).join("")}
+<text x="${W / 2}" y="${H - 8}" text-anchor="middle">server connections (pods x max_db_connections)</text>
+<text x="14" y="${(H / 2).toFixed(0)}" transform="rotate(-90 14 ${(H / 2).toFixed(0)})" text-anchor="middle" fill="#1f5fa8">requests/s (max ${maxY1.toFixed(0)})</text>
+<text x="${W - 12}" y="${(H / 2).toFixed(0)}" transform="rotate(90 ${W - 12} ${(H / 2).toFixed(0)})" text-anchor="middle" fill="#b5401f">p95 ms (max ${maxY2.toFixed(1)})</text>
+<line x1="${x(budget).toFixed(1)}" y1="${T}" x2="${x(budget).toFixed(1)}" y2="${H - B}" stroke="#888" stroke-dasharray="4 3"/><text x="${(x(budget) + 4).toFixed(1)}" y="${T + 12}" fill="#555">role limit ${budget}</text>
+<line x1="${x(chosen).toFixed(1)}" y1="${T + 20}" x2="${x(chosen).toFixed(1)}" y2="${H - B}" stroke="#2a8a2a" stroke-dasharray="2 2"/><text x="${(x(chosen) + 4).toFixed(1)}" y="${T + 32}" fill="#2a8a2a">prod ${chosen}</text>
+<polyline fill="none" stroke="#1f5fa8" stroke-width="2" points="${line((p) => [x(p.serverLimit), y1(p.requestsPerSecond)])}"/>${dots((p) => [x(p.serverLimit), y1(p.requestsPerSecond)], "#1f5fa8")}
+<polyline fill="none" stroke="#b5401f" stroke-width="2" points="${line((p) => [x(p.serverLimit), y2(p.p95Ms)])}"/>${dots((p) => [x(p.serverLimit), y2(p.p95Ms)], "#b5401f")}
+</svg>
+`;
 }
 
 async function main(): Promise<void> {
     const started = new Date();
+    execFileSync("mvn", ["-q", "-B", "-f", path.join(CLIENT_DIR, "pom.xml"), "dependency:copy-dependencies", `-DoutputDirectory=${path.join(CLIENT_DIR, "target", "lib")}`], { stdio: "pipe" });
     const env = await startTenantEnvironment("operator");
     try {
         const { config } = env;
-        const tenant = { host: env.postgres.host, port: env.postgres.port, user: env.tenantRole, password: env.passwords[env.tenantRole]!, ssl: false };
-        // pgbench's tables, owned by the tenant in its database.
-        execFileSync(PGBENCH, ["-i", "-s", String(SCALE), "-q", "-h", tenant.host, "-p", String(tenant.port), "-U", tenant.user, config.tenant.databaseName], {
-            env: { ...process.env, PGPASSWORD: tenant.password, PGSSLMODE: "disable" },
-            stdio: "pipe",
-        });
-        // A role without the tenant's connection limit, so the direct runs can reach max_connections.
+        const pooler = config.pooler.parameters;
+        const instances = config.pooler.instances;
+        const perPod = (key: string) => Number(pooler[key]);
+        const login = env.tenantRole;
+        const password = env.passwords[login]!;
+        const db = config.tenant.databaseName;
+        // The application's tables (created as the login role: owned by the owner role) and pgbench's.
+        const asLogin = (args: string[]) => execFileSync(args[0]!, args.slice(1), { env: { ...process.env, PGPASSWORD: password, PGSSLMODE: "verify-ca", PGSSLROOTCERT: env.tls.caFile }, stdio: "pipe" });
+        asLogin(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", env.postgres.host, "-U", login, "-d", db, "-c",
+            `CREATE TABLE synergyflow_tasks.bench_tasks (id int PRIMARY KEY, title text, done boolean NOT NULL DEFAULT false, updated timestamptz);
+             INSERT INTO synergyflow_tasks.bench_tasks SELECT g, 'task ' || g FROM generate_series(1, ${TASK_ROWS}) g;
+             CREATE TABLE synergyflow_audit.bench_events (id bigserial PRIMARY KEY, task_id int, what text, at timestamptz DEFAULT now());
+             VACUUM ANALYZE synergyflow_tasks.bench_tasks;`]);
+        asLogin([PGBENCH, "-i", "-s", "10", "-q", "-h", env.postgres.host, "-U", login, db]);
+        // The direct path with the login role's privileges but without its connection limit (60 and 1,000 clients).
         const benchPassword = `bench-${Math.random().toString(36).slice(2)}`;
-        env.psqlAsSuperuser(`CREATE ROLE bench_direct LOGIN PASSWORD '${benchPassword}' IN ROLE ${env.tenantRole};\nGRANT CONNECT ON DATABASE ${config.tenant.databaseName} TO bench_direct;`);
-        const direct = { ...tenant, user: "bench_direct", password: benchPassword };
+        env.psqlAsSuperuser(`CREATE ROLE bench_direct LOGIN PASSWORD '${benchPassword}' IN ROLE ${env.ownerRole};\nALTER ROLE bench_direct IN DATABASE ${db} SET role = '${env.ownerRole}';`);
 
-        await env.restartPgBouncer({ max_client_conn: "1100" });
-        const pooled = await point(env, { host: POOLER_HOST, port: 5432, user: env.tenantRole, password: tenant.password, ssl: true }, 1000);
-        console.log("pooled", pooled);
+        // One PgBouncer for the Pooler's pods: the per-pod limits times pooler.instances.
+        const deployment = (maxDbPerPod: number) => ({
+            max_client_conn: String(perPod("max_client_conn") * instances),
+            default_pool_size: String(Math.max(maxDbPerPod - perPod("reserve_pool_size"), 1) * instances),
+            max_db_connections: String(maxDbPerPod * instances),
+            max_user_connections: String(maxDbPerPod * instances),
+            reserve_pool_size: String(perPod("reserve_pool_size") * instances),
+            min_pool_size: String(Math.min(perPod("min_pool_size"), maxDbPerPod) * instances),
+        });
+        await env.restartPgBouncer(deployment(perPod("max_db_connections")));
+        const pooled: Target = { label: "pooled", url: env.datasource["SPRING_DATASOURCE_URL"]!, user: login, password };
+        const direct: Target = {
+            label: "direct",
+            url: jdbcUrl({ host: env.postgres.host, port: env.postgres.port, database: db, applicationName: config.tenant.appName, sslMode: "verify-ca" }).replace(encodeURIComponent("/etc/synergyflow-db/server-ca/ca.crt"), encodeURIComponent(env.tls.caFile)),
+            user: "bench_direct",
+            password: benchPassword,
+        };
+        // Alternate the paths run by run, so the machine's noise falls on both.
+        const app: Record<string, AppSample[]> = { pooled: [], direct: [] };
+        for (let i = 0; i < RUNS; i++) for (const t of [pooled, direct]) app[t.label]!.push(await appShape(env, t));
+        const appPooled = summary(app["pooled"]!);
+        const appDirect = summary(app["direct"]!);
+        console.log("application shape", { appPooled, appDirect });
 
-        // The direct runs get every slot: the pooler's server connections go away with it.
-        await env.pgbouncer.stop();
+        // The storm: 1,000 clients at once.
+        const stormPooled = await storm(env, POOLER_HOST, login, password, 1000);
+        console.log("storm pooled", stormPooled);
+        const stormDirect = await storm(env, env.postgres.host, "bench_direct", benchPassword, 1000);
+        console.log("storm direct", stormDirect);
+
+        // Sizing: max_db_connections per pod.
         const sweep = [];
-        for (const clients of [2, 4, 8, 16, 32, 64]) {
-            const s = await point(env, direct, clients, 1);
-            console.log("sweep", s);
-            sweep.push(s);
+        for (const maxDb of [2, 3, 5, 7, 10, 14]) {
+            await env.restartPgBouncer(deployment(maxDb));
+            const s = await appShapeMedian(env, pooled, SWEEP_RUNS);
+            console.log("sweep", maxDb, s);
+            sweep.push({ maxDbPerPod: maxDb, serverLimit: maxDb * instances, ...s });
         }
-        const bestClients = sweep.reduce((a, b) => (b.tps > a.tps ? b : a)).clients;
-        const best = await point(env, direct, bestClients);
-        console.log("direct best", best);
-        // Every slot a non-superuser can take.
-        const allowed = env.synth.platform!.slots.maxConnections - env.synth.platform!.slots.superuserReservedConnections;
-        const max = await point(env, direct, allowed);
-        console.log("direct max", max);
+        const budget = config.tenant.connectionLimit;
+        fs.mkdirSync(DOCS, { recursive: true });
+        fs.writeFileSync(path.join(DOCS, "pool-sizing.svg"), sizingSvg(sweep, budget, perPod("max_db_connections") * instances));
 
         const cpu = /model name\s*:\s*(.*)/.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "unknown";
-        const row = (label: string, p: typeof pooled) =>
-            `| ${label} | ${p.clients} | ${p.tps.toFixed(0)} | ${p.p95Ms.toFixed(1)} | ${p.backends} | ${p.pssMb.toFixed(0)} | ${p.failed} |`;
+        const f = (n: number, digits = 0) => (Number.isNaN(n) ? "-" : n.toFixed(digits));
+        const appRow = (label: string, s: ReturnType<typeof summary>) => `| ${label} | ${f(s.requestsPerSecond)} | ${f(s.p50Ms, 2)} | ${f(s.p95Ms, 2)} | ${f(s.p99Ms, 2)} | ${f(s.serverConnections)} | ${f(s.pssMb)} | ${label === "pooled" ? f(s.poolerCores, 2) : "-"} | ${s.failed} |`;
+        const stormRow = (label: string, s: Awaited<ReturnType<typeof storm>>) => `| ${label} | ${s.completed ? "yes" : "no"} | ${f(s.tps)} | ${f(s.p99Ms, 1)} | ${s.failedTransactions} | ${s.connectionErrors}${s.firstError ? ` (${s.firstError.slice(0, 80)})` : ""} | ${s.peakPgProcesses} |`;
         const doc = `# Pooler benchmark
 
-Measured by \`npm run bench:pooler\` on ${started.toISOString().slice(0, 10)}: ${os.cpus().length} cores (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB,
-PostgreSQL 15 (Debian, \`max_connections\` ${env.synth.platform!.slots.maxConnections}, \`fsync = off\`) and PgBouncer 1.24.1 on loopback,
-pgbench 15 \`tpcb-like\` at scale ${SCALE}, ${SECONDS} s per run, pgbench and the servers on the same machine.
-Medians of ${RUNS} runs (the sweep: 1 run per client count). PgBouncer runs the prod stack's Pooler parameters
-(pool mode transaction, \`default_pool_size\` ${env.poolerSpec.pgbouncer.parameters["default_pool_size"]}, \`max_db_connections\` ${env.poolerSpec.pgbouncer.parameters["max_db_connections"]}, one pod of ${config.pooler.instances}) with
-\`max_client_conn\` raised to 1100 so that 1,000 clients are admitted, clients over TLS as in production. "PG processes" is the
-peak number of PostgreSQL processes (backends plus the postmaster and its helpers) sampled every 0.5 s, "PSS" their
-proportional memory at that moment. The direct runs use a role without the tenant's connection limit.
+Measured by \`npm run bench:pooler\` on ${started.toISOString().slice(0, 10)}: ${os.cpus().length} cores (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB;
+PostgreSQL 15 (Debian, \`max_connections\` ${env.synth.platform!.slots.maxConnections}, \`fsync = off\`, TLS on) and PgBouncer 1.24.1 on
+loopback, the clients on the same machine (this machine is shared and noisy: the ratios carry over, the absolute
+numbers do not). **TLS on both paths**: clients verify the server's certificate (\`verify-ca\`) on the pooled and
+the direct path, and PgBouncer reaches PostgreSQL over TLS (\`server_tls_sslmode = verify-ca\`, as CNPG configures it).
+One PgBouncer process stands for the prod Pooler's ${instances} pods: its limits are the per-pod values times ${instances}
+(\`max_db_connections\` ${perPod("max_db_connections")} x ${instances} = ${perPod("max_db_connections") * instances} server connections, \`max_client_conn\` ${perPod("max_client_conn")} x ${instances}).
+The direct path uses a role with the login role's privileges but no connection limit.
 
-| path | clients | TPS | p95 latency (ms) | PG processes | PSS (MiB) | failed tx |
-|---|---:|---:|---:|---:|---:|---:|
-${row("through PgBouncer", pooled)}
-${row("direct, best client count", best)}
-${row("direct, max_connections allows", max)}
+## The application's shape
 
-Direct sweep (1 run each): ${sweep.map((s) => `${s.clients} clients ${s.tps.toFixed(0)} TPS`).join(", ")}.
+PgJDBC + HikariCP (\`integration/jdbc-client/JdbcBench.java\`) with the datasource ConfigMap's settings (prepared
+statements after 5 uses), ${config.backend.replicas} pools of ${config.backend.hikari.maximumPoolSize} connections (the backend's replicas), one thread per connection: 60%
+read-only requests (a point read), 40% read-write (a point read, an update, an insert, one transaction) on
+\`synergyflow_tasks\`/\`synergyflow_audit\`. ${SECONDS} s measured after 3 s of warm-up; medians of ${RUNS} runs, the paths
+alternating. "server conns" is the peak number of the role's sessions in PostgreSQL, "PSS" the peak proportional
+memory of all PostgreSQL processes, "pooler CPU" PgBouncer's CPU time over the run in cores.
+
+| path | requests/s | p50 ms | p95 ms | p99 ms | server conns | PSS MiB | pooler CPU | failed |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+${appRow("pooled", appPooled)}
+${appRow("direct", appDirect)}
+
+Pooled / direct: **${f((appPooled.requestsPerSecond / appDirect.requestsPerSecond) * 100)}%** of the requests per second; p95 ${f(appPooled.p95Ms - appDirect.p95Ms, 2)} ms apart; ${f(appPooled.serverConnections)} server connections instead of ${f(appDirect.serverConnections)}.
+
+## Storm: 1,000 clients connecting at once
+
+pgbench 15 \`tpcb-like\` (scale 10), \`-c 1000 -j 2\`, ${STORM_SECONDS} s, TLS (\`verify-ca\`), one run each. pgbench aborts the whole run
+when a client cannot connect.
+
+| path | completed | TPS | p99 ms | failed tx | connection errors | peak PG processes |
+|---|---|---:|---:|---:|---|---:|
+${stormRow("pooled", stormPooled)}
+${stormRow("direct", stormDirect)}
+
+## Sizing: server connections for the application's shape
+
+The pooled application load above for \`max_db_connections\` per pod in ${sweep.map((s) => s.maxDbPerPod).join(", ")} (x ${instances} pods; \`default_pool_size\` =
+\`max_db_connections\` - \`reserve_pool_size\`), ${SWEEP_RUNS} run(s) each. The role's limit is ${budget} per login role (the budget: 150 other
+tenants + 2 x ${budget} of 197 usable slots), so at most ${Math.floor(budget / instances)} per pod fit.
+
+![requests per second and p95 against server connections](pool-sizing.svg)
+
+| max_db_connections per pod | server conns | requests/s | p95 ms | p99 ms | failed |
+|---:|---:|---:|---:|---:|---:|
+${sweep.map((s) => `| ${s.maxDbPerPod} | ${s.serverLimit} | ${f(s.requestsPerSecond)} | ${f(s.p95Ms, 2)} | ${f(s.p99Ms, 2)} | ${s.failed} |`).join("\n")}
 `;
-        fs.mkdirSync(path.join(__dirname, "..", "docs"), { recursive: true });
-        fs.writeFileSync(path.join(__dirname, "..", "docs", "benchmarks.md"), doc);
+        fs.writeFileSync(path.join(DOCS, "benchmarks.md"), doc);
         console.log(doc);
     } finally {
         await env.stop();

@@ -126,6 +126,8 @@ export async function startTenantEnvironment(authMode: AuthModeUnderTest = "oper
             port: POSTGRES_PORT,
             maxConnections: platform!.slots.maxConnections,
             superuserReservedConnections: platform!.slots.superuserReservedConnections,
+            // CNPG's instances serve TLS with the cluster's server certificate; the pooler verifies it.
+            tls,
         });
         started.push(() => postgres.stop());
         const superuserEnv = { PGPASSWORD: postgres.superuserPassword, PGSSLMODE: "disable" };
@@ -169,7 +171,7 @@ export async function startTenantEnvironment(authMode: AuthModeUnderTest = "oper
         runBootstrap();
 
         const authRole = authMode === "operator" ? CNPG_POOLER_ROLE : config.pooler.authRoleName;
-        const startBouncer = (spec: PoolerSpec) => startPgBouncer(spec, { host: POOLER_HOST, port: 5432, postgres, authUser: authRole, authPassword: passwords[authRole] as string, tls });
+        const startBouncer = (spec: PoolerSpec) => startPgBouncer(spec, { host: POOLER_HOST, port: 5432, postgres, authUser: authRole, authPassword: passwords[authRole] as string, tls, serverTls: true });
         let pgbouncer = await startBouncer(poolerSpec);
         started.push(() => pgbouncer.stop());
 

@@ -28,6 +28,8 @@ export interface PgBouncerRuntime {
     dir: string;
     tlsCertFile: string;
     tlsKeyFile: string;
+    /** TLS to PostgreSQL verified with this CA (CNPG: server_tls_sslmode verify-ca with the cluster's CA). */
+    serverTlsCaFile?: string;
 }
 
 const CNPG_DEFAULTS: Record<string, string> = { log_stats: "0", auth_type: "hba", client_tls_sslmode: "prefer" };
@@ -49,6 +51,7 @@ export function pgbouncerFiles(spec: PoolerSpecForConfig, runtime: PgBouncerRunt
         auth_file: `${runtime.dir}/userlist.txt`,
         client_tls_cert_file: runtime.tlsCertFile,
         client_tls_key_file: runtime.tlsKeyFile,
+        ...(runtime.serverTlsCaFile ? { server_tls_sslmode: "verify-ca", server_tls_ca_file: runtime.serverTlsCaFile } : {}),
         logfile: `${runtime.dir}/pgbouncer.log`,
         pidfile: `${runtime.dir}/pgbouncer.pid`,
     };

@@ -53,6 +53,8 @@ export interface PostgresOptions {
     port: number;
     maxConnections: number;
     superuserReservedConnections: number;
+    /** Serve TLS with this certificate (as CNPG's instances do with the cluster's server certificate). */
+    tls?: TestCertificates;
 }
 
 export async function startPostgres(options: PostgresOptions): Promise<PostgresServer> {
@@ -73,10 +75,16 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
             `superuser_reserved_connections = ${options.superuserReservedConnections}`,
             "password_encryption = 'scram-sha-256'",
             "fsync = off",
+            ...(options.tls ? ["ssl = on", "ssl_cert_file = 'server.crt'", "ssl_key_file = 'server.key'"] : []),
             "",
         ].join("\n"),
     );
     fs.writeFileSync(path.join(data, "pg_hba.conf"), "local all all scram-sha-256\nhost all all 127.0.0.0/8 scram-sha-256\n");
+    if (options.tls) {
+        fs.copyFileSync(options.tls.certFile, path.join(data, "server.crt"));
+        fs.copyFileSync(options.tls.keyFile, path.join(data, "server.key"));
+        fs.chmodSync(path.join(data, "server.key"), 0o600);
+    }
     giveToServerUser(dir);
     const [pgCtl, ctlArgs] = serverCommand(path.join(PG_BIN, "pg_ctl"), ["-D", data, "-l", path.join(dir, "postgres.log"), "-w", "start"]);
     const stop = () => {
@@ -123,6 +131,8 @@ export interface PgBouncerServer {
     port: number;
     dir: string;
     log(): string;
+    /** CPU seconds the PgBouncer process has used so far (user + system). */
+    cpuSeconds(): number;
     stop(): Promise<void>;
 }
 
@@ -161,7 +171,7 @@ export function makeTestCertificates(dir: string, caName: string, names: string[
 
 export async function startPgBouncer(
     spec: PoolerSpecForConfig,
-    options: { host: string; port: number; postgres: PostgresServer; authUser: string; authPassword: string; authDbname?: string; tls: TestCertificates },
+    options: { host: string; port: number; postgres: PostgresServer; authUser: string; authPassword: string; authDbname?: string; tls: TestCertificates; serverTls: boolean },
 ): Promise<PgBouncerServer> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-pgbouncer-"));
     const tlsCertFile = path.join(dir, "tls.crt");
@@ -169,6 +179,9 @@ export async function startPgBouncer(
     // CNPG serves client TLS with the cluster's server certificate, signed by the cluster's CA.
     fs.copyFileSync(options.tls.certFile, tlsCertFile);
     fs.copyFileSync(options.tls.keyFile, tlsKeyFile);
+    // PgBouncer runs as the server user, which cannot read the test's temporary folders: its own copy.
+    const serverCaFile = path.join(dir, "server-ca.crt");
+    fs.copyFileSync(options.tls.caFile, serverCaFile);
     const files = pgbouncerFiles(spec, {
         listenHost: options.host,
         listenPort: options.port,
@@ -180,6 +193,8 @@ export async function startPgBouncer(
         dir,
         tlsCertFile,
         tlsKeyFile,
+        // As CNPG configures its pooler: TLS to PostgreSQL, verifying the cluster's CA.
+        ...(options.serverTls ? { serverTlsCaFile: serverCaFile } : {}),
     });
     fs.writeFileSync(path.join(dir, "pgbouncer.ini"), files.ini);
     fs.writeFileSync(path.join(dir, "pg_hba.conf"), files.hba);
@@ -206,6 +221,12 @@ export async function startPgBouncer(
         port: options.port,
         dir,
         log: () => fs.readFileSync(path.join(dir, "pgbouncer.log"), "utf8"),
+        cpuSeconds() {
+            const pid = Number(fs.readFileSync(path.join(dir, "pgbouncer.pid"), "utf8"));
+            // /proc/<pid>/stat: utime and stime are fields 14 and 15, in clock ticks (100 per second on Linux).
+            const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+            return (Number(fields[11]) + Number(fields[12])) / 100;
+        },
         async stop() {
             const pid = Number(fs.readFileSync(path.join(dir, "pgbouncer.pid"), "utf8"));
             process.kill(pid, "SIGINT");
