@@ -125,7 +125,7 @@ async function storm(env: TenantEnvironment, host: string, user: string, passwor
     for (const file of fs.readdirSync(logDir)) for (const line of fs.readFileSync(path.join(logDir, file), "utf8").split("\n")) if (line.split(" ").length >= 3) latencies.push(Number(line.split(" ")[2]) / 1000);
     fs.rmSync(logDir, { recursive: true, force: true });
     latencies.sort((a, b) => a - b);
-    const refused = output.split("\n").filter((l) => /too many clients|too many connections|sorry/.test(l));
+    const refused = output.split("\n").filter((l) => /FATAL/.test(l));
     return {
         completed: code === 0,
         tps: Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(output)?.[1] ?? NaN),
@@ -181,12 +181,12 @@ async function main(): Promise<void> {
         asLogin(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", env.postgres.host, "-U", login, "-d", db, "-c",
             `CREATE TABLE synergyflow_tasks.bench_tasks (id int PRIMARY KEY, title text, done boolean NOT NULL DEFAULT false, updated timestamptz);
              INSERT INTO synergyflow_tasks.bench_tasks SELECT g, 'task ' || g FROM generate_series(1, ${TASK_ROWS}) g;
-             CREATE TABLE synergyflow_audit.bench_events (id bigserial PRIMARY KEY, task_id int, what text, at timestamptz DEFAULT now());
-             VACUUM ANALYZE synergyflow_tasks.bench_tasks;`]);
+             CREATE TABLE synergyflow_audit.bench_events (id bigserial PRIMARY KEY, task_id int, what text, at timestamptz DEFAULT now());`, "-c", "VACUUM ANALYZE synergyflow_tasks.bench_tasks"]);
         asLogin([PGBENCH, "-i", "-s", "10", "-q", "-h", env.postgres.host, "-U", login, db]);
         // The direct path with the login role's privileges but without its connection limit (60 and 1,000 clients).
         const benchPassword = `bench-${Math.random().toString(36).slice(2)}`;
-        env.psqlAsSuperuser(`CREATE ROLE bench_direct LOGIN PASSWORD '${benchPassword}' IN ROLE ${env.ownerRole};\nALTER ROLE bench_direct IN DATABASE ${db} SET role = '${env.ownerRole}';`);
+        const searchPath = [...config.tenant.schemas, "public"].join(", ");
+        env.psqlAsSuperuser(`CREATE ROLE bench_direct LOGIN PASSWORD '${benchPassword}' IN ROLE ${env.ownerRole};\nALTER ROLE bench_direct IN DATABASE ${db} SET role = '${env.ownerRole}';\nALTER ROLE bench_direct IN DATABASE ${db} SET search_path = ${searchPath};`);
 
         // One PgBouncer for the Pooler's pods: the per-pod limits times pooler.instances.
         const deployment = (maxDbPerPod: number) => ({
@@ -208,9 +208,20 @@ async function main(): Promise<void> {
         // Alternate the paths run by run, so the machine's noise falls on both.
         const app: Record<string, AppSample[]> = { pooled: [], direct: [] };
         for (let i = 0; i < RUNS; i++) for (const t of [pooled, direct]) app[t.label]!.push(await appShape(env, t));
+        // What the session-state guard costs: the same pooled load without RESET ALL after every transaction.
+        await env.restartPgBouncer({ ...deployment(perPod("max_db_connections")), server_reset_query_always: "0" });
+        for (let i = 0; i < RUNS; i++) (app["pooled, no reset"] ??= []).push(await appShape(env, pooled));
+        // Separately labelled: both paths without TLS (PgBouncer plain on both sides), to tell TLS's cost apart.
+        const plain = (t: Target): Target => ({ ...t, label: `${t.label} (no TLS)`, url: t.url.replace(/sslmode=verify-ca&sslrootcert=[^&]*/, "sslmode=disable") });
+        await env.restartPgBouncer(deployment(perPod("max_db_connections")), true);
+        for (let i = 0; i < RUNS; i++) for (const t of [plain(pooled), plain(direct)]) (app[t.label] ??= []).push(await appShape(env, t));
+        await env.restartPgBouncer(deployment(perPod("max_db_connections")));
         const appPooled = summary(app["pooled"]!);
         const appDirect = summary(app["direct"]!);
-        console.log("application shape", { appPooled, appDirect });
+        const plainPooled = summary(app["pooled (no TLS)"]!);
+        const plainDirect = summary(app["direct (no TLS)"]!);
+        const noReset = summary(app["pooled, no reset"]!);
+        console.log("application shape", { appPooled, appDirect, plainPooled, plainDirect, noReset });
 
         // The storm: 1,000 clients at once.
         const stormPooled = await storm(env, POOLER_HOST, login, password, 1000);
@@ -232,7 +243,7 @@ async function main(): Promise<void> {
 
         const cpu = /model name\s*:\s*(.*)/.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "unknown";
         const f = (n: number, digits = 0) => (Number.isNaN(n) ? "-" : n.toFixed(digits));
-        const appRow = (label: string, s: ReturnType<typeof summary>) => `| ${label} | ${f(s.requestsPerSecond)} | ${f(s.p50Ms, 2)} | ${f(s.p95Ms, 2)} | ${f(s.p99Ms, 2)} | ${f(s.serverConnections)} | ${f(s.pssMb)} | ${label === "pooled" ? f(s.poolerCores, 2) : "-"} | ${s.failed} |`;
+        const appRow = (label: string, s: ReturnType<typeof summary>) => `| ${label} | ${f(s.requestsPerSecond)} | ${f(s.p50Ms, 2)} | ${f(s.p95Ms, 2)} | ${f(s.p99Ms, 2)} | ${f(s.serverConnections)} | ${f(s.pssMb)} | ${label.startsWith("pooled") ? f(s.poolerCores, 2) : "-"} | ${s.failed} |`;
         const stormRow = (label: string, s: Awaited<ReturnType<typeof storm>>) => `| ${label} | ${s.completed ? "yes" : "no"} | ${f(s.tps)} | ${f(s.p99Ms, 1)} | ${s.failedTransactions} | ${s.connectionErrors}${s.firstError ? ` (${s.firstError.slice(0, 80)})` : ""} | ${s.peakPgProcesses} |`;
         const doc = `# Pooler benchmark
 
@@ -258,8 +269,13 @@ memory of all PostgreSQL processes, "pooler CPU" PgBouncer's CPU time over the r
 |---|---:|---:|---:|---:|---:|---:|---:|---:|
 ${appRow("pooled", appPooled)}
 ${appRow("direct", appDirect)}
+${appRow("pooled (no TLS)", plainPooled)}
+${appRow("direct (no TLS)", plainDirect)}
+${appRow("pooled, server_reset_query_always 0", noReset)}
 
-Pooled / direct: **${f((appPooled.requestsPerSecond / appDirect.requestsPerSecond) * 100)}%** of the requests per second; p95 ${f(appPooled.p95Ms - appDirect.p95Ms, 2)} ms apart; ${f(appPooled.serverConnections)} server connections instead of ${f(appDirect.serverConnections)}.
+Pooled / direct with TLS: **${f((appPooled.requestsPerSecond / appDirect.requestsPerSecond) * 100)}%** of the requests per second, p95 ${f(appPooled.p95Ms - appDirect.p95Ms, 2)} ms apart, ${f(appPooled.serverConnections)} server connections instead of ${f(appDirect.serverConnections)}.
+Without TLS: ${f((plainPooled.requestsPerSecond / plainDirect.requestsPerSecond) * 100)}%, p95 ${f(plainPooled.p95Ms - plainDirect.p95Ms, 2)} ms apart. Without the reset after every transaction
+(\`server_reset_query_always\` 0, TLS on): ${f((noReset.requestsPerSecond / appDirect.requestsPerSecond) * 100)}% of direct.
 
 ## Storm: 1,000 clients connecting at once
 
