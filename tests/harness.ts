@@ -24,6 +24,11 @@ export async function synth(stack: string, configFile?: string, liveClusterFile?
         await jest.isolateModulesAsync(async () => {
             const { runSynth } = (await import("../scripts/synth")) as typeof import("../scripts/synth");
             result = await runSynth({ stack, outDir, configFile, liveClusterFile, liveDir });
+            // Serializing a dynamic provider opens a v8 inspector session in this copy of @pulumi/pulumi that is
+            // never closed: close it, or the worker cannot exit when the file is done.
+            // eslint-disable-next-line @typescript-eslint/no-require-imports
+            const hooks = require("@pulumi/pulumi/runtime/closure/v8Hooks") as { getSessionAsync(): Promise<{ disconnect(): void }> };
+            (await hooks.getSessionAsync()).disconnect();
         });
         return { ...(result as SynthResult), warnings: warn.mock.calls.map((args) => args.join(" ")), infos: log.mock.calls.map((args) => args.join(" ")) };
     } finally {
