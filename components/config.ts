@@ -427,6 +427,16 @@ function crossKeyProblems(config: StackConfig): ConfigProblem[] {
         });
     }
 
+    // Names the program derives: they must stay within PostgreSQL's 63 bytes (longer ones are truncated, and the
+    // two login roles would become one) and Kubernetes' 63 characters.
+    const derived: [string, string, number, string][] = [
+        ["tenant.roleName", tenant.roleName, 61, `the login roles are ${tenant.roleName}_a and _b`],
+        ["tenant.passwordSecretName", tenant.passwordSecretName, 61, `the login roles' Secrets are ${tenant.passwordSecretName}-a and -b`],
+        ...(config.migration ? [["tenant.appName", tenant.appName, 42, `the migration's Jobs are named ${tenant.appName}-db-rollback-<8 hex>`] as [string, string, number, string]] : []),
+    ];
+    for (const [key, value, max, why] of derived) {
+        if (value.length > max) problems.push({ key: `${PROJECT}:${key}`, message: `${JSON.stringify(value)} is ${value.length} characters; at most ${max}: ${why}, and names stop at 63` });
+    }
     if (config.migration && config.infraStack) {
         problems.push({ key: `${PROJECT}:migration`, message: `runs from the stack that has the infra side too (infraStack is ${JSON.stringify(config.infraStack)}): its preflight reads both clusters` });
     }

@@ -14,6 +14,17 @@ export interface EvidenceState {
     step: string;
 }
 
+/** A cluster's access as a dynamic resource's input: the contents of a kubeconfig may hold credentials. */
+export function withSecretKubeconfig<T extends { kubeconfig?: string }>(access: T): Omit<T, "kubeconfig"> & { kubeconfig?: pulumi.Output<string> } {
+    return { ...access, kubeconfig: access.kubeconfig === undefined ? undefined : pulumi.secret(access.kubeconfig) };
+}
+
+/** Both clusters' access (context and kubeconfig only) for a dynamic resource that reads them. */
+export const secretClusters = (clusters: Record<ClusterSide, KubeAccess>) => ({
+    infra: withSecretKubeconfig({ context: clusters.infra.context, kubeconfig: clusters.infra.kubeconfig }),
+    apps: withSecretKubeconfig({ context: clusters.apps.context, kubeconfig: clusters.apps.kubeconfig }),
+});
+
 /** Seconds a rotation step waits for External Secrets and CNPG before it fails, naming what is missing. */
 export const EVIDENCE_TIMEOUT_SECONDS = 300;
 
@@ -65,9 +76,6 @@ export interface ControllerEvidenceArgs {
 
 export class ControllerEvidence extends pulumi.dynamic.Resource {
     constructor(name: string, args: ControllerEvidenceArgs, opts?: pulumi.CustomResourceOptions) {
-        const secretKubeconfig = (access: KubeAccess) => ({ context: access.context, kubeconfig: access.kubeconfig === undefined ? undefined : pulumi.secret(access.kubeconfig) });
-        // A kubeconfig's contents may hold credentials.
-        const clusters = { infra: secretKubeconfig(args.clusters.infra), apps: secretKubeconfig(args.clusters.apps) };
-        super(evidenceProvider(kubeLiveReader), name, { clusters, waits: args.waits, timeoutSeconds: args.timeoutSeconds, step: args.step }, opts, "synergyflow-db", "ControllerEvidence");
+        super(evidenceProvider(kubeLiveReader), name, { clusters: secretClusters(args.clusters), waits: args.waits, timeoutSeconds: args.timeoutSeconds, step: args.step }, opts, "synergyflow-db", "ControllerEvidence");
     }
 }

@@ -2,6 +2,7 @@
 // a dynamic resource whose outputs are that result, so `pulumi stack output` shows it. A failed Job fails the
 // update with the pod's last log lines (terminationMessagePolicy FallbackToLogsOnError), which say what to do.
 import * as pulumi from "@pulumi/pulumi";
+import { secretClusters } from "./controllerEvidence";
 import { type ClusterSide, type KubeAccess, type KubeObject, type LiveReader, kubeLiveReader } from "./live/kubeObjects";
 
 export interface JobResultState {
@@ -67,11 +68,10 @@ export class JobResult extends pulumi.dynamic.Resource {
     public readonly result!: pulumi.Output<Record<string, unknown>>;
 
     constructor(name: string, args: JobResultArgs, opts?: pulumi.CustomResourceOptions) {
-        const access = (a: KubeAccess) => ({ context: a.context, kubeconfig: a.kubeconfig === undefined ? undefined : pulumi.secret(a.kubeconfig) });
         super(
             jobResultProvider(kubeLiveReader),
             name,
-            { clusters: { infra: access(args.clusters.infra), apps: access(args.clusters.apps) }, cluster: args.cluster, namespace: args.namespace, jobName: args.jobName, timeoutSeconds: args.timeoutSeconds, result: undefined },
+            { clusters: secretClusters(args.clusters), cluster: args.cluster, namespace: args.namespace, jobName: args.jobName, timeoutSeconds: args.timeoutSeconds, result: undefined },
             opts,
             "synergyflow-db",
             "JobResult",

@@ -55,8 +55,6 @@ export interface LiveCredentials {
 export interface RotationPlan {
     /** The login role the backend uses after this run. */
     active: CredentialSlot;
-    /** When rotating: the login role the backend leaves (still valid until the next rotation). */
-    retiring?: CredentialSlot;
     /** Per login role, the tenant.passwordRotation its password is generated for (the random keeper). */
     generations: Record<CredentialSlot, string>;
     rotating: boolean;
@@ -100,7 +98,7 @@ export function planRotation(config: StackConfig, live: LiveCredentials): Rotati
         };
     }
     const next = otherSlot(inUse);
-    return { active: next, retiring: inUse, generations: { ...generations, [next]: rotation }, rotating: true };
+    return { active: next, generations: { ...generations, [next]: rotation }, rotating: true };
 }
 
 /**

@@ -11,7 +11,7 @@ import { renderedObjects } from "../conformance/check";
 import type { KubeObject } from "../conformance/types";
 import type { LiveCluster } from "../components/infra/rolePatch";
 import { type HarnessResult, ROOT, SUPERUSER_PLATFORM, byType, synth, variantConfig, vaultAuthConfig } from "./harness";
-import { livePlatformCopy, sharedClusterFixture } from "./support/fixtures";
+import { databaseRolePlatform, livePlatformCopy, sharedClusterFixture } from "./support/fixtures";
 
 function runChecks(sets: ObjectSet[]): SetReport[] {
     const run = spawnSync(process.execPath, [require.resolve("ts-node/dist/bin.js"), "--transpile-only", "conformance/check.ts", "--stdin"], {
@@ -43,14 +43,7 @@ describe("conformance of everything synth emits", () => {
         const devCluster = liveCluster(path.join(ROOT, "fixtures/live/dev"));
         const prodCluster = liveCluster(path.join(ROOT, "fixtures/live/prod"));
         const superuserCluster = liveCluster(SUPERUSER_PLATFORM);
-        const cnpg130 = livePlatformCopy(
-            "prod",
-            (infra) => {
-                const cluster = infra.find((o) => o.kind === "Cluster");
-                cluster.spec.managed.roles = cluster.spec.managed.roles.filter((r: any) => !String(r.name).startsWith("synergyflow_app"));
-            },
-            [{ apiVersion: "postgresql.cnpg.io/v1", kind: "DatabaseRole" }],
-        );
+        const cnpg130 = databaseRolePlatform();
         const withoutNamespace = livePlatformCopy("dev", (_infra, apps) => apps.splice(apps.findIndex((o) => o.kind === "Namespace"), 1));
         const variants: [string, () => Promise<HarnessResult>, LiveCluster][] = [
             ["dev", () => synth("dev"), devCluster],

@@ -1,4 +1,4 @@
-// The migration's phase rules and what each phase emits (components/migration/, components/apps/migration.ts).
+// The migration's phase rules and what each phase emits (components/migration/, components/apps/migrationJob.ts).
 import type { StackConfig } from "../components/config";
 import { ConfigError } from "../components/config";
 import { phaseProblem } from "../components/migration/phases";

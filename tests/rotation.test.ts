@@ -5,11 +5,11 @@ import { evidenceProvider } from "../components/controllerEvidence";
 import type { EvidenceWait } from "../components/evidence";
 import type { KubeObject, LiveReader } from "../components/live/kubeObjects";
 import { loadStackConfig } from "../components/program";
-import { ROTATION_ORDER, type LiveCredentials, planRotation, rolloutPending } from "../components/rotation";
+import { type LiveCredentials, ROTATION_ORDER, type RotationStep, planRotation, rolloutPending } from "../components/rotation";
 import type { RecordedResource } from "../scripts/synth";
 import { readStackFile } from "../scripts/synth";
 import { type HarnessResult, ROOT, SUPERUSER_PLATFORM, synth, variantConfig, vaultAuthConfig } from "./harness";
-import { livePlatformCopy, platformAfter } from "./support/fixtures";
+import { databaseRolePlatform, livePlatformCopy, platformAfter } from "./support/fixtures";
 
 const prod: StackConfig = loadStackConfig(readStackFile(`${ROOT}/Pulumi.prod.yaml`).config);
 const withRotation = (rotation: string): StackConfig => ({ ...prod, tenant: { ...prod.tenant, passwordRotation: rotation } });
@@ -23,13 +23,13 @@ describe("planRotation", () => {
         expect(planRotation(withRotation("1"), live({ loginRole: "synergyflow_app", rotation: "1" }, {}))).toEqual({ active: "a", generations: { a: "1", b: "1" }, rotating: false });
     });
     test("a new value regenerates the idle login role only and moves the backend to it", () => {
-        expect(planRotation(withRotation("2"), live({ loginRole: "synergyflow_app_a", rotation: "1" }, { a: "1", b: "1" }))).toEqual({ active: "b", retiring: "a", generations: { a: "1", b: "2" }, rotating: true });
-        expect(planRotation(withRotation("3"), live({ loginRole: "synergyflow_app_b", rotation: "2" }, { a: "1", b: "2" }))).toEqual({ active: "a", retiring: "b", generations: { a: "3", b: "2" }, rotating: true });
+        expect(planRotation(withRotation("2"), live({ loginRole: "synergyflow_app_a", rotation: "1" }, { a: "1", b: "1" }))).toEqual({ active: "b", generations: { a: "1", b: "2" }, rotating: true });
+        expect(planRotation(withRotation("3"), live({ loginRole: "synergyflow_app_b", rotation: "2" }, { a: "1", b: "2" }))).toEqual({ active: "a", generations: { a: "3", b: "2" }, rotating: true });
     });
     test("the same value is no rotation, and a re-run after a half-done one finishes it without regenerating more", () => {
         expect(planRotation(withRotation("2"), live({ loginRole: "synergyflow_app_b", rotation: "2" }, { a: "1", b: "2" }))).toEqual({ active: "b", generations: { a: "1", b: "2" }, rotating: false });
         // Vault and the infra Secret were done, the backend not: the same plan again (b keeps generation "2").
-        expect(planRotation(withRotation("2"), live({ loginRole: "synergyflow_app_a", rotation: "1" }, { a: "1", b: "2" }))).toEqual({ active: "b", retiring: "a", generations: { a: "1", b: "2" }, rotating: true });
+        expect(planRotation(withRotation("2"), live({ loginRole: "synergyflow_app_a", rotation: "1" }, { a: "1", b: "2" }))).toEqual({ active: "b", generations: { a: "1", b: "2" }, rotating: true });
     });
     test("refused: a new rotation before the last rollout finished; an in-use password whose generation is unknown", () => {
         const pending = planRotation(withRotation("3"), live({ loginRole: "synergyflow_app_b", rotation: "2" }, { a: "1", b: "2" }, "1 of 3 pods updated"));
@@ -39,9 +39,6 @@ describe("planRotation", () => {
         expect(unknown).toMatchObject({ key: "tenant.passwordRotation", remedy: expect.stringContaining(`tenant.passwordRotation "2"`) });
         // The same value with a pending rollout is a re-run, not a rotation: allowed.
         expect(planRotation(withRotation("2"), live({ loginRole: "synergyflow_app_b", rotation: "2" }, { a: "1", b: "2" }, "1 of 3 pods updated"))).toMatchObject({ active: "b", rotating: false });
-    });
-    test("the order the program encodes", () => {
-        expect([...ROTATION_ORDER]).toEqual(["vault", "infraSecret", "postgres", "appsSecret", "backend"]);
     });
 });
 
@@ -131,51 +128,40 @@ function waitsFor(result: HarnessResult, from: string, to: string): boolean {
 }
 
 describe("the order, as the engine sees it", () => {
-    /** Each step of ROTATION_ORDER, by the resources that carry it out. */
-    const steps = (slot: "a" | "b") => ({
+    /** Each step of ROTATION_ORDER, by the resource that completes it (its evidence, where there is a wait). */
+    const steps = (slot: "a" | "b"): Record<RotationStep, string> => ({
         vault: `synergyflow-login-${slot}-credential-vault`,
         infraSecret: `synergyflow-login-${slot}-secret`,
         postgres: "synergyflow-passwords-applied",
-        appsSecret: "synergyflow-credentials",
-        backendSecretSynced: "synergyflow-credentials-synced",
+        appsSecret: "synergyflow-credentials-synced",
         backend: "synergyflow-backend-deployment",
     });
+    /** For each step after the first in ROTATION_ORDER: is it registered after the step before it? */
     const chain = (result: HarnessResult, slot: "a" | "b") => {
         const s = steps(slot);
-        return [
-            waitsFor(result, s.infraSecret, s.vault),
-            waitsFor(result, s.postgres, s.infraSecret),
-            waitsFor(result, s.appsSecret, s.postgres),
-            waitsFor(result, s.backendSecretSynced, s.appsSecret),
-            waitsFor(result, s.backend, s.backendSecretSynced),
-        ];
+        return ROTATION_ORDER.slice(1).map((step, i) => waitsFor(result, s[step], s[ROTATION_ORDER[i] as RotationStep]));
     };
 
     test("external roles (the committed stacks): Vault -> infra Secret -> PostgreSQL applied -> apps Secret synced -> backend", async () => {
         const result = await synth("prod");
-        expect(chain(result, "a")).toEqual([true, true, true, true, true]);
-        expect(chain(result, "b")).toEqual([true, true, true, true, true]);
+        expect(chain(result, "a")).toEqual([true, true, true, true]);
+        expect(chain(result, "b")).toEqual([true, true, true, true]);
+        // The apps Secret's ExternalSecret itself only changes after PostgreSQL has the password.
+        expect(waitsFor(result, "synergyflow-credentials", "synergyflow-passwords-applied")).toBe(true);
         // The bootstrap Job logs in as the login roles only once PostgreSQL has their passwords.
         expect(waitsFor(result, "synergyflow-bootstrap-job", "synergyflow-passwords-applied")).toBe(true);
     });
 
     test("clusterPatch: the passwords are awaited after the role patch", async () => {
         const result = await synth("prod", vaultAuthConfig(), undefined, SUPERUSER_PLATFORM);
-        expect(chain(result, "b")).toEqual([true, true, true, true, true]);
+        expect(chain(result, "b")).toEqual([true, true, true, true]);
         expect(waitsFor(result, "synergyflow-passwords-applied", "synergyflow-roles-patch")).toBe(true);
     });
 
     test("databaseRole: the passwords are awaited after the DatabaseRoles", async () => {
-        const platform = livePlatformCopy(
-            "prod",
-            (infra) => {
-                const c = infra.find((o) => o.kind === "Cluster");
-                c.spec.managed.roles = c.spec.managed.roles.filter((r: any) => !String(r.name).startsWith("synergyflow_app"));
-            },
-            [{ apiVersion: "postgresql.cnpg.io/v1", kind: "DatabaseRole" }],
-        );
+        const platform = databaseRolePlatform();
         const result = await synth("prod", variantConfig("prod", {}, (c) => Object.assign(c["synergyflow-db:sharedCluster"], { operatorVersion: "1.30", roleStrategy: "databaseRole" })), undefined, platform);
-        expect(chain(result, "a")).toEqual([true, true, true, true, true]);
+        expect(chain(result, "a")).toEqual([true, true, true, true]);
         for (const role of ["synergyflow_app", "synergyflow_app_a", "synergyflow_app_b"]) expect(waitsFor(result, "synergyflow-passwords-applied", `synergyflow-roles-${role}`)).toBe(true);
     });
 

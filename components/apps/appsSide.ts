@@ -15,7 +15,7 @@ import type { EvidenceWait } from "../evidence";
 import { ROTATION_ANNOTATIONS, credentialsVersion } from "../rotation";
 import { PHASE_DOES, appsSideDuring, migrationRecordName, sourceHost } from "../migration/phases";
 import type { PlatformFacts } from "../preflight/preflight";
-import { MigrationJob } from "./migration";
+import { MigrationJob } from "./migrationJob";
 
 export interface AppsSideArgs {
     config: StackConfig;

@@ -1,6 +1,7 @@
 // The clusterPatch role strategy as a Pulumi dynamic resource: our entries in the shared Cluster's
 // spec.managed.roles, added, updated and removed with guarded JSON Patches, read back on refresh.
 import * as pulumi from "@pulumi/pulumi";
+import { withSecretKubeconfig } from "../controllerEvidence";
 import type { CnpgRoleFields } from "../crds";
 import { type ClusterAccessSpec, type SharedClusterApi, kubeSharedClusterApi } from "./clusterApi";
 import {
@@ -110,9 +111,7 @@ export class ClusterRolePatch extends pulumi.dynamic.Resource {
 
     constructor(name: string, args: ClusterRolePatchArgs, opts?: pulumi.CustomResourceOptions) {
         const inputs = {
-            ...args.access,
-            // A kubeconfig's contents may hold credentials.
-            kubeconfig: args.access.kubeconfig === undefined ? undefined : pulumi.secret(args.access.kubeconfig),
+            ...withSecretKubeconfig(args.access),
             roles: args.roles,
             dropTimeoutSeconds: args.dropTimeoutSeconds,
             liveRoles: undefined,

@@ -4,7 +4,7 @@
 import { checkSharedClusterBudget, type SharedClusterSlots } from "../budget";
 import { PROJECT, type StackConfig } from "../config";
 import { STACK_LABEL } from "../labels";
-import { describeRef, type KubeObject } from "../live/kubeObjects";
+import { type ClusterSide, describeRef, type KubeObject } from "../live/kubeObjects";
 import { desiredRoles, externalRoleProblems } from "../infra/roleEntries";
 import { foreignRoleOwners, type LiveCluster, readRoleEntries } from "../infra/rolePatch";
 import { ROLE_PATCH_FIELD_MANAGER } from "../infra/role";
@@ -209,9 +209,14 @@ function namespaceProblems(config: StackConfig, live: LivePlatform): PreflightPr
 }
 
 /** Every problem, in a stable order: the Cluster, the names, the stores, the namespace. */
+/** The live object found where the stack plans one of its own (read by livePlatform), if any. */
+function plannedLive(live: LivePlatform, cluster: ClusterSide, kind: string, name: string): KubeObject | undefined {
+    return live.planned.find(({ object }) => object.ref.cluster === cluster && object.ref.kind === kind && object.ref.name === name)?.live;
+}
+
 /** This run's rotation from the live evidence of the last one (rotation.ts), or why it cannot start. */
 export function credentialRotation(config: StackConfig, live: LivePlatform): RotationPlan | RotationProblem {
-    const find = (cluster: "infra" | "apps", kind: string, name: string) => live.planned.find(({ object }) => object.ref.cluster === cluster && object.ref.kind === kind && object.ref.name === name)?.live;
+    const find = (cluster: ClusterSide, kind: string, name: string) => plannedLive(live, cluster, kind, name);
     const logins = loginCredentials(config.tenant);
     return planRotation(
         config,
@@ -226,7 +231,7 @@ export function credentialRotation(config: StackConfig, live: LivePlatform): Rot
 /** Login roles' password Secrets a `retain` destroy kept (no ExternalSecret of ours makes them any more). */
 export function keptLoginSecrets(config: StackConfig, live: LivePlatform): string[] {
     const logins = loginCredentials(config.tenant);
-    const find = (kind: string, name: string) => live.planned.find(({ object }) => object.ref.cluster === "infra" && object.ref.kind === kind && object.ref.name === name)?.live;
+    const find = (kind: string, name: string) => plannedLive(live, "infra", kind, name);
     return CREDENTIAL_SLOTS.map((slot) => logins[slot].passwordSecretName).filter((name) => isOurs(find("Secret", name), live.stack) && !find("ExternalSecret", name));
 }
 
@@ -261,7 +266,7 @@ export function migrationProblems(config: StackConfig, live: LivePlatform): Pref
 function rotationProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {
     const plan = credentialRotation(config, live);
     if (!("message" in plan)) return [];
-    const backendSecret = live.planned.find(({ object }) => object.ref.cluster === "apps" && object.ref.kind === "ExternalSecret")?.live;
+    const backendSecret = plannedLive(live, "apps", "ExternalSecret", config.backend.credentialsSecretName);
     return [{ key: plan.key, message: plan.message, ...(backendSecret ? { live: describeOwner(backendSecret) } : {}), remedy: plan.remedy }];
 }
 

@@ -73,3 +73,15 @@ export function migrationPlatform(record?: Record<string, string>): string {
         if (record) apps.push({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "synergyflow-db-migration", namespace: "synergyflow", labels: { "synergyflow-db/stack": "prod" } }, data: record });
     });
 }
+
+/** prod's platform on CNPG 1.30 (DatabaseRole served), before the platform added any inline entry of ours. */
+export function databaseRolePlatform(): string {
+    return livePlatformCopy(
+        "prod",
+        (infra) => {
+            const cluster = infra.find((o) => o.kind === "Cluster");
+            cluster.spec.managed.roles = cluster.spec.managed.roles.filter((r: any) => !String(r.name).startsWith("synergyflow_app"));
+        },
+        [{ apiVersion: "postgresql.cnpg.io/v1", kind: "DatabaseRole" }],
+    );
+}
