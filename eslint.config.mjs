@@ -7,6 +7,9 @@ export default tseslint.config(
     {
         rules: {
             "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
+            // Under ES2022 class fields, `result!: Output<...>` re-defines the property as undefined after super()
+            // returned: a resource's outputs silently vanish. `declare` emits no field.
+            "no-restricted-syntax": ["error", { selector: "PropertyDefinition[definite=true]", message: "a definite class field (`x!: T`) is re-initialised to undefined after super() under ES2022 class fields: write `declare readonly x: T` for outputs a resource constructor sets" }],
         },
     },
     {

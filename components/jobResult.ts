@@ -1,6 +1,8 @@
 // The result a Job reports in its pod's termination message (one JSON line), read once the Job has finished:
-// a dynamic resource whose outputs are that result, so `pulumi stack output` shows it. A failed Job fails the
-// update with the pod's last log lines (terminationMessagePolicy FallbackToLogsOnError), which say what to do.
+// a dynamic resource whose outputs are that result, so `pulumi stack output` shows it. This resource is the only
+// wait on the Job (the Job itself skips the provider's await): a failed Job fails the update with the pod's
+// message (terminationMessagePolicy FallbackToLogsOnError: the log's end when the script wrote none) and the
+// command that runs it again, since the Job never retries on its own.
 import * as pulumi from "@pulumi/pulumi";
 import { secretClusters } from "./controllerEvidence";
 import { type ClusterSide, type KubeAccess, type KubeObject, type LiveReader, kubeLiveReader } from "./live/kubeObjects";
@@ -11,28 +13,33 @@ export interface JobResultState {
     namespace: string;
     jobName: string;
     timeoutSeconds: number;
+    /** The command that runs the Job again after it failed (said in the failure). */
+    rerun: string;
     /** The Job's JSON result (outputs only). */
     result?: Record<string, unknown>;
 }
 
 /** The finished Job's outcome from the Job and its pods: undefined while it runs. */
 export function jobOutcome(job: KubeObject | undefined, pods: KubeObject[]): { succeeded: boolean; message: string } | undefined {
-    const conditions = ((job?.status?.["conditions"] ?? []) as { type: string; status: string }[]).filter((c) => c.status === "True");
+    const conditions = ((job?.status?.["conditions"] ?? []) as { type: string; status: string; reason?: string; message?: string }[]).filter((c) => c.status === "True");
     const done = conditions.find((c) => c.type === "Complete" || c.type === "Failed");
     if (!done) return undefined;
-    const messages = pods.flatMap((pod) => ((pod.status?.["containerStatuses"] ?? []) as { state?: { terminated?: { message?: string } } }[]).map((c) => c.state?.terminated?.message ?? "")).filter(Boolean);
-    return { succeeded: done.type === "Complete", message: messages[messages.length - 1] ?? "" };
+    const messages = pods.flatMap((pod) => ((pod.status?.["containerStatuses"] ?? []) as { state?: { terminated?: { message?: string } } }[]).map((c) => c.state?.terminated?.message?.trim() ?? "")).filter(Boolean);
+    // No pod message (a deadline killed it, or its pod is gone): the Job's own condition says why.
+    const fromJob = [done.reason, done.message].filter(Boolean).join(": ");
+    return { succeeded: done.type === "Complete", message: messages[messages.length - 1] ?? fromJob };
 }
 
 export function jobResultProvider(connect: (clusters: Record<ClusterSide, KubeAccess>) => LiveReader, pollIntervalMs = 2000): pulumi.dynamic.ResourceProvider {
     async function wait(state: JobResultState): Promise<JobResultState> {
         const reader = connect(state.clusters);
         const deadline = Date.now() + state.timeoutSeconds * 1000;
+        const job = `Job ${state.namespace}/${state.jobName} on the ${state.cluster} cluster`;
         for (;;) {
-            const job = await reader.get({ cluster: state.cluster, apiVersion: "batch/v1", kind: "Job", namespace: state.namespace, name: state.jobName });
+            const live = await reader.get({ cluster: state.cluster, apiVersion: "batch/v1", kind: "Job", namespace: state.namespace, name: state.jobName });
             const pods = ((await reader.list(state.cluster, "v1", "Pod", state.namespace)) ?? []).filter((p) => p.metadata.labels?.["job-name"] === state.jobName);
-            const outcome = jobOutcome(job, pods);
-            if (outcome && !outcome.succeeded) throw new Error(`Job ${state.namespace}/${state.jobName} failed: ${outcome.message || "(no message)"}`);
+            const outcome = jobOutcome(live, pods);
+            if (outcome && !outcome.succeeded) throw new Error(`${job} failed: ${outcome.message || "(no message)"}\nIt is not retried on its own; to run it again: ${state.rerun}`);
             if (outcome) {
                 let result: Record<string, unknown>;
                 try {
@@ -42,7 +49,7 @@ export function jobResultProvider(connect: (clusters: Record<ClusterSide, KubeAc
                 }
                 return { ...state, result };
             }
-            if (Date.now() > deadline) throw new Error(`Job ${state.namespace}/${state.jobName} has not finished within ${state.timeoutSeconds}s; it is left running: check its pod's log`);
+            if (Date.now() > deadline) throw new Error(`${job} has not finished within ${state.timeoutSeconds}s; it is left running: check its pod's log (kubectl --context ${state.cluster} -n ${state.namespace} logs job/${state.jobName})`);
             await new Promise((resolve) => setTimeout(resolve, pollIntervalMs));
         }
     }
@@ -62,16 +69,17 @@ export interface JobResultArgs {
     namespace: string;
     jobName: pulumi.Input<string>;
     timeoutSeconds: number;
+    rerun: pulumi.Input<string>;
 }
 
 export class JobResult extends pulumi.dynamic.Resource {
-    public readonly result!: pulumi.Output<Record<string, unknown>>;
+    declare public readonly result: pulumi.Output<Record<string, unknown>>;
 
     constructor(name: string, args: JobResultArgs, opts?: pulumi.CustomResourceOptions) {
         super(
             jobResultProvider(kubeLiveReader),
             name,
-            { clusters: secretClusters(args.clusters), cluster: args.cluster, namespace: args.namespace, jobName: args.jobName, timeoutSeconds: args.timeoutSeconds, result: undefined },
+            { clusters: secretClusters(args.clusters), cluster: args.cluster, namespace: args.namespace, jobName: args.jobName, timeoutSeconds: args.timeoutSeconds, rerun: args.rerun, result: undefined },
             opts,
             "synergyflow-db",
             "JobResult",

@@ -22,46 +22,13 @@ import { type CnpgOperator, cnpgCrds, cnpgOperatorDir, playPasswordStatus, start
 import { loginCredentials } from "../components/rotation";
 import { ClusterRolePatch } from "../components/infra/clusterRolePatch";
 import { applicationRoleFields } from "../components/infra/roleEntries";
+import { migrationChecks } from "./migration";
 import { findControllers, type RunningController, startExternalSecrets, startWorkloads } from "./controllers";
 import { type ApiServer, findToolchain, kubeRequest, startApiServer, writeKubeconfig } from "./controlPlane";
+import { assert, check, results, skip, skipped, until } from "./checks";
 import { type OpenBao, startOpenBao } from "./openbao";
 
 const ROOT = path.join(__dirname, "..");
-const results: { name: string; ok: boolean; detail?: string }[] = [];
-const skipped: string[] = [];
-
-async function check(name: string, body: () => Promise<void> | void): Promise<void> {
-    const started = Date.now();
-    try {
-        await body();
-        results.push({ name, ok: true });
-        // Each check's wall time: the engine's preview, up, no-change up, refresh and destroy among them.
-        console.log(`ok   ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-    } catch (error) {
-        results.push({ name, ok: false, detail: String((error as Error).message ?? error) });
-        console.log(`FAIL ${name}\n     ${String((error as Error).message ?? error).split("\n").join("\n     ")}`);
-    }
-}
-
-/** A check that needs a controller that is not built: skipped by name, never reported as passed. */
-function skip(name: string, why: string): void {
-    skipped.push(name);
-    console.log(`skip ${name} (${why})`);
-}
-
-function assert(condition: unknown, message: string): asserts condition {
-    if (!condition) throw new Error(message);
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-        const value = await probe().catch(() => undefined);
-        if (value !== undefined) return value;
-        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 500));
-    }
-}
 
 /** The fixture's objects of one cluster side, Lists flattened, status and server fields dropped. */
 function platformObjects(side: "infra" | "apps"): any[] {
@@ -212,7 +179,8 @@ async function main(): Promise<number> {
         }
         if (binaries.workloads) {
             controllers.push(...(await startWorkloads(binaries.workloads, infraServer, work, 18259, 3)));
-            controllers.push(...(await startWorkloads(binaries.workloads, appsServer, work, 18260, 3)));
+            // The apps cluster's Job pods (the migration's) end as the test plays them (e2e/migration.ts).
+            controllers.push(...(await startWorkloads(binaries.workloads, appsServer, work, 18260, 3, true)));
         }
         // Every wait the program has can be met when these run: ExternalSecrets Ready (ESO + OpenBao), the
         // bootstrap Job complete and the backend Deployment available (scheduler + kwok).
@@ -299,6 +267,7 @@ async function main(): Promise<number> {
                 [appsServer, "/apis/external-secrets.io/v1/namespaces/synergyflow/externalsecrets"],
                 [appsServer, "/api/v1/namespaces/synergyflow/configmaps"],
                 [appsServer, "/apis/apps/v1/namespaces/synergyflow/deployments"],
+                [appsServer, "/apis/batch/v1/namespaces/synergyflow/jobs"],
             ];
             const found = await Promise.all(lists.map(async ([server, list]) => ((await kubeRequest(server, "GET", `${list}${selector}`)).items as any[]).map((o) => `${server.name}:${list.split("/").pop()}/${o.metadata.name}`)));
             return found.flat();
@@ -495,6 +464,9 @@ async function main(): Promise<number> {
                 await stack.up({ expectNoChanges: true, onOutput });
             });
         } else skip("ESO syncs both clusters' Secrets from OpenBao, and a rotation reaches them at once", "OpenBao or External Secrets not built");
+
+        if (waitForControllers) await migrationChecks({ stack, apps: appsServer, config, onOutput, output, previewError });
+        else skip("the migration's phases through the engine", "kube-scheduler and kwok, OpenBao or External Secrets not built: no Job can finish");
 
         const driftCase = async (name: string, edit: () => Promise<void>, verify: () => Promise<boolean>) =>
             check(`drift: ${name} is reported by refresh and repaired by up`, async () => {

@@ -15,6 +15,10 @@ import { type PostgresServer, startPostgres } from "./servers";
 const SOURCE_HOST = "127.0.0.4";
 const SOURCE_PASSWORD = `app-${Math.random().toString(36).slice(2)}`;
 const ROWS = 300000;
+const LARGE_OBJECTS = 20;
+const LARGE_OBJECT_BYTES = 65536;
+/** Rows outside the writer's table: users, tasks, incidents, attachments. */
+const FIXED_ROWS = ROWS + 50000 + 1000 + LARGE_OBJECTS;
 
 let env: TenantEnvironment;
 let source: PostgresServer;
@@ -46,6 +50,9 @@ beforeAll(async () => {
         await c.query(`CREATE FUNCTION synergyflow_workflows.task_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM synergyflow_tasks.tasks'`);
         await c.query(`CREATE TABLE synergyflow_incidents.incidents (id int PRIMARY KEY, payload jsonb)`);
         await c.query(`INSERT INTO synergyflow_incidents.incidents SELECT g, jsonb_build_object('n', g, 'tags', jsonb_build_array('a', g)) FROM generate_series(1, 1000) g`);
+        // Large objects (database-wide, referenced by OID from a table): 20 of 64 KiB.
+        await c.query(`CREATE TABLE synergyflow_knowledge.attachments (id int PRIMARY KEY, content oid NOT NULL)`);
+        await c.query(`INSERT INTO synergyflow_knowledge.attachments SELECT g, lo_from_bytea(0, decode(repeat(md5(g::text), ${LARGE_OBJECT_BYTES / 16}), 'hex')) FROM generate_series(1, ${LARGE_OBJECTS}) g`);
     });
 }, 240000);
 afterAll(async () => {
@@ -137,7 +144,7 @@ describe("migration from the dedicated cluster", () => {
         console.log(`copy: ${JSON.stringify(job.result)} in ${Date.now() - started} ms; the writer committed ${committed.length} rows, then: ${writerError}`);
         expect(job.stderr).toBe("");
         expect(job.status).toBe(0);
-        expect(job.result).toMatchObject({ checksumsEqual: true, tables: 4, rows: ROWS + 50000 + 1000 + committed.length });
+        expect(job.result).toMatchObject({ checksumsEqual: true, tables: 5, rows: FIXED_ROWS + committed.length });
         expect(job.result.bytes).toBeGreaterThan(0);
         // The writer was ended; a new session of it is read-only.
         expect(writerError).toMatch(/terminating connection due to administrator command|Connection terminated/);
@@ -149,7 +156,9 @@ describe("migration from the dedicated cluster", () => {
         // Sequences, view and function came along; everything belongs to the owner role.
         expect(targetRows("SELECT last_value FROM synergyflow_changes.change_no;")).toEqual(["4242"]);
         expect(targetRows("SELECT synergyflow_workflows.task_count();")).toEqual(["50000"]);
-        const owners = targetRows(`SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname LIKE 'synergyflow_%' UNION SELECT DISTINCT pg_get_userbyid(p.proowner) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname LIKE 'synergyflow_%' UNION SELECT DISTINCT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname LIKE 'synergyflow_%';`);
+        // The large objects came along under their OIDs, byte for byte (the fingerprint compared their md5s too).
+        expect(targetRows("SELECT count(*), sum(length(lo_get(content))), bool_and(lo_get(content) = decode(repeat(md5(id::text), " + LARGE_OBJECT_BYTES / 16 + "), 'hex')) FROM synergyflow_knowledge.attachments;")).toEqual([`${LARGE_OBJECTS}|${LARGE_OBJECTS * LARGE_OBJECT_BYTES}|t`]);
+        const owners = targetRows(`SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname LIKE 'synergyflow_%' UNION SELECT DISTINCT pg_get_userbyid(p.proowner) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname LIKE 'synergyflow_%' UNION SELECT DISTINCT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname LIKE 'synergyflow_%' UNION SELECT DISTINCT pg_get_userbyid(lomowner) FROM pg_largeobject_metadata;`);
         expect(owners).toEqual([env.ownerRole]);
         // The other tenants' databases and roles are untouched.
         expect(otherTenants()).toBe(before);
@@ -158,12 +167,14 @@ describe("migration from the dedicated cluster", () => {
     test("re-running copy refuses the non-empty target (and leaves the source writable again) unless told to replace it", async () => {
         const again = await runJob(copyScript({ schemas: MODULE_SCHEMAS, replaceTarget: false }));
         expect(again.status).toBe(1);
-        expect(again.stderr).toContain("copy refused: the target database holds 4 tables in the module schemas; set synergyflow-db:migration.replaceTarget true to replace them");
+        expect(again.stderr).toContain(`copy refused: the target database holds 5 tables in the module schemas and ${LARGE_OBJECTS} large objects; set synergyflow-db:migration.replaceTarget true to replace them`);
         expect(again.stderr).toContain("copy failed: the source database synergyflow is writable again");
         await asApp((c) => c.query("INSERT INTO synergyflow_audit.events (what) VALUES ('after a refused copy')"));
         const replaced = await runJob(copyScript({ schemas: MODULE_SCHEMAS, replaceTarget: true }), true);
         expect(replaced.status).toBe(0);
-        expect(replaced.result).toMatchObject({ checksumsEqual: true, tables: 4, rows: ROWS + 50000 + 1000 + committed.length + 1 });
+        // The replaced target's large objects were unlinked first: the dump re-creates them under the same OIDs.
+        expect(replaced.stderr).toBe("");
+        expect(replaced.result).toMatchObject({ checksumsEqual: true, tables: 5, rows: FIXED_ROWS + committed.length + 1 });
     }, 300000);
 
     test("rollback after a cutover with a few writes on the shared side reports them, and makes the source writable", async () => {
@@ -178,7 +189,7 @@ describe("migration from the dedicated cluster", () => {
         const job = await runJob(rollbackScript());
         console.log(`rollback: ${JSON.stringify(job.result)}`);
         expect(job.status).toBe(0);
-        expect(job.result).toEqual({ sourceWritable: true, tablesChangedOnShared: 1, rowCounts: { "synergyflow_audit.events": { source: sourceRows, shared: sourceRows + 5 } } });
+        expect(job.result).toEqual({ sourceWritable: true, tablesChangedOnShared: 1, rowCounts: { "synergyflow_audit.events": { source: sourceRows, shared: sourceRows + 5 } }, largeObjects: { source: LARGE_OBJECTS, shared: LARGE_OBJECTS } });
         await asApp((c) => c.query("INSERT INTO synergyflow_audit.events (what) VALUES ('writable again')"));
         expect(otherTenants()).toBe(before);
     }, 300000);

@@ -116,26 +116,29 @@ export interface RecordedResource {
     objectName?: string;
     /** Names of the resources it is registered after (what the engine orders it by). */
     dependsOn?: string[];
+    /** Its replacement deletes it before creating the new one (a fixed name). */
+    deleteBeforeReplace?: boolean;
 }
 
 /**
  * The mock monitor sees what the engine would: each registration's dependencies (explicit dependsOn, a
- * component's children, and the resources whose outputs feed its inputs), as URNs. Kept by resource name.
+ * component's children, and the resources whose outputs feed its inputs), as URNs, and its replacement order.
+ * Kept by resource name.
  */
-function recordDependencies(mocks: SynthMocks): void {
-    type Request = { getType(): string; getName(): string; getDependenciesList(): string[] };
+function recordRegistrations(mocks: SynthMocks): void {
+    type Request = { getType(): string; getName(): string; getDependenciesList(): string[]; getDeletebeforereplace(): boolean };
     const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: Request, callback: unknown): unknown };
     const register = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req, callback) => {
-        mocks.dependencies.set(`${req.getType()}::${req.getName()}`, req.getDependenciesList().map((urn) => urn.split("::").pop() as string));
+        mocks.registrations.set(`${req.getType()}::${req.getName()}`, { dependsOn: req.getDependenciesList().map((urn) => urn.split("::").pop() as string), deleteBeforeReplace: req.getDeletebeforereplace() });
         return register(req, callback);
     };
 }
 
 class SynthMocks implements pulumi.runtime.Mocks {
     readonly recorded: RecordedResource[] = [];
-    /** "type::name" -> the names of the resources it waits for, as the SDK tells the engine (dependsOn and inputs). */
-    readonly dependencies = new Map<string, string[]>();
+    /** "type::name" -> the names of the resources it waits for (dependsOn and inputs) and its replacement order, as the SDK tells the engine. */
+    readonly registrations = new Map<string, Pick<RecordedResource, "dependsOn" | "deleteBeforeReplace">>();
     readonly liveValues = new Map<string, string>();
 
     constructor(private readonly fixtures: { infraOutputs: Record<string, unknown> }) {}
@@ -218,7 +221,7 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
     const mocks = new SynthMocks({ infraOutputs: readFixture(FIXTURES.infraStackOutputs) });
     await pulumi.runtime.setMocks(mocks, PROJECT, options.stack, false);
     pulumi.runtime.setAllConfig(flatConfig, secretKeys);
-    recordDependencies(mocks);
+    recordRegistrations(mocks);
 
     const parents = new Map<string, string>();
     const resolved: Record<string, unknown> = {};
@@ -331,7 +334,7 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
     }
     write("plan.json", JSON.stringify(plan, null, 2) + "\n");
     write("outputs.json", JSON.stringify(resolved, null, 2) + "\n");
-    const resources = mocks.recorded.map((r) => ({ ...r, dependsOn: mocks.dependencies.get(`${r.type}::${r.name}`) ?? [] }));
+    const resources = mocks.recorded.map((r) => ({ ...r, dependsOn: [], ...mocks.registrations.get(`${r.type}::${r.name}`) }));
     return { dir, resources, plan, outputs: resolved, files, platform };
 }
 

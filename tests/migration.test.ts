@@ -1,6 +1,8 @@
 // The migration's phase rules and what each phase emits (components/migration/, components/apps/migrationJob.ts).
 import type { StackConfig } from "../components/config";
 import { ConfigError } from "../components/config";
+import { jobResultProvider } from "../components/jobResult";
+import type { KubeObject, LiveReader } from "../components/live/kubeObjects";
 import { phaseProblem } from "../components/migration/phases";
 import { loadStackConfig } from "../components/program";
 import { readStackFile } from "../scripts/synth";
@@ -60,7 +62,7 @@ describe("what each phase emits", () => {
     const record = (r: HarnessResult) => byType(r, "kubernetes:core/v1:ConfigMap").map((c) => c.inputs as any).find((c) => c.metadata.name === "synergyflow-db-migration");
     const datasource = (r: HarnessResult) => byType(r, "kubernetes:core/v1:ConfigMap").map((c) => c.inputs as any).find((c) => c.data?.SPRING_DATASOURCE_URL).data;
 
-    test("copy: the backend at 0 replicas first, then a restricted Job with every credential from a Secret; the record says copy", async () => {
+    test("copy: the backend at 0 replicas first, then a restricted Job with every credential from a Secret, waited on by its result only; the record says copy", async () => {
         const result = await synth("prod", inPhase("copy"), undefined, migrationPlatform());
         expect(deployment(result).spec.replicas).toBe(0);
         const [job] = jobs(result);
@@ -85,6 +87,10 @@ describe("what each phase emits", () => {
         // The Job waits for the Deployment's scale-down: no writer is left when the source goes read-only.
         const job_ = result.resources.find((r) => r.type === "kubernetes:batch/v1:Job" && (r.inputs as any).metadata.namespace === "synergyflow")!;
         expect(job_.dependsOn).toContain("synergyflow-backend-deployment");
+        // The JobResult is its only wait (it reports the script's message); a replacement (a new script, or
+        // `--replace` after a failure) deletes the fixed-name Job first.
+        expect(job.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true" });
+        expect(job_.deleteBeforeReplace).toBe(true);
         expect(record(result).data.phase).toBe("copy");
         expect(result.outputs["migration"]).toMatchObject({ phase: "copy" });
         expect(result.warnings).toEqual([]);
@@ -124,5 +130,46 @@ describe("what each phase emits", () => {
         const noSource = await preflightRefusal(inPhase("copy"), `${ROOT}/fixtures/live/prod`);
         expect(noSource).toContain("synergyflow-db:migration.source.clusterName: the copy verifies the source's certificate with Secret synergyflow/synergyflow-db-ca (key ca.crt), which does not exist on the apps cluster");
         expect(noSource).toContain("synergyflow-db:migration.source.secretName: Secret synergyflow/synergyflow-db-app does not exist on the apps cluster");
+    });
+});
+
+describe("the Job's result (jobResult.ts): the only wait on the migration's Job", () => {
+    const job = (condition?: { type: string; reason?: string; message?: string }): KubeObject => ({
+        apiVersion: "batch/v1",
+        kind: "Job",
+        metadata: { name: "synergyflow-db-copy-0a1b2c3d", namespace: "synergyflow" },
+        status: condition ? { conditions: [{ status: "True", ...condition }] } : {},
+    });
+    const pod = (message?: string): KubeObject => ({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "synergyflow-db-copy-0a1b2c3d-x7", namespace: "synergyflow", labels: { "job-name": "synergyflow-db-copy-0a1b2c3d" } },
+        status: { containerStatuses: [{ state: { terminated: { exitCode: message ? 1 : 0, ...(message ? { message } : {}) } } }] },
+    });
+    const reader = (objects: () => KubeObject[]): LiveReader => ({
+        get: async (ref) => objects().find((o) => o.kind === ref.kind && o.metadata.name === ref.name),
+        list: async (_cluster, _apiVersion, kind) => objects().filter((o) => o.kind === kind),
+    });
+    const state = { clusters: { infra: { context: "infra" }, apps: { context: "apps" } }, cluster: "apps" as const, namespace: "synergyflow", jobName: "synergyflow-db-copy-0a1b2c3d", timeoutSeconds: 1, rerun: "pulumi up --stack prod --replace 'urn:pulumi:prod::synergyflow-db::job'" };
+
+    test("waits while the Job runs, then its termination message (one JSON line) is the result", async () => {
+        let objects = [job(), pod()];
+        setTimeout(() => (objects = [job({ type: "Complete" }), { ...pod(), status: { containerStatuses: [{ state: { terminated: { exitCode: 0, message: `{"checksumsEqual":true,"rows":12}\n` } } }] } }]), 50);
+        const created = await jobResultProvider(() => reader(() => objects), 20).create!({ ...state, timeoutSeconds: 5 });
+        expect(created.outs.result).toEqual({ checksumsEqual: true, rows: 12 });
+    });
+
+    test("a failed Job fails the update with the script's message and the command that runs it again", async () => {
+        const objects = [job({ type: "Failed", reason: "BackoffLimitExceeded" }), pod("copy refused: the target database holds 4 tables in the module schemas and 0 large objects; set synergyflow-db:migration.replaceTarget true to replace them")];
+        const error = String(await jobResultProvider(() => reader(() => objects), 20).create!(state).catch((e: Error) => e));
+        expect(error).toContain("Job synergyflow/synergyflow-db-copy-0a1b2c3d on the apps cluster failed: copy refused: the target database holds 4 tables");
+        expect(error).toContain(`It is not retried on its own; to run it again: ${state.rerun}`);
+    });
+
+    test("a Job killed at its deadline (no message from the pod) says so from its condition; one that outlives the wait names the log", async () => {
+        const killed = [job({ type: "Failed", reason: "DeadlineExceeded", message: "Job was active longer than specified deadline" })];
+        expect(String(await jobResultProvider(() => reader(() => killed), 20).create!(state).catch((e: Error) => e))).toContain("failed: DeadlineExceeded: Job was active longer than specified deadline");
+        const running = [job(), pod()];
+        expect(String(await jobResultProvider(() => reader(() => running), 20).create!(state).catch((e: Error) => e))).toContain("has not finished within 1s; it is left running: check its pod's log (kubectl --context apps -n synergyflow logs job/synergyflow-db-copy-0a1b2c3d)");
     });
 });

@@ -53,7 +53,8 @@ export class MigrationJob extends pulumi.ComponentResource {
                     name: `${tenant.appName}-db-${args.job}-${hash}`,
                     namespace,
                     labels: args.labels,
-                    ...(config.waitForControllers ? {} : { annotations: { "pulumi.com/skipAwait": "true" } }),
+                    // The JobResult below is the wait: it reports the script's own message when the Job fails.
+                    annotations: { "pulumi.com/skipAwait": "true" },
                 },
                 spec: {
                     // Never retried on its own: a failed copy leaves the source writable and says what to run.
@@ -108,11 +109,17 @@ export class MigrationJob extends pulumi.ComponentResource {
                     },
                 },
             },
-            { ...childOpts, dependsOn: args.dependsOn },
+            // Its name is fixed: a replacement (a new script, `--replace` after a failure) deletes the old one first.
+            { ...childOpts, dependsOn: args.dependsOn, deleteBeforeReplace: true },
         );
         const clusters = { infra: config.infraCluster, apps: config.appsCluster };
         this.result = config.waitForControllers
-            ? new JobResult(`${name}-result`, { clusters, cluster: "apps", namespace, jobName: job.metadata.name, timeoutSeconds: migration.timeoutSeconds }, { parent: this, dependsOn: [job] }).result
+            ? new JobResult(
+                  `${name}-result`,
+                  // A minute past the Job's deadline: the Job's own failure (DeadlineExceeded) is what gets reported.
+                  { clusters, cluster: "apps", namespace, jobName: job.metadata.name, timeoutSeconds: migration.timeoutSeconds + 60, rerun: pulumi.interpolate`pulumi up --stack ${pulumi.getStack()} --replace '${job.urn}'` },
+                  { parent: this, dependsOn: [job] },
+              ).result
             : undefined;
         this.registerOutputs({ result: this.result });
     }

@@ -106,8 +106,8 @@ export interface ClusterRolePatchArgs {
 }
 
 export class ClusterRolePatch extends pulumi.dynamic.Resource {
-    public readonly liveRoles!: pulumi.Output<Record<string, unknown>[]>;
-    public readonly foreignOwners!: pulumi.Output<string[]>;
+    declare public readonly liveRoles: pulumi.Output<Record<string, unknown>[]>;
+    declare public readonly foreignOwners: pulumi.Output<string[]>;
 
     constructor(name: string, args: ClusterRolePatchArgs, opts?: pulumi.CustomResourceOptions) {
         const inputs = {

@@ -1,0 +1,42 @@
+// The e2e's checks: one line each with its wall time, failures collected (the run goes on), skips by name.
+export const results: { name: string; ok: boolean; detail?: string }[] = [];
+export const skipped: string[] = [];
+
+export async function check(name: string, body: () => Promise<void> | void): Promise<boolean> {
+    const started = Date.now();
+    try {
+        await body();
+        results.push({ name, ok: true });
+        // Each check's wall time: the engine's preview, up, no-change up, refresh and destroy among them.
+        console.log(`ok   ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+        return true;
+    } catch (error) {
+        results.push({ name, ok: false, detail: String((error as Error).message ?? error) });
+        console.log(`FAIL ${name}\n     ${String((error as Error).message ?? error).split("\n").join("\n     ")}`);
+        return false;
+    }
+}
+
+/** A check that needs a controller that is not built: skipped by name, never reported as passed. */
+export function skip(name: string, why: string): void {
+    skipped.push(name);
+    console.log(`skip ${name} (${why})`);
+}
+
+export function assert(condition: unknown, message: string): asserts condition {
+    if (!condition) throw new Error(message);
+}
+
+/** Polls `probe` until it gives a value; a probe that throws counts as "not yet", unless `probeErrorsEnd`. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60000, probeErrorsEnd = false): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const value = await probe().catch((error) => {
+            if (probeErrorsEnd) throw error;
+            return undefined;
+        });
+        if (value !== undefined) return value;
+        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 500));
+    }
+}
