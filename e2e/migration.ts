@@ -23,6 +23,8 @@ export interface MigrationContext {
     output: string[];
     /** The preview's error message (fails when the preview passes). */
     previewError: () => Promise<string>;
+    /** Every credential of the run, which the state and the engine output must not contain (the source's is added). */
+    credentials: string[];
 }
 
 const SOURCE_CLUSTER = "synergyflow-db";
@@ -63,6 +65,7 @@ export async function migrationChecks(ctx: MigrationContext): Promise<void> {
     // The dedicated cluster as its CNPG operator leaves it in the namespace: its CA and its owner's credentials.
     const ca = sourceCaCertificate();
     const sourcePassword = randomBytes(18).toString("base64url");
+    ctx.credentials.push(sourcePassword);
     await kubeRequest(apps, "POST", `/api/v1/namespaces/${ns}/secrets`, { metadata: { name: `${SOURCE_CLUSTER}-ca` }, data: { "ca.crt": Buffer.from(ca).toString("base64") } });
     await kubeRequest(apps, "POST", `/api/v1/namespaces/${ns}/secrets`, { metadata: { name: SOURCE_SECRET }, type: "kubernetes.io/basic-auth", stringData: { username: "synergyflow", password: sourcePassword } });
     const sourceSecrets = async () => JSON.stringify(await Promise.all([`${SOURCE_CLUSTER}-ca`, SOURCE_SECRET].map(async (n) => (await get(`secrets/${n}`)).metadata.resourceVersion)));
@@ -110,7 +113,7 @@ export async function migrationChecks(ctx: MigrationContext): Promise<void> {
         // ...and the API server's admission does enforce it: a pod without the restricted context is refused.
         const unrestricted = { metadata: { generateName: "unrestricted-" }, spec: { containers: [{ name: "c", image: pod.spec.containers[0].image }] } };
         const refusal = await kubeRequest(apps, "POST", `/api/v1/namespaces/${ns}/pods?dryRun=All`, unrestricted).then(() => "admitted", (e: Error) => e.message);
-        assert(refusal.includes("violates PodSecurity \"restricted"), `an unrestricted pod was not refused: ${refusal.slice(0, 300)}`);
+        assert(refusal.includes("violates PodSecurity") && refusal.includes("restricted:latest"), `an unrestricted pod was not refused: ${refusal.slice(0, 300)}`);
         const container = pod.spec.containers[0];
         assert(pod.spec.automountServiceAccountToken === false && pod.spec.securityContext?.runAsNonRoot === true, "the Job's pod mounts the API token or may run as root");
         const env = container.env as any[];

@@ -190,7 +190,8 @@ async function main(): Promise<number> {
         // PostgreSQL never runs here: the test applies the login roles' passwords as CNPG's instance manager would.
         if (waitForControllers) controllers.push(playPasswordStatus(infraServer, config.sharedCluster.namespace, config.sharedCluster.name, [logins.a.roleName, logins.b.roleName]));
 
-        // The credential factory: a generated password written into OpenBao at the key the program names.
+        // The credential factory: a generated password written into OpenBao at the key the program names (the
+        // migration checks add the source database's password: every credential the run must not leak).
         const generated: string[] = [];
         const credentials: CredentialFactory = (_name, args) => {
             const written = (async () => {
@@ -465,7 +466,7 @@ async function main(): Promise<number> {
             });
         } else skip("ESO syncs both clusters' Secrets from OpenBao, and a rotation reaches them at once", "OpenBao or External Secrets not built");
 
-        if (waitForControllers) await migrationChecks({ stack, apps: appsServer, config, onOutput, output, previewError });
+        if (waitForControllers) await migrationChecks({ stack, apps: appsServer, config, onOutput, output, previewError, credentials: generated });
         else skip("the migration's phases through the engine", "kube-scheduler and kwok, OpenBao or External Secrets not built: no Job can finish");
 
         const driftCase = async (name: string, edit: () => Promise<void>, verify: () => Promise<boolean>) =>

@@ -64,8 +64,11 @@ export interface TenantEnvironment {
     /** What CNPG does when a login role's password Secret changes: the role gets the new password. */
     applyPassword(role: string, password: string): void;
     connect(config: Partial<ClientConfig> & { user: string }, via: "pooler" | "direct"): Promise<Client>;
-    /** Restarts PgBouncer with some parameters changed; `withoutTls` (benchmarks only): plain on both sides. */
-    restartPgBouncer(parameters?: Record<string, string>, withoutTls?: boolean): Promise<void>;
+    /**
+     * Restarts PgBouncer with some parameters changed; benchmarks only: `withoutTls` (plain on both sides),
+     * `processes` sharing the address (one per Pooler pod).
+     */
+    restartPgBouncer(parameters?: Record<string, string>, withoutTls?: boolean, processes?: number): Promise<void>;
     stop(): Promise<void>;
 }
 
@@ -172,7 +175,7 @@ export async function startTenantEnvironment(authMode: AuthModeUnderTest = "oper
         runBootstrap();
 
         const authRole = authMode === "operator" ? CNPG_POOLER_ROLE : config.pooler.authRoleName;
-        const startBouncer = (spec: PoolerSpec, serverTls = true) => startPgBouncer(spec, { host: POOLER_HOST, port: 5432, postgres, authUser: authRole, authPassword: passwords[authRole] as string, tls, serverTls });
+        const startBouncer = (spec: PoolerSpec, serverTls = true, processes = 1) => startPgBouncer(spec, { host: POOLER_HOST, port: 5432, postgres, authUser: authRole, authPassword: passwords[authRole] as string, tls, serverTls, processes });
         let pgbouncer = await startBouncer(poolerSpec);
         started.push(() => pgbouncer.stop());
 
@@ -214,11 +217,11 @@ export async function startTenantEnvironment(authMode: AuthModeUnderTest = "oper
                 await client.connect();
                 return client;
             },
-            async restartPgBouncer(parameters = {}, withoutTls = false) {
+            async restartPgBouncer(parameters = {}, withoutTls = false, processes = 1) {
                 await pgbouncer.stop();
                 // Without TLS the hostssl rules become host rules: the same roles and database, in plain text.
                 const hba = withoutTls ? poolerSpec.pgbouncer.pg_hba.map((rule) => rule.replace(/^hostssl /, "host ")) : poolerSpec.pgbouncer.pg_hba;
-                pgbouncer = await startBouncer({ ...poolerSpec, pgbouncer: { ...poolerSpec.pgbouncer, pg_hba: hba, parameters: { ...poolerSpec.pgbouncer.parameters, ...parameters } } }, !withoutTls);
+                pgbouncer = await startBouncer({ ...poolerSpec, pgbouncer: { ...poolerSpec.pgbouncer, pg_hba: hba, parameters: { ...poolerSpec.pgbouncer.parameters, ...parameters } } }, !withoutTls, processes);
             },
             stop: stopAll,
         };

@@ -21,17 +21,29 @@ function giveToServerUser(target: string): void {
     if (asRoot) execFileSync("chown", ["-R", `${RUN_AS}:${RUN_AS}`, target]);
 }
 
+/** Whether something accepts connections on host:port. */
+function listening(host: string, port: number): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+        const socket = net.connect({ host, port }, () => {
+            socket.end();
+            resolve(true);
+        });
+        socket.on("error", () => resolve(false));
+    });
+}
+
+/**
+ * Refuses an address something already listens on: a server left by an earlier, killed run would otherwise
+ * answer in place of the new one (or, with so_reuseport, beside it) with its old settings.
+ */
+export async function assertAddressFree(host: string, port: number): Promise<void> {
+    if (await listening(host, port)) throw new Error(`${host}:${port} is already in use (a server left by an earlier run?): stop it (ss -ltnp shows the process) and re-run`);
+}
+
 export async function waitForPort(host: string, port: number, timeoutMs = 20000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-        const open = await new Promise<boolean>((resolve) => {
-            const socket = net.connect({ host, port }, () => {
-                socket.end();
-                resolve(true);
-            });
-            socket.on("error", () => resolve(false));
-        });
-        if (open) return;
+        if (await listening(host, port)) return;
         if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 100));
     }
@@ -45,6 +57,8 @@ export interface PostgresServer {
     dir: string;
     /** How many PostgreSQL processes run, and their proportional memory (PSS, kB: shared pages split). */
     backends(): { count: number; pssKb: number };
+    /** The postmaster and its children (new backends are forked from the postmaster). */
+    pids(): number[];
     stop(): void;
 }
 
@@ -58,6 +72,7 @@ export interface PostgresOptions {
 }
 
 export async function startPostgres(options: PostgresOptions): Promise<PostgresServer> {
+    await assertAddressFree(options.host, options.port);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-pg-"));
     const data = path.join(dir, "data");
     const superuserPassword = `su-${Math.random().toString(36).slice(2)}`;
@@ -104,15 +119,19 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
         throw error;
     }
     const pidFile = path.join(data, "postmaster.pid");
+    const pids = () => {
+        const postmaster = Number(fs.readFileSync(pidFile, "utf8").split("\n")[0]);
+        return [postmaster, ...execFileSync("ps", ["-o", "pid=", "--ppid", String(postmaster)], { encoding: "utf8" }).trim().split("\n").filter(Boolean).map(Number)];
+    };
     return {
         host: options.host,
         port: options.port,
         superuser: "postgres",
         superuserPassword,
         dir,
+        pids,
         backends() {
-            const postmaster = Number(fs.readFileSync(pidFile, "utf8").split("\n")[0]);
-            const children = execFileSync("ps", ["-o", "pid=", "--ppid", String(postmaster)], { encoding: "utf8" }).trim().split("\n").filter(Boolean).map(Number);
+            const all = pids();
             const pss = (pid: number) => {
                 try {
                     return Number(/^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1] ?? 0);
@@ -120,7 +139,7 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
                     return 0; // the process ended meanwhile
                 }
             };
-            return { count: children.length + 1, pssKb: [postmaster, ...children].reduce((sum, pid) => sum + pss(pid), 0) };
+            return { count: all.length, pssKb: all.reduce((sum, pid) => sum + pss(pid), 0) };
         },
         stop,
     };
@@ -131,8 +150,9 @@ export interface PgBouncerServer {
     port: number;
     dir: string;
     log(): string;
-    /** CPU seconds the PgBouncer process has used so far (user + system). */
+    /** CPU seconds the PgBouncer processes have used so far (user + system). */
     cpuSeconds(): number;
+    pids(): number[];
     stop(): Promise<void>;
 }
 
@@ -169,10 +189,43 @@ export function makeTestCertificates(dir: string, caName: string, names: string[
     return { caFile, certFile, keyFile };
 }
 
-export async function startPgBouncer(
-    spec: PoolerSpecForConfig,
-    options: { host: string; port: number; postgres: PostgresServer; authUser: string; authPassword: string; authDbname?: string; tls: TestCertificates; serverTls: boolean },
-): Promise<PgBouncerServer> {
+export interface PgBouncerOptions {
+    host: string;
+    port: number;
+    postgres: PostgresServer;
+    authUser: string;
+    authPassword: string;
+    authDbname?: string;
+    tls: TestCertificates;
+    serverTls: boolean;
+    /** Processes sharing the address (so_reuseport: the kernel spreads connections, as a Service over pods). */
+    processes?: number;
+}
+
+export async function startPgBouncer(spec: PoolerSpecForConfig, options: PgBouncerOptions): Promise<PgBouncerServer> {
+    await assertAddressFree(options.host, options.port);
+    const count = options.processes ?? 1;
+    if (count === 1) return startPgBouncerProcess(spec, options);
+    const shared = { ...spec, pgbouncer: { ...spec.pgbouncer, parameters: { ...spec.pgbouncer.parameters, so_reuseport: "1" } } };
+    const processes: PgBouncerServer[] = [];
+    try {
+        for (let i = 0; i < count; i++) processes.push(await startPgBouncerProcess(shared, options));
+    } catch (error) {
+        await Promise.allSettled(processes.map((p) => p.stop()));
+        throw error;
+    }
+    return {
+        host: options.host,
+        port: options.port,
+        dir: processes[0]!.dir,
+        log: () => processes.map((p) => p.log()).join("\n"),
+        cpuSeconds: () => processes.reduce((sum, p) => sum + p.cpuSeconds(), 0),
+        pids: () => processes.flatMap((p) => p.pids()),
+        stop: async () => void (await Promise.all(processes.map((p) => p.stop()))),
+    };
+}
+
+async function startPgBouncerProcess(spec: PoolerSpecForConfig, options: PgBouncerOptions): Promise<PgBouncerServer> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-pgbouncer-"));
     const tlsCertFile = path.join(dir, "tls.crt");
     const tlsKeyFile = path.join(dir, "tls.key");
@@ -207,10 +260,16 @@ export async function startPgBouncer(
     const [cmd, args] = serverCommand(binary, [path.join(dir, "pgbouncer.ini")]);
     const child: ChildProcess = spawn(cmd, args, { stdio: "ignore" });
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    const logFile = path.join(dir, "pgbouncer.log");
     try {
         await waitForPort(options.host, options.port);
+        // Another process may hold the address already (so_reuseport): wait for this one's own listener.
+        for (const deadline = Date.now() + 20000; !(fs.existsSync(logFile) && fs.readFileSync(logFile, "utf8").includes("listening on")); ) {
+            if (Date.now() > deadline || child.exitCode !== null) throw new Error(`PgBouncer in ${dir} did not start listening`);
+            await new Promise((r) => setTimeout(r, 100));
+        }
     } catch (error) {
-        const log = fs.existsSync(path.join(dir, "pgbouncer.log")) ? fs.readFileSync(path.join(dir, "pgbouncer.log"), "utf8") : "";
+        const log = fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8") : "";
         child.kill("SIGKILL");
         await exited;
         fs.rmSync(dir, { recursive: true, force: true });
@@ -221,6 +280,7 @@ export async function startPgBouncer(
         port: options.port,
         dir,
         log: () => fs.readFileSync(path.join(dir, "pgbouncer.log"), "utf8"),
+        pids: () => [Number(fs.readFileSync(path.join(dir, "pgbouncer.pid"), "utf8"))],
         cpuSeconds() {
             const pid = Number(fs.readFileSync(path.join(dir, "pgbouncer.pid"), "utf8"));
             // /proc/<pid>/stat: utime and stime are fields 14 and 15, in clock ticks (100 per second on Linux).
