@@ -473,12 +473,18 @@ async function main(): Promise<number> {
             check(`drift: ${name} is reported by refresh and repaired by up`, async () => {
                 await edit();
                 assert(!(await verify()), "the out-of-band edit did not take");
-                const refresh = await stack.refresh({ onOutput });
+                const timed = async <T>(body: () => Promise<T>): Promise<[T, string]> => {
+                    const started = Date.now();
+                    const value = await body();
+                    return [value, ((Date.now() - started) / 1000).toFixed(1)];
+                };
+                const [refresh, refreshSeconds] = await timed(() => stack.refresh({ onOutput }));
                 assert((refresh.summary.resourceChanges?.["update"] ?? 0) > 0, `refresh reported no drift: ${JSON.stringify(refresh.summary.resourceChanges)}`);
-                const preview = await stack.preview({ onOutput });
+                const [preview, previewSeconds] = await timed(() => stack.preview({ onOutput }));
                 assert((preview.changeSummary["update"] ?? 0) + (preview.changeSummary["replace"] ?? 0) > 0, `preview after refresh shows no change: ${JSON.stringify(preview.changeSummary)}`);
-                await stack.up({ onOutput });
+                const [, upSeconds] = await timed(() => stack.up({ onOutput }));
                 assert(await verify(), "up did not repair it");
+                console.log(`     refresh ${refreshSeconds} s, preview ${previewSeconds} s, up ${upSeconds} s`);
             });
         const configMaps = async () => ((await kubeRequest(appsServer, "GET", "/api/v1/namespaces/synergyflow/configmaps")).items as any[]).filter((c) => c.data?.["SPRING_DATASOURCE_URL"]);
         await driftCase(
