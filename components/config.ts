@@ -437,6 +437,9 @@ function crossKeyProblems(config: StackConfig): ConfigProblem[] {
     for (const [key, value, max, why] of derived) {
         if (value.length > max) problems.push({ key: `${PROJECT}:${key}`, message: `${JSON.stringify(value)} is ${value.length} characters; at most ${max}: ${why}, and names stop at 63` });
     }
+    if (config.migration && !config.waitForControllers) {
+        problems.push({ key: `${PROJECT}:migration`, message: `needs waitForControllers true: the copy's verified result is read from its finished Job, and cutover refuses a copy without one` });
+    }
     if (config.migration && config.infraStack) {
         problems.push({ key: `${PROJECT}:migration`, message: `runs from the stack that has the infra side too (infraStack is ${JSON.stringify(config.infraStack)}): its preflight reads both clusters` });
     }

@@ -4,6 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { type EvidenceWait, evidenceRefs, missingEvidence } from "./evidence";
 import { type ClusterSide, type KubeAccess, type LiveReader, kubeLiveReader } from "./live/kubeObjects";
+import { secretClusters } from "./live/secretAccess";
 
 export interface EvidenceState {
     /** What each wait reads through: the stack's kube contexts. */
@@ -13,17 +14,6 @@ export interface EvidenceState {
     /** For messages: which step of the rotation this is. */
     step: string;
 }
-
-/** A cluster's access as a dynamic resource's input: the contents of a kubeconfig may hold credentials. */
-export function withSecretKubeconfig<T extends { kubeconfig?: string }>(access: T): Omit<T, "kubeconfig"> & { kubeconfig?: pulumi.Output<string> } {
-    return { ...access, kubeconfig: access.kubeconfig === undefined ? undefined : pulumi.secret(access.kubeconfig) };
-}
-
-/** Both clusters' access (context and kubeconfig only) for a dynamic resource that reads them. */
-export const secretClusters = (clusters: Record<ClusterSide, KubeAccess>) => ({
-    infra: withSecretKubeconfig({ context: clusters.infra.context, kubeconfig: clusters.infra.kubeconfig }),
-    apps: withSecretKubeconfig({ context: clusters.apps.context, kubeconfig: clusters.apps.kubeconfig }),
-});
 
 /** Seconds a rotation step waits for External Secrets and CNPG before it fails, naming what is missing. */
 export const EVIDENCE_TIMEOUT_SECONDS = 300;

@@ -1,7 +1,7 @@
 // The migration's copy, verification and rollback on real servers, running the exact scripts the Jobs run
 // (components/migration/scripts.ts): a "dedicated" PostgreSQL with the seven schemas and data, the shared one
 // with the other tenants, the restore through PgBouncer in transaction mode as login role a (TLS, verify-ca),
-// and a writer that keeps writing while the copy starts.
+// the source reached with verify-full against its own CA, and a writer that keeps writing while the copy starts.
 import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -10,7 +10,7 @@ import { Client } from "pg";
 import { MODULE_SCHEMAS } from "../components/config";
 import { copyScript, fingerprintSql, rollbackScript } from "../components/migration/scripts";
 import { POOLER_HOST, type TenantEnvironment, errorOf, startTenantEnvironment } from "./environment";
-import { type PostgresServer, startPostgres } from "./servers";
+import { type PostgresServer, makeTestCertificates, startPostgres } from "./servers";
 
 const SOURCE_HOST = "127.0.0.4";
 const SOURCE_PASSWORD = `app-${Math.random().toString(36).slice(2)}`;
@@ -23,15 +23,19 @@ const FIXED_ROWS = ROWS + 50000 + 1000 + LARGE_OBJECTS;
 let env: TenantEnvironment;
 let source: PostgresServer;
 let dir: string;
+/** The dedicated cluster's CA: the Jobs reach the source with verify-full, as they do its -rw Service. */
+let sourceCa: string;
 beforeAll(async () => {
     env = await startTenantEnvironment("operator");
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-migration-"));
+    const certificates = makeTestCertificates(dir, "synergyflow-db-ca", [SOURCE_HOST]);
+    sourceCa = certificates.caFile;
     try {
-        source = await startPostgres({ host: SOURCE_HOST, port: 5432, maxConnections: 50, superuserReservedConnections: 3 });
+        source = await startPostgres({ host: SOURCE_HOST, port: 5432, maxConnections: 50, superuserReservedConnections: 3, tls: certificates });
     } catch (error) {
         await env.stop();
         throw error;
     }
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-migration-"));
     fs.writeFileSync(path.join(dir, "fingerprint.sql"), fingerprintSql(MODULE_SCHEMAS));
     const su = (sql: string, db = "postgres") => execFileSync("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", SOURCE_HOST, "-U", source.superuser, "-d", db, "-c", sql], { env: { ...process.env, PGPASSWORD: source.superuserPassword }, stdio: "pipe" });
     // The dedicated cluster as CNPG bootstraps it: the app role owns the database and everything in it.
@@ -75,7 +79,7 @@ async function asApp<T>(body: (c: Client) => Promise<T>): Promise<T> {
  * Runs a migration script as its Job would: bash, the source's Secret as SOURCE_*, the target through the
  * pooler. Asynchronous, so a writer in this process keeps writing meanwhile.
  */
-async function runJob(script: string, replaceTarget = false): Promise<{ status: number | null; stderr: string; result: any }> {
+async function runJob(script: string, replaceTarget = false, sourceRootCert = sourceCa): Promise<{ status: number | null; stderr: string; result: any }> {
     const file = path.join(dir, "script.sh");
     const resultFile = path.join(dir, "result.json");
     fs.rmSync(resultFile, { force: true });
@@ -91,7 +95,8 @@ async function runJob(script: string, replaceTarget = false): Promise<{ status: 
             SOURCE_DATABASE: "synergyflow",
             SOURCE_USER: "app",
             SOURCE_PASSWORD,
-            SOURCE_SSLMODE: "disable",
+            SOURCE_SSLMODE: "verify-full",
+            SOURCE_SSLROOTCERT: sourceRootCert,
             REPLACE_TARGET: String(replaceTarget),
             // The target exactly as the backend reaches it: the pooler, verify-ca with the delivered CA.
             PGHOST: POOLER_HOST,
@@ -179,6 +184,13 @@ describe("migration from the dedicated cluster", () => {
         expect(replaced.stderr).toBe("");
         expect(replaced.result).toMatchObject({ checksumsEqual: true, tables: 5, rows: FIXED_ROWS + committed.length + 1 });
     }, 300000);
+
+    test("the Jobs verify the source's certificate: with another CA they stop before reading anything", async () => {
+        const refused = await runJob(rollbackScript(), false, env.tls.otherCaFile);
+        expect(refused.status).not.toBe(0);
+        expect(refused.stderr).toContain("certificate verify failed");
+        expect(refused.result).toBeUndefined();
+    }, 60000);
 
     test("rollback after a cutover with a few writes on the shared side reports them, and makes the source writable", async () => {
         // After cutover the backend writes to the shared database through the pooler.

@@ -184,7 +184,8 @@ export function makeTestCertificates(dir: string, caName: string, names: string[
     const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
     openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${caName}`, "-days", "2", "-keyout", caKey, "-out", caFile);
     openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${names[0]}`, "-keyout", keyFile, "-out", csr);
-    fs.writeFileSync(ext, `subjectAltName = ${names.map((n) => `DNS:${n}`).join(",")}\nextendedKeyUsage = serverAuth\n`);
+    // An address is an IP entry (what verify-full compares a host address with), a name a DNS entry.
+    fs.writeFileSync(ext, `subjectAltName = ${names.map((n) => `${net.isIP(n) ? "IP" : "DNS"}:${n}`).join(",")}\nextendedKeyUsage = serverAuth\n`);
     openssl("x509", "-req", "-in", csr, "-CA", caFile, "-CAkey", caKey, "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", certFile);
     return { caFile, certFile, keyFile };
 }

@@ -93,6 +93,7 @@ describe("stack config validation", () => {
         ["a role name the login roles' suffix would push past 63", (r) => (r.tenant.roleName = "r".repeat(62)), "synergyflow-db:tenant.roleName", "is 62 characters; at most 61: the login roles are"],
         ["a password Secret name the suffix would push past 63", (r) => (r.tenant.passwordSecretName = "s".repeat(62)), "synergyflow-db:tenant.passwordSecretName", "at most 61"],
         ["an app name too long for the migration's Job names", (r) => Object.assign(r, { migration: { phase: "copy", source: { clusterName: "old", secretName: "old-app" } }, tenant: { ...r.tenant, appName: "a".repeat(43) } }), "synergyflow-db:tenant.appName", "the migration's Jobs are named"],
+        ["a migration on a stack that does not wait for its Jobs", (r) => Object.assign(r, { migration: { phase: "copy", source: { clusterName: "old", secretName: "old-app" } }, waitForControllers: false }), "synergyflow-db:migration", "needs waitForControllers true"],
         ["KV mount given with /data", (r) => (r.vault.kvMount = "secret/data"), "synergyflow-db:vault.kvMount", "never ending in /data"],
         ["Vault address not a URL", (r) => (r.vault.address = "vault:8200"), "synergyflow-db:vault.address", "http(s) URL"],
         ["bad namespace mode", (r) => (r.backend.namespaceMode = "adopt"), "synergyflow-db:backend.namespaceMode", '"create" | "patch"'],

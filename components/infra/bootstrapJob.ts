@@ -27,7 +27,6 @@ export interface BootstrapJobArgs {
     dependsOn: pulumi.Resource[];
 }
 
-
 /** The names of the Job and its SQL ConfigMap: a new SQL text or image is a new Job. */
 export function bootstrapObjectNames(jobName: string, image: string, sql: string): { job: string; configMap: string } {
     const sqlHash = createHash("sha256").update(image).update(sql).digest("hex").slice(0, 8);

@@ -1,7 +1,7 @@
 // The clusterPatch role strategy as a Pulumi dynamic resource: our entries in the shared Cluster's
 // spec.managed.roles, added, updated and removed with guarded JSON Patches, read back on refresh.
 import * as pulumi from "@pulumi/pulumi";
-import { withSecretKubeconfig } from "../controllerEvidence";
+import { withSecretKubeconfig } from "../live/secretAccess";
 import type { CnpgRoleFields } from "../crds";
 import { type ClusterAccessSpec, type SharedClusterApi, kubeSharedClusterApi } from "./clusterApi";
 import {

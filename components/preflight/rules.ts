@@ -208,7 +208,6 @@ function namespaceProblems(config: StackConfig, live: LivePlatform): PreflightPr
     return [];
 }
 
-/** Every problem, in a stable order: the Cluster, the names, the stores, the namespace. */
 /** The live object found where the stack plans one of its own (read by livePlatform), if any. */
 function plannedLive(live: LivePlatform, cluster: ClusterSide, kind: string, name: string): KubeObject | undefined {
     return live.planned.find(({ object }) => object.ref.cluster === cluster && object.ref.kind === kind && object.ref.name === name)?.live;
@@ -270,6 +269,7 @@ function rotationProblems(config: StackConfig, live: LivePlatform): PreflightPro
     return [{ key: plan.key, message: plan.message, ...(backendSecret ? { live: describeOwner(backendSecret) } : {}), remedy: plan.remedy }];
 }
 
+/** Every problem, in a stable order: the Cluster, the rotation, the migration, the names, the stores, the namespace. */
 export function preflightProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {
     return [
         ...(config.infraStack ? [] : [...clusterProblems(config, live), ...rotationProblems(config, live), ...migrationProblems(config, live)]),
