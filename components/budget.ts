@@ -13,19 +13,33 @@ export interface BudgetProblem {
 /** What the live shared Cluster says about its connection slots (read by the preflight, see preflight/). */
 export interface SharedClusterSlots {
     maxConnections: number;
+    /** Slots only superusers may use (CNPG's instance manager and exporter connect as the superuser). */
     superuserReservedConnections: number;
-    /** Every role on the cluster that is not ours: its connectionLimit (-1 = unlimited) and where it is declared. */
-    otherRoles: { name: string; connectionLimit: number; declaredIn: string }[];
+    /** PostgreSQL 16's reserved_connections: slots only members of pg_use_reserved_connections may use. */
+    reservedConnections: number;
+    /** Every role on the cluster that is not ours, as declared: connectionLimit (-1 = unlimited), login, superuser. */
+    otherRoles: { name: string; connectionLimit: number; login: boolean; superuser: boolean; declaredIn: string }[];
+    /**
+     * CNPG's own pooler role (cnpg_pooler_pgbouncer, no limit) with operator auth: each PgBouncer pod holds an
+     * auth_query connection while clients log in; counted as one per pod of each such Pooler, ours included.
+     */
+    poolerAuthPods: { pooler: string; pods: number }[];
 }
 
 export interface ConnectionBudget {
-    /** max_connections minus superuser_reserved_connections. */
+    /** max_connections minus superuser_reserved_connections minus reserved_connections. */
     usableSlots: number;
-    /** The other roles' limits added up (unlimited roles are refused by the preflight, not counted). */
+    /** The other login roles' limits added up (unlimited ones are refused by the preflight, not counted). */
     otherTenantsTotal: number;
     otherRoleLimits: Record<string, number>;
-    /** Role connection limits this program adds to the shared cluster. */
+    /** Other roles that cannot connect (NOLOGIN) or use the superuser slots: listed, not counted. */
+    notCounted: string[];
+    /** Role connection limits this program adds to the shared cluster (its login roles; the owner never logs in). */
     ourRoleLimits: Record<string, number>;
+    /** cnpg_pooler_pgbouncer's connections: one per pod of each Pooler with operator auth. */
+    poolerAuthConnections: number;
+    /** Everything that can connect, added up: it must fit usableSlots. */
+    total: number;
     /** Server connections all pooler pods may open together (pods x max_db_connections). */
     poolerServerConnections: number;
     /** Client connections the backend may hold during a rollout (pods x Hikari maximum pool). */
@@ -34,52 +48,77 @@ export interface ConnectionBudget {
     poolerClientCapacity: number;
 }
 
-/** The roles this program adds to the shared cluster, with their connection limits. */
+/** The roles this program adds to the shared cluster that can log in, with their connection limits. */
 export function ourRoleLimits(config: StackConfig): Record<string, number> {
     // Both login roles count in full: either one carries the whole load while it is the backend's.
-    return Object.fromEntries(desiredRoles(config).map((role) => [role.name, role.connectionLimit]));
+    return Object.fromEntries(desiredRoles(config).filter((role) => role.login).map((role) => [role.name, role.connectionLimit]));
 }
+
+/** A role that takes tenant slots: it can log in and is not a superuser (those use the reserved slots). */
+const takesTenantSlots = (role: SharedClusterSlots["otherRoles"][number]) => role.login && !role.superuser;
 
 export function computeBudget(config: StackConfig, slots: SharedClusterSlots): ConnectionBudget {
     const { pooler, backend } = config;
     const maxDb = integerParameter(pooler.parameters, "max_db_connections") ?? 0;
     // Unset parameters take PgBouncer's defaults (max_client_conn 100, default_pool_size 20).
     const maxClient = integerParameter(pooler.parameters, "max_client_conn") ?? 100;
-    const limited = slots.otherRoles.filter((r) => r.connectionLimit >= 0);
+    const counted = slots.otherRoles.filter(takesTenantSlots);
+    const otherTenantsTotal = counted.filter((r) => r.connectionLimit >= 0).reduce((a, r) => a + r.connectionLimit, 0);
+    const ours = ourRoleLimits(config);
+    const poolerAuthConnections = slots.poolerAuthPods.reduce((a, p) => a + p.pods, 0);
     return {
-        usableSlots: slots.maxConnections - slots.superuserReservedConnections,
-        otherTenantsTotal: limited.reduce((a, r) => a + r.connectionLimit, 0),
-        otherRoleLimits: Object.fromEntries(slots.otherRoles.map((r) => [r.name, r.connectionLimit])),
-        ourRoleLimits: ourRoleLimits(config),
+        usableSlots: slots.maxConnections - slots.superuserReservedConnections - slots.reservedConnections,
+        otherTenantsTotal,
+        otherRoleLimits: Object.fromEntries(counted.map((r) => [r.name, r.connectionLimit])),
+        notCounted: slots.otherRoles.filter((r) => !takesTenantSlots(r)).map((r) => `${r.name} (${r.login ? "superuser" : "cannot log in"})`),
+        ourRoleLimits: ours,
+        poolerAuthConnections,
+        total: otherTenantsTotal + Object.values(ours).reduce((a, n) => a + n, 0) + poolerAuthConnections,
         poolerServerConnections: pooler.instances * maxDb,
         backendClientConnections: (backend.replicas + backend.maxSurge) * backend.hikari.maximumPoolSize,
         poolerClientCapacity: maxClient * Math.max(pooler.instances - 1, 1),
     };
 }
 
+/** The budget's arithmetic in one line, as the preview shows it and as a refusal quotes it. */
+export function describeSharedClusterBudget(config: StackConfig, slots: SharedClusterSlots): string {
+    const budget = computeBudget(config, slots);
+    const cluster = `${config.sharedCluster.namespace}/${config.sharedCluster.name}`;
+    const list = (entries: [string, number][]) => entries.map(([name, n]) => `${name} ${n < 0 ? "unlimited" : n}`).join(", ");
+    const ours = Object.entries(budget.ourRoleLimits);
+    const oursTotal = ours.reduce((a, [, n]) => a + n, 0);
+    return (
+        `connection slots on Cluster ${cluster}: other login roles ${budget.otherTenantsTotal} (${list(Object.entries(budget.otherRoleLimits)) || "none"})` +
+        ` + ours ${oursTotal} (${list(ours)})` +
+        ` + cnpg_pooler_pgbouncer ${budget.poolerAuthConnections} (${slots.poolerAuthPods.map((p) => `${p.pooler} ${p.pods} pods`).join(", ") || "no Pooler with operator auth"})` +
+        ` = ${budget.total} of ${budget.usableSlots} usable (max_connections ${slots.maxConnections} - superuser_reserved_connections ${slots.superuserReservedConnections} - reserved_connections ${slots.reservedConnections})` +
+        `${budget.notCounted.length ? `; not counted: ${budget.notCounted.join(", ")}` : ""}`
+    );
+}
+
 /**
- * Whether every role's limit, ours included, fits the live cluster's usable slots. A role without a limit
- * (-1) makes any sum meaningless: it is refused, naming the role, rather than counted.
+ * Whether everything that can connect fits the live cluster's usable slots: the other login roles' limits, ours,
+ * and CNPG's own pooler role. A login role without a limit (-1) makes any sum meaningless: it is refused, naming
+ * the role, rather than counted. Roles that cannot log in take no slot, whatever their limit says.
  */
 export function checkSharedClusterBudget(config: StackConfig, slots: SharedClusterSlots): BudgetProblem[] {
     const { sharedCluster, tenant } = config;
     const budget = computeBudget(config, slots);
     const problems: BudgetProblem[] = [];
     const cluster = `${sharedCluster.namespace}/${sharedCluster.name}`;
-    const listed = slots.otherRoles.map((r) => `${r.name} ${r.connectionLimit < 0 ? "unlimited" : r.connectionLimit} (${r.declaredIn})`).join(", ");
-    for (const role of slots.otherRoles.filter((r) => r.connectionLimit < 0)) {
+    for (const role of slots.otherRoles.filter((r) => takesTenantSlots(r) && r.connectionLimit < 0)) {
         problems.push({
             key: "tenant.connectionLimit",
-            message: `role ${role.name} on Cluster ${cluster} (${role.declaredIn}) has connectionLimit -1 (unlimited): no budget for the shared cluster can hold; its owner must give it a limit. Live roles: ${listed}`,
+            message: `login role ${role.name} on Cluster ${cluster} (${role.declaredIn}) has connectionLimit -1 (unlimited): no budget for the shared cluster can hold; its owner must give it a limit`,
         });
     }
-    const ours = Object.entries(budget.ourRoleLimits);
-    const ourTotal = ours.reduce((a, [, n]) => a + n, 0);
-    const total = budget.otherTenantsTotal + ourTotal;
-    if (total > budget.usableSlots) {
+    if (budget.total > budget.usableSlots) {
+        const loginRoles = Object.keys(budget.ourRoleLimits).filter((name) => budget.ourRoleLimits[name] === tenant.connectionLimit).length;
+        const othersOfOurs = Object.values(budget.ourRoleLimits).reduce((a, n) => a + n, 0) - loginRoles * tenant.connectionLimit;
+        const fit = Math.max(Math.floor((budget.usableSlots - budget.otherTenantsTotal - budget.poolerAuthConnections - othersOfOurs) / Math.max(loginRoles, 1)), 0);
         problems.push({
             key: "tenant.connectionLimit",
-            message: `role limits on Cluster ${cluster}: other roles ${budget.otherTenantsTotal} (${listed || "none"}) + ours ${ourTotal} (${ours.map(([r, n]) => `${r} ${n}`).join(", ")}) = ${total} > ${budget.usableSlots} usable slots (live max_connections ${slots.maxConnections} - superuser_reserved_connections ${slots.superuserReservedConnections}); at most ${Math.max(Math.floor((budget.usableSlots - budget.otherTenantsTotal - (ourTotal - 2 * tenant.connectionLimit)) / 2), 0)} fit for tenant.connectionLimit (each of the two login roles has it)`,
+            message: `${describeSharedClusterBudget(config, slots)}: ${budget.total - budget.usableSlots} over; at most ${fit} fit for tenant.connectionLimit (each of the ${loginRoles} login roles has it)`,
         });
     }
     return problems;

@@ -1,12 +1,15 @@
 // What a rotation waits for between its steps (rotation.ts ROTATION_ORDER), as data and pure checks: the
 // evidence the controllers leave on live objects. ControllerEvidence (controllerEvidence.ts) polls it.
-import { VAULT_VERSION_ANNOTATION } from "./externalSecret";
 import { databaseRoleObjectName } from "./infra/roleEntries";
 import { type ClusterSide, describeRef, type KubeObject, type ObjectRef } from "./live/kubeObjects";
+import { CREDENTIALS_ANNOTATION } from "./rotation";
 
 export type EvidenceWait =
-    /** ESO synced the ExternalSecret after it changed: its Secret carries the Vault version it was told to read. */
-    | { kind: "secretSynced"; cluster: ClusterSide; namespace: string; secretName: string; vaultVersion: string }
+    /**
+     * ESO synced the ExternalSecret after it changed: its Secret carries the credentialsVersion (login role and
+     * Vault version: the pair, since each role's key counts its own versions) it was told to read.
+     */
+    | { kind: "secretSynced"; cluster: ClusterSide; namespace: string; secretName: string; credentials: string }
     /**
      * CNPG applied the Secret's password to the role in PostgreSQL: it records the Secret's resourceVersion it
      * applied, in the Cluster's status.managedRolesStatus.passwordStatus (inline roles) or the DatabaseRole's
@@ -32,8 +35,8 @@ export function missingEvidence(wait: EvidenceWait, objects: (KubeObject | undef
     const secretRef = describeRef(refs[0] as ObjectRef);
     if (!secret) return `${secretRef} does not exist yet`;
     if (wait.kind === "secretSynced") {
-        const held = secret.metadata.annotations?.[VAULT_VERSION_ANNOTATION];
-        return held === wait.vaultVersion ? undefined : `${secretRef} on the ${wait.cluster} cluster holds Vault version ${held ?? "(none)"}, not ${wait.vaultVersion}: External Secrets has not synced it yet`;
+        const held = secret.metadata.annotations?.[CREDENTIALS_ANNOTATION];
+        return held === wait.credentials ? undefined : `${secretRef} on the ${wait.cluster} cluster holds ${held ?? "no recorded credentials"}, not ${wait.credentials}: External Secrets has not synced it yet`;
     }
     const statusRef = describeRef(refs[1] as ObjectRef);
     const applied =
@@ -41,7 +44,20 @@ export function missingEvidence(wait: EvidenceWait, objects: (KubeObject | undef
             ? (status?.status?.["managedRolesStatus"] as { passwordStatus?: Record<string, { resourceVersion?: string }> } | undefined)?.passwordStatus?.[wait.roleName]?.resourceVersion
             : (status?.status?.["secretResourceVersion"] as string | undefined);
     const current = secret.metadata.resourceVersion;
-    return applied !== undefined && applied === current
-        ? undefined
-        : `CNPG has not applied ${secretRef} (resourceVersion ${current}) to role ${wait.roleName}: ${statusRef} reports ${applied === undefined ? "no password applied" : `resourceVersion ${applied}`}`;
+    if (applied !== undefined && applied === current) return undefined;
+    const why = cnpgReason(wait, status);
+    return `CNPG has not applied ${secretRef} (resourceVersion ${current}) to role ${wait.roleName}: ${statusRef} reports ${applied === undefined ? "no password applied" : `resourceVersion ${applied}`}${why ? `; CNPG says: ${why}` : ""}`;
+}
+
+/**
+ * Why CNPG could not apply a role, as it reports it: status.managedRolesStatus.cannotReconcile[role] on the
+ * Cluster (e.g. a Secret whose username is not the role's), or the DatabaseRole's status.message when not applied.
+ */
+function cnpgReason(wait: EvidenceWait & { kind: "passwordApplied" }, status: KubeObject | undefined): string | undefined {
+    if (wait.declaredBy === "cluster") {
+        const reasons = (status?.status?.["managedRolesStatus"] as { cannotReconcile?: Record<string, string[]> } | undefined)?.cannotReconcile?.[wait.roleName];
+        return reasons?.length ? reasons.join("; ") : undefined;
+    }
+    const roleStatus = status?.status as { applied?: boolean; message?: string } | undefined;
+    return roleStatus?.applied === false && roleStatus.message ? roleStatus.message : undefined;
 }

@@ -2,6 +2,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { customResource, type ExternalSecretSpec } from "./crds";
+import { CREDENTIALS_ANNOTATION, credentialsVersion } from "./rotation";
 
 export interface VaultExternalSecretArgs {
     namespace: string;
@@ -17,9 +18,12 @@ export interface VaultExternalSecretArgs {
     /**
      * The KV v2 version the Secret must hold, read pinned (remoteRef.version). ESO does not watch Vault: it
      * re-reads at refreshInterval (1h in prod), or at once when the ExternalSecret changes; a new version changes
-     * it, so it syncs now. The Secret carries the version too (annotation), the evidence a wait looks for.
+     * it, so it syncs now. The Secret carries it too, with loginRole (CREDENTIALS_ANNOTATION): the evidence a
+     * wait looks for.
      */
     vaultVersion: pulumi.Input<string>;
+    /** The role whose credentials the Vault key holds: with vaultVersion, the pair the Secret is annotated with. */
+    loginRole: pulumi.Input<string>;
     /** More annotations on the ExternalSecret (the rotation's record, rotation.ts). */
     annotations?: Record<string, pulumi.Input<string>>;
     /** Secret key -> Vault property. */
@@ -31,14 +35,12 @@ export interface VaultExternalSecretArgs {
     retainSecret?: boolean;
 }
 
-/** The annotation that carries the Vault version an ExternalSecret must sync. */
-export const VAULT_VERSION_ANNOTATION = "synergyflow-db/vault-version";
-
 export function vaultExternalSecret(
     name: string,
     args: VaultExternalSecretArgs,
     opts: pulumi.CustomResourceOptions,
 ): k8s.apiextensions.CustomResource {
+    const credentials = pulumi.all([args.loginRole, args.vaultVersion]).apply(([role, version]) => credentialsVersion(role, version));
     return customResource<ExternalSecretSpec>(
         name,
         {
@@ -50,7 +52,7 @@ export function vaultExternalSecret(
                 labels: args.labels,
                 annotations: {
                     ...args.annotations,
-                    [VAULT_VERSION_ANNOTATION]: args.vaultVersion,
+                    [CREDENTIALS_ANNOTATION]: credentials,
                     ...(args.waitForReady ? { "pulumi.com/waitFor": "condition=Ready" } : {}),
                 },
             },
@@ -65,7 +67,7 @@ export function vaultExternalSecret(
                     template: {
                         type: args.secretType,
                         engineVersion: "v2",
-                        metadata: { ...(args.secretLabels ? { labels: args.secretLabels } : {}), annotations: { [VAULT_VERSION_ANNOTATION]: args.vaultVersion } },
+                        metadata: { ...(args.secretLabels ? { labels: args.secretLabels } : {}), annotations: { [CREDENTIALS_ANNOTATION]: credentials } },
                     },
                 },
                 data: Object.entries(args.properties).map(([secretKey, property]) => ({

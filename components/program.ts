@@ -2,7 +2,7 @@
 // the Pulumi engine; scripts/synth.ts runs it under the mock runtime.
 import * as pulumi from "@pulumi/pulumi";
 import { AppsSide } from "./apps/appsSide";
-import { computeBudget } from "./budget";
+import { computeBudget, describeSharedClusterBudget } from "./budget";
 import { CONFIG_KEYS, ConfigError, PROJECT, type StackConfig, parseStackConfig } from "./config";
 import { InfraTenant } from "./infra/tenant";
 import { kubeLiveReader, type LiveReader } from "./live/kubeObjects";
@@ -105,6 +105,8 @@ export function synergyflowDb(config: StackConfig, platform: PlatformFacts | und
         const credentials = options.credentials ?? vaultCredentials(credentialProviders(config), config.vault.kvMount);
         const infra = new InfraTenant("synergyflow", { config, platform, provider: kubeProvider("infra", config.infraCluster), credentials });
         wiring = infra.wiring;
+        // The arithmetic in the preview: what can really connect to the shared cluster, and how it fits.
+        pulumi.log.info(describeSharedClusterBudget(config, platform.slots));
         outputs["connectionBudget"] = pulumi.output(computeBudget(config, platform.slots));
         outputs["roleStrategy"] = pulumi.output(infra.roleStrategy);
     }

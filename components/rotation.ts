@@ -44,8 +44,13 @@ export const ROTATION_ANNOTATIONS = {
 
 /** What the live platform says about the credentials, as the preflight read it. */
 export interface LiveCredentials {
-    /** The backend's ExternalSecret; undefined before the first `up`. */
+    /** The backend's ExternalSecret (the record of the last rotation); undefined before the first `up`. */
     backend?: { loginRole?: string; rotation?: string };
+    /**
+     * The backend Deployment's pods: the login role its pod template names (CREDENTIALS_VERSION_ANNOTATION), the
+     * evidence of what the pods really use; undefined without a Deployment or with one on another credential.
+     */
+    pods?: { loginRole: string };
     /** Each login role's infra ExternalSecret: the rotation its password was generated for. */
     generations: Partial<Record<CredentialSlot, string>>;
     /** Why the backend Deployment has not finished rolling out; undefined when it has (or does not exist). */
@@ -68,33 +73,48 @@ export interface RotationProblem {
 
 /**
  * This run's rotation, from tenant.passwordRotation and the live evidence. The same inputs give the same plan, so
- * a run that failed half-way is finished by running `up` again with the same value.
+ * a run that failed half-way is finished by running `up` again with the same value. The login role in use is the
+ * one the pods run on (their template); the backend's ExternalSecret moves one step earlier (ROTATION_ORDER), so
+ * where the two disagree only the rotation that moved the record may finish.
  */
 export function planRotation(config: StackConfig, live: LiveCredentials): RotationPlan | RotationProblem {
     const rotation = config.tenant.passwordRotation;
     const logins = loginCredentials(config.tenant);
     const slotOf = (role: string | undefined) => CREDENTIAL_SLOTS.find((slot) => logins[slot].roleName === role);
-    const inUse = slotOf(live.backend?.loginRole);
-    if (!live.backend || inUse === undefined) {
+    const recorded = slotOf(live.backend?.loginRole);
+    const onPods = slotOf(live.pods?.loginRole);
+    const inUse = onPods ?? recorded;
+    if (inUse === undefined) {
         // First run, or the backend still on the single-credential layout: both login roles are new.
         return { active: "a", generations: { a: rotation, b: rotation }, rotating: false };
     }
     const generations: Record<CredentialSlot, string> = { a: live.generations.a ?? rotation, b: live.generations.b ?? rotation };
-    if (live.backend.rotation === rotation) return { active: inUse, generations, rotating: false };
+    const deployment = `Deployment ${config.backend.namespace}/${config.backend.deploymentName}`;
+    const record = `the backend's ExternalSecret ${config.backend.namespace}/${config.backend.credentialsSecretName}`;
+    const lastRotation = live.backend?.rotation;
+    if (recorded !== undefined && onPods !== undefined && recorded !== onPods) {
+        // A run stopped between moving the backend's Secret and rolling the pods: its own rotation finishes the move.
+        if (lastRotation === rotation) return { active: recorded, generations, rotating: false };
+        return {
+            key: "tenant.passwordRotation",
+            message: `${record} was moved to ${logins[recorded].roleName} by rotation ${JSON.stringify(lastRotation)}, but the pods of ${deployment} still run on ${logins[onPods].roleName}: that rotation stopped before the rollout, and ${JSON.stringify(rotation)} would regenerate a login role the backend may be using`,
+            remedy: `set tenant.passwordRotation back to ${JSON.stringify(lastRotation)} and run \`pulumi up\` (it moves the pods to ${logins[recorded].roleName}), then rotate`,
+        };
+    }
+    if (lastRotation === rotation || live.backend === undefined) return { active: inUse, generations, rotating: false };
 
-    const where = `the backend's ExternalSecret ${config.backend.namespace}/${config.backend.credentialsSecretName}`;
     if (live.rolloutPending) {
         return {
             key: "tenant.passwordRotation",
-            message: `${JSON.stringify(rotation)} would start a new rotation while Deployment ${config.backend.namespace}/${config.backend.deploymentName} has not finished the last one (${live.rolloutPending}); its older pods may still use ${logins[otherSlot(inUse)].roleName}, whose password this rotation regenerates`,
-            remedy: `set tenant.passwordRotation back to ${JSON.stringify(live.backend.rotation)} and run \`pulumi up\` until the rollout completes (or fix what keeps the new pods from becoming available), then rotate`,
+            message: `${JSON.stringify(rotation)} would start a new rotation while ${deployment} has not finished the last one (${live.rolloutPending}); its older pods may still use ${logins[otherSlot(inUse)].roleName}, whose password this rotation regenerates`,
+            remedy: `set tenant.passwordRotation back to ${JSON.stringify(lastRotation)} and run \`pulumi up\` until the rollout completes (or fix what keeps the new pods from becoming available), then rotate`,
         };
     }
     if (live.generations[inUse] === undefined) {
         return {
             key: "tenant.passwordRotation",
-            message: `${where} follows ${logins[inUse].roleName}, but its infra ExternalSecret ${config.sharedCluster.namespace}/${logins[inUse].passwordSecretName} carries no ${ROTATION_ANNOTATIONS.generation}: the run cannot tell which password that login role has, and might regenerate the one in use`,
-            remedy: `run \`pulumi up\` once with tenant.passwordRotation ${JSON.stringify(live.backend.rotation)} (it restores the annotation), then rotate`,
+            message: `the backend runs on ${logins[inUse].roleName}, but its infra ExternalSecret ${config.sharedCluster.namespace}/${logins[inUse].passwordSecretName} carries no ${ROTATION_ANNOTATIONS.generation}: the run cannot tell which password that login role has, and might regenerate the one in use`,
+            remedy: `run \`pulumi up\` once with tenant.passwordRotation ${JSON.stringify(lastRotation)} (it restores the annotation), then rotate`,
         };
     }
     const next = otherSlot(inUse);
@@ -119,8 +139,23 @@ export const ROTATION_ORDER = [
 ] as const;
 export type RotationStep = (typeof ROTATION_ORDER)[number];
 
-/** What the backend's pods are told changed: the login role and its Vault version (each role's versions count from 1). */
+/**
+ * The evidence of one credential: the login role and its Vault version, as a pair (each login role's Vault key
+ * counts its versions from 1, so a version alone repeats across the two: a@2 after b@2). Carried by every
+ * Secret ESO makes (CREDENTIALS_ANNOTATION), compared by the waits, and set on the backend's pod template.
+ */
 export const credentialsVersion = (loginRole: string, vaultVersion: string) => `${loginRole}@${vaultVersion}`;
+
+/** The login role of a credentialsVersion; undefined for anything else (e.g. the migration's rollback marker). */
+export function loginRoleOf(credentials: string | undefined): string | undefined {
+    const at = credentials?.lastIndexOf("@") ?? -1;
+    return at > 0 && /^\d+$/.test((credentials as string).slice(at + 1)) ? (credentials as string).slice(0, at) : undefined;
+}
+
+/** On every Secret ESO makes for this program: the credentialsVersion it holds (the waits' evidence). */
+export const CREDENTIALS_ANNOTATION = "synergyflow-db/credentials";
+/** On the backend's pod template: the credentialsVersion the pods were started on (rolls them on a change). */
+export const POD_CREDENTIALS_ANNOTATION = "synergyflow.io/db-credentials-version";
 
 /** Why a live Deployment has not finished rolling out (older pods may still run); undefined when it has. */
 export function rolloutPending(deployment: KubeObject | undefined): string | undefined {
@@ -138,6 +173,8 @@ export function rolloutPending(deployment: KubeObject | undefined): string | und
 
 /** The live evidence of the last rotation: the backend's and the login roles' ExternalSecrets, the Deployment. */
 export function liveCredentials(objects: { backendSecret?: KubeObject; loginSecrets: Partial<Record<CredentialSlot, KubeObject>>; deployment?: KubeObject }): LiveCredentials {
+    const template = (objects.deployment?.spec as { template?: { metadata?: { annotations?: Record<string, string> } } } | undefined)?.template;
+    const podsRole = loginRoleOf(template?.metadata?.annotations?.[POD_CREDENTIALS_ANNOTATION]);
     const annotations = (object: KubeObject | undefined) => object?.metadata.annotations ?? {};
     const generations: Partial<Record<CredentialSlot, string>> = {};
     for (const slot of CREDENTIAL_SLOTS) {
@@ -147,5 +184,5 @@ export function liveCredentials(objects: { backendSecret?: KubeObject; loginSecr
     const backend = objects.backendSecret
         ? { loginRole: annotations(objects.backendSecret)[ROTATION_ANNOTATIONS.loginRole], rotation: annotations(objects.backendSecret)[ROTATION_ANNOTATIONS.rotation] }
         : undefined;
-    return { ...(backend ? { backend } : {}), generations, rolloutPending: rolloutPending(objects.deployment) };
+    return { ...(backend ? { backend } : {}), ...(podsRole ? { pods: { loginRole: podsRole } } : {}), generations, rolloutPending: rolloutPending(objects.deployment) };
 }

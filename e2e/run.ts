@@ -19,7 +19,7 @@ import { loadStackConfig, runSynergyflowDb, stackLiveReader } from "../component
 import { readDumpFolder } from "../components/live/kubeObjects";
 import { crdDirectory } from "../conformance/crdSchemas";
 import { type CnpgOperator, cnpgCrds, cnpgOperatorDir, playPasswordStatus, startCnpgOperator } from "./cnpgOperator";
-import { loginCredentials } from "../components/rotation";
+import { CREDENTIALS_ANNOTATION, credentialsVersion, loginCredentials } from "../components/rotation";
 import { ClusterRolePatch } from "../components/infra/clusterRolePatch";
 import { applicationRoleFields } from "../components/infra/roleEntries";
 import { migrationChecks } from "./migration";
@@ -409,7 +409,8 @@ async function main(): Promise<number> {
                     const role = await until(`login role ${slot}'s Secret`, () => roleSecret(slot));
                     assert(role.type === "kubernetes.io/basic-auth", `type ${role.type}`);
                     assert(role.metadata.labels?.["cnpg.io/reload"] === "true", "no cnpg.io/reload label");
-                    assert(role.metadata.annotations?.["synergyflow-db/vault-version"] === String(vault.version), `the Secret does not carry Vault version ${vault.version}`);
+                    const pair = credentialsVersion(logins[slot].roleName, String(vault.version));
+                    assert(role.metadata.annotations?.[CREDENTIALS_ANNOTATION] === pair, `the Secret does not carry ${pair}`);
                     assert(decode(role, "username") === logins[slot].roleName && decode(role, "password") === vault.data["password"], `login role ${slot}'s Secret differs from Vault's`);
                 }
                 const app = await until("the app's Secret", appSecret);

@@ -5,6 +5,7 @@ import { execFileSync, spawn } from "node:child_process";
 import type { Client } from "pg";
 import * as fs from "node:fs";
 import { MODULE_SCHEMAS } from "../components/config";
+import { reportedSearchPath } from "../components/infra/bootstrapSql";
 import { type TenantEnvironment, errorOf, startTenantEnvironment, withClient } from "./environment";
 
 let env: TenantEnvironment;
@@ -47,6 +48,34 @@ describe("tenant setup", () => {
             expect((await c.query("SELECT current_user AS u")).rows[0].u).toBe(env.ownerRole);
             await c.query("ALTER TABLE synergyflow_tasks.made_by_a ADD COLUMN note text");
             await c.query("DROP TABLE synergyflow_tasks.made_by_a");
+        });
+    });
+
+    test("the server reset leaves each server connection as a fresh login of its role: a client that changes role and settings, then the next client on the same server connection", async () => {
+        const [a] = env.loginRoles as [string, string];
+        const expectedPath = reportedSearchPath(env.config.tenant.schemas);
+        // Transaction pooling: session-level SETs inside a transaction stay on the server connection after COMMIT.
+        const dirtyPid = await withClient(env.connect({ user: a }, "pooler"), async (c) => {
+            await c.query("BEGIN");
+            await c.query("SET ROLE NONE");
+            await c.query("SET search_path = public");
+            await c.query("SET statement_timeout = 1234");
+            const row = (await c.query("SELECT pg_backend_pid() AS pid, current_user AS u, current_setting('search_path') AS p")).rows[0];
+            expect(row).toMatchObject({ u: a, p: "public" });
+            await c.query("COMMIT");
+            return row.pid as number;
+        });
+        await withClient(env.connect({ user: a }, "pooler"), async (c) => {
+            const row = (await c.query("SELECT pg_backend_pid() AS pid, current_user AS u, current_setting('search_path') AS p, current_setting('statement_timeout') AS t")).rows[0];
+            // PgBouncer hands out the server connection released last (server_round_robin off): the dirty one.
+            expect(row.pid).toBe(dirtyPid);
+            expect(row).toMatchObject({ u: env.ownerRole, p: expectedPath, t: "0" });
+        });
+        // Why RESET ROLE is in the reset: RESET ALL alone leaves the role (PostgreSQL excludes it from RESET ALL).
+        await withClient(env.connect({ user: a }, "direct"), async (c) => {
+            await c.query("SET ROLE NONE");
+            await c.query("RESET ALL");
+            expect((await c.query("SELECT current_user AS u")).rows[0].u).toBe(a);
         });
     });
 
@@ -228,7 +257,7 @@ describe("the pooler's budget and what transaction pooling breaks", () => {
         } finally {
             await env.restartPgBouncer();
         }
-        expect(env.poolerSpec.pgbouncer.parameters).toMatchObject({ server_reset_query: "RESET ALL", server_reset_query_always: "1" });
+        expect(env.poolerSpec.pgbouncer.parameters).toMatchObject({ server_reset_query: "RESET ALL; RESET ROLE", server_reset_query_always: "1" });
     });
 
     test("without the reset (the parameters reverted), the same session SET leaks to the other client", async () => {

@@ -13,7 +13,7 @@ const byName = (file: string) => Object.fromEntries(poolerAlertRules(configOf(fi
 describe("pooler alerts", () => {
     test("thresholds follow the stack: 90% of the role's limit, instances, Hikari's connection timeout", () => {
         const prod = byName(path.join(ROOT, "Pulumi.prod.yaml"));
-        expect(prod["SynergyflowPoolerServerConnectionsNearRoleLimit"]!.expr).toMatch(/\) >= 20$/);
+        expect(prod["SynergyflowPoolerServerConnectionsNearRoleLimit"]!.expr).toMatch(/\) >= 18$/);
         expect(prod["SynergyflowPoolerPodsUnavailable"]!.expr).toMatch(/ < 3$/);
         expect(prod["SynergyflowPoolerWaitAboveHikariTimeout"]!.expr).toMatch(/\) > 30$/);
         const changed = byName(variantConfig("prod", {}, (c) => {

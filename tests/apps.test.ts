@@ -42,12 +42,12 @@ describe("apps side", () => {
         // And the rotation's record: which login role the backend follows, for which tenant.passwordRotation.
         expect(es.metadata.annotations).toEqual({
             "pulumi.com/waitFor": "condition=Ready",
-            "synergyflow-db/vault-version": prod.outputs["vaultSecretVersion"],
+            "synergyflow-db/credentials": `synergyflow_app_a@${prod.outputs["vaultSecretVersion"]}`,
             "synergyflow-db/login-role": "synergyflow_app_a",
             "synergyflow-db/password-rotation": "1",
         });
         const infra = byType(prod, "kubernetes:external-secrets.io/v1:ExternalSecret").map((r) => r.inputs as any).find((e) => e.metadata.name === "synergyflow-app-role-password-a");
-        expect(infra.metadata.annotations["synergyflow-db/vault-version"]).toBe(prod.outputs["vaultSecretVersion"]);
+        expect(infra.metadata.annotations["synergyflow-db/credentials"]).toBe(`synergyflow_app_a@${prod.outputs["vaultSecretVersion"]}`);
         expect(infra.spec.data[0].remoteRef.key).toBe(prod.outputs["vaultKey"]);
         expect(es.spec.target.name).toBe("synergyflow-db-credentials");
         expect(es.spec.secretStoreRef).toEqual({ kind: "ClusterSecretStore", name: "vault-backend" });
@@ -97,7 +97,9 @@ describe("apps side", () => {
         const init = deployment.spec.template.spec.initContainers[0];
         expect(init.name).toBe("wait-for-db");
         expect(init.command[2]).toContain("SELECT current_user");
-        expect(init.env.map((e: any) => e.name)).toEqual(["PGUSER", "PGPASSWORD"]);
+        expect(init.env.map((e: any) => e.name)).toEqual(["WAIT_FOR_DB_OWNER", "WAIT_FOR_DB_SEARCH_PATH", "PGUSER", "PGPASSWORD"]);
+        // It waits for the session the bootstrap sets up: the owner, with the module schemas then public.
+        expect(init.env.slice(0, 2).map((e: any) => e.value)).toEqual(["synergyflow_app", "synergyflow_users, synergyflow_incidents, synergyflow_changes, synergyflow_knowledge, synergyflow_tasks, synergyflow_audit, synergyflow_workflows, public"]);
     });
 
     test("security contexts satisfy the namespace's Pod Security level (restricted-compatible)", () => {
@@ -153,7 +155,12 @@ describe("apps side", () => {
         expect(pending).toContain("synergyflow-db:tenant.passwordRotation: \"3\" would start a new rotation while Deployment synergyflow/synergyflow-backend has not finished the last one (1 of 3 pods updated)");
         expect(pending).toContain("remedy: set tenant.passwordRotation back to \"2\"");
         const unknown = await refusal(platformAfter({ loginRole: "synergyflow_app_b", rotation: "2", generations: { a: "1" }, rollout: "complete" }));
-        expect(unknown).toContain("follows synergyflow_app_b, but its infra ExternalSecret cnpg-system/synergyflow-app-role-password-b carries no synergyflow-db/password-generation");
+        expect(unknown).toContain("the backend runs on synergyflow_app_b, but its infra ExternalSecret cnpg-system/synergyflow-app-role-password-b carries no synergyflow-db/password-generation");
+        // The record moved to b by rotation "2" but the pods still run on a (a run stopped before the rollout): only
+        // "2" may finish it; "3" would regenerate a, which the pods use.
+        const behind = await refusal(platformAfter({ loginRole: "synergyflow_app_b", podsOn: "synergyflow_app_a", rotation: "2", generations: { a: "1", b: "2" }, rollout: "complete" }));
+        expect(behind).toContain("was moved to synergyflow_app_b by rotation \"2\", but the pods of Deployment synergyflow/synergyflow-backend still run on synergyflow_app_a");
+        expect(behind).toContain("remedy: set tenant.passwordRotation back to \"2\" and run `pulumi up` (it moves the pods to synergyflow_app_b), then rotate");
     });
 
     test("namespaceMode create owns the Namespace itself (on an apps cluster without it); patch never marks it ours", async () => {
@@ -196,7 +203,7 @@ describe("split mode", () => {
         expect(split.resources.some((r) => r.type.startsWith("vault:") || r.type.startsWith("random:"))).toBe(false);
         // Only the apps side's own wait: its Secret holds the version the infra stack published.
         expect(split.resources.filter((r) => r.type.startsWith("pulumi-nodejs:")).map((r) => (r.inputs as any).waits)).toEqual([
-            [{ kind: "secretSynced", cluster: "apps", namespace: "synergyflow", secretName: "synergyflow-db-credentials", vaultVersion: fixture.vaultSecretVersion }],
+            [{ kind: "secretSynced", cluster: "apps", namespace: "synergyflow", secretName: "synergyflow-db-credentials", credentials: `${fixture.loginRoleName}@${fixture.vaultSecretVersion}` }],
         ]);
         expect(split.plan.filter((e) => e.target === "infra" || e.target === "vault")).toEqual([]);
         const reference = split.resources.find((r) => r.type === "pulumi:pulumi:StackReference");

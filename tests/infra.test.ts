@@ -70,15 +70,15 @@ describe("infra tenant", () => {
                     // The Secret carries the Vault version it holds: the evidence the rotation waits for.
                     template: {
                         type: "kubernetes.io/basic-auth",
-                        metadata: { labels: { "cnpg.io/reload": "true", "synergyflow-db/stack": "prod" }, annotations: { "synergyflow-db/vault-version": role.metadata.annotations["synergyflow-db/vault-version"] } },
+                        metadata: { labels: { "cnpg.io/reload": "true", "synergyflow-db/stack": "prod" }, annotations: { "synergyflow-db/credentials": role.metadata.annotations["synergyflow-db/credentials"] } },
                     },
                 },
             },
         });
         // The same key string vault.kv.SecretV2 was given, relative to the store's mount, read at the version written.
         expect(role.spec.data).toEqual([
-            { secretKey: "username", remoteRef: { key: "kubernetes/infra/cloudnative-pg/synergyflow-b", property: "username", version: role.metadata.annotations["synergyflow-db/vault-version"] } },
-            { secretKey: "password", remoteRef: { key: "kubernetes/infra/cloudnative-pg/synergyflow-b", property: "password", version: role.metadata.annotations["synergyflow-db/vault-version"] } },
+            { secretKey: "username", remoteRef: { key: "kubernetes/infra/cloudnative-pg/synergyflow-b", property: "username", version: role.metadata.annotations["synergyflow-db/credentials"].split("@")[1] } },
+            { secretKey: "password", remoteRef: { key: "kubernetes/infra/cloudnative-pg/synergyflow-b", property: "password", version: role.metadata.annotations["synergyflow-db/credentials"].split("@")[1] } },
         ]);
         const devRole = byType(dev, "kubernetes:external-secrets.io/v1:ExternalSecret").map((r) => r.inputs as any).find((e) => e.metadata.name === "synergyflow-app-role-password-a");
         expect(devRole.spec.target.creationPolicy).toBe("Owner");
@@ -96,7 +96,7 @@ describe("infra tenant", () => {
         const patch = one(vault, "pulumi-nodejs:dynamic/synergyflow-db:ClusterRolePatch");
         expect(patch).toMatchObject({ namespace: "cnpg-system", clusterName: "shared-postgres", context: "infra", dropTimeoutSeconds: 300 });
         expect(patch.roles.map((r: any) => [r.name, r.login, r.connectionLimit, r.passwordSecret?.name, r.inRoles])).toEqual([
-            ["synergyflow_app", false, 0, undefined, undefined],
+            ["synergyflow_app", false, -1, undefined, undefined],
             ["synergyflow_app_a", true, 21, "synergyflow-app-role-password-a", ["synergyflow_app"]],
             ["synergyflow_app_b", true, 21, "synergyflow-app-role-password-b", ["synergyflow_app"]],
             ["synergyflow_pooler_auth", true, 4, "synergyflow-pooler-auth", undefined],
@@ -117,8 +117,8 @@ describe("infra tenant", () => {
         const result = await synth("prod", variantConfig("prod", {}, (c) => Object.assign(c["synergyflow-db:sharedCluster"], { operatorVersion: "1.30", roleStrategy: "databaseRole" })), undefined, databaseRolePlatform());
         const roles = byType(result, "kubernetes:postgresql.cnpg.io/v1:DatabaseRole").map((r) => r.inputs as any);
         expect(roles.map((r) => r.metadata.name)).toEqual(["synergyflow-app", "synergyflow-app-a", "synergyflow-app-b"]);
-        expect(roles[0].spec).toMatchObject({ cluster: { name: "shared-postgres" }, name: "synergyflow_app", login: false, superuser: false, connectionLimit: 0, databaseRoleReclaimPolicy: "retain" });
-        expect(roles[1].spec).toMatchObject({ name: "synergyflow_app_a", login: true, connectionLimit: 23, inRoles: ["synergyflow_app"], passwordSecret: { name: "synergyflow-app-role-password-a" } });
+        expect(roles[0].spec).toMatchObject({ cluster: { name: "shared-postgres" }, name: "synergyflow_app", login: false, superuser: false, connectionLimit: -1, databaseRoleReclaimPolicy: "retain" });
+        expect(roles[1].spec).toMatchObject({ name: "synergyflow_app_a", login: true, connectionLimit: 20, inRoles: ["synergyflow_app"], passwordSecret: { name: "synergyflow-app-role-password-a" } });
         for (const role of roles) expect(role.spec.ensure).toBeUndefined();
         expect(byType(result, "pulumi-nodejs:dynamic/synergyflow-db:ClusterRolePatch")).toHaveLength(0);
         // CNPG 1.30 reports the password it applied on the DatabaseRole: the rotation waits there.
@@ -271,6 +271,8 @@ describe("infra tenant", () => {
             "jdbc:postgresql://10.80.12.40:5432/synergyflow?sslmode=verify-ca&sslrootcert=%2Fetc%2Fsynergyflow-db%2Fserver-ca%2Fca.crt&prepareThreshold=5&ApplicationName=synergyflow&tcpKeepAlive=true",
         );
         expect(String(prod.outputs["serverCaCertificate"])).toMatch(/^-----BEGIN CERTIFICATE-----\n/);
-        expect(prod.outputs["connectionBudget"]).toMatchObject({ usableSlots: 197, otherTenantsTotal: 150, ourRoleLimits: { synergyflow_app: 0, synergyflow_app_a: 23, synergyflow_app_b: 23 }, poolerServerConnections: 21 });
+        expect(prod.outputs["connectionBudget"]).toEqual(
+            expect.objectContaining({ usableSlots: 197, otherTenantsTotal: 150, ourRoleLimits: { synergyflow_app_a: 20, synergyflow_app_b: 20 }, poolerAuthConnections: 6, total: 196, poolerServerConnections: 18 }),
+        );
     });
 });

@@ -82,7 +82,7 @@ describe("preflight refuses, naming the key, the live object and its owner, and 
         expect(problem!.remedy).toMatch(/- name: synergyflow_app\n\s+ensure: present\n\s+comment: synergyflow owner role, no login \(synergyflow-db\)\n\s+login: false/);
         expect(problem!.remedy).toMatch(/- name: synergyflow_app_b\n\s+ensure: present\n\s+comment: synergyflow application login role b \(synergyflow-db\)\n\s+login: true\n[\s\S]*inRoles:\n\s+- synergyflow_app\n\s+passwordSecret:\n\s+name: synergyflow-app-role-password-b/);
         const different = livePlatformCopy("prod", (infra) => (cluster(infra).spec.managed.roles.find((r: any) => r.name === "synergyflow_app_a").connectionLimit = 50));
-        expect((await problemsOn(prodConfig(), different))[0]!.message).toContain(`entry "synergyflow_app_a" differs in connectionLimit (live 50, expected 23)`);
+        expect((await problemsOn(prodConfig(), different))[0]!.message).toContain(`entry "synergyflow_app_a" differs in connectionLimit (live 50, expected 20)`);
     });
 
     test("databaseRole: the kind not served, and an inline entry that would shadow ours", async () => {
@@ -132,11 +132,13 @@ describe("preflight refuses, naming the key, the live object and its owner, and 
             variantConfig("prod", {}, (c) => {
                 Object.assign(c["synergyflow-db:pooler"], { name: "synergyflow-pooler", podDisruptionBudgetName: "synergyflow-pooler", authMode: "vault" });
                 c["synergyflow-db:vault"].kvMount = "kv";
+                c["synergyflow-db:tenant"].connectionLimit = 22;
             }),
         );
         const error = await runPreflight(config, fixtureLiveReader(path.join(ROOT, "fixtures/live/prod")), "prod").catch((e: unknown) => e);
         expect(error).toBeInstanceOf(PreflightError);
-        // vault auth also adds its auth role's 4 connections to a budget that has 1 slot left.
+        // vault auth adds its auth role's 4 connections (and our Pooler, under Flux's Pooler's name, counts no
+        // cnpg_pooler_pgbouncer): 150 + 2 x 22 + 4 = 198 > 197.
         expect((error as PreflightError).problems.map((p) => p.key)).toEqual(["pooler.authMode", "sharedCluster.roleStrategy", "tenant.connectionLimit", "pooler.name", "pooler.podDisruptionBudgetName", "vault.kvMount", "vault.kvMount"]);
         expect((error as PreflightError).message).toMatch(/^synergyflow-db preflight against the live platform: 7 problems, nothing was created:\n  - synergyflow-db:pooler.authMode: /);
     });
@@ -153,13 +155,13 @@ describe("the live connection budget", () => {
         const { problems } = await platformWith((infra) => cluster(infra).spec.managed.roles.push({ name: "grafana_app", login: true, connectionLimit: 10 }));
         expect(problems.map((p) => p.key)).toEqual(["tenant.connectionLimit"]);
         expect(problems[0]!.message).toContain(
-            "other roles 160 (gitlab_app 50 (Cluster cnpg-system/shared-postgres spec.managed.roles), harbor_app 30 (Cluster cnpg-system/shared-postgres spec.managed.roles), mattermost_app 40 (Cluster cnpg-system/shared-postgres spec.managed.roles), keycloak_app 20 (Cluster cnpg-system/shared-postgres spec.managed.roles), readonly_user 10 (Cluster cnpg-system/shared-postgres spec.managed.roles), grafana_app 10 (Cluster cnpg-system/shared-postgres spec.managed.roles)) + ours 46 (synergyflow_app 0, synergyflow_app_a 23, synergyflow_app_b 23) = 206 > 197 usable slots (live max_connections 200 - superuser_reserved_connections 3); at most 18 fit for tenant.connectionLimit (each of the two login roles has it)",
+            "connection slots on Cluster cnpg-system/shared-postgres: other login roles 160 (gitlab_app 50, harbor_app 30, mattermost_app 40, keycloak_app 20, readonly_user 10, grafana_app 10) + ours 40 (synergyflow_app_a 20, synergyflow_app_b 20) + cnpg_pooler_pgbouncer 6 (Pooler synergyflow-pooler 3 pods, Pooler synergyflow-pgbouncer (ours) 3 pods) = 206 of 197 usable (max_connections 200 - superuser_reserved_connections 3 - reserved_connections 0): 9 over; at most 15 fit for tenant.connectionLimit (each of the 2 login roles has it)",
         );
     });
 
     test("a role without a limit (-1) is refused by name, not counted as -1", async () => {
         const { problems } = await platformWith((infra) => cluster(infra).spec.managed.roles.push({ name: "adhoc_admin", login: true }));
-        expect(problems.map((p) => p.message)).toEqual([expect.stringMatching(/^role adhoc_admin on Cluster cnpg-system\/shared-postgres \(Cluster cnpg-system\/shared-postgres spec.managed.roles\) has connectionLimit -1 \(unlimited\)/)]);
+        expect(problems.map((p) => p.message)).toEqual([expect.stringMatching(/^login role adhoc_admin on Cluster cnpg-system\/shared-postgres \(Cluster cnpg-system\/shared-postgres spec.managed.roles\) has connectionLimit -1 \(unlimited\)/)]);
     });
 
     test("DatabaseRoles count (once, where an inline entry of the same name wins); live max_connections and reserved slots", async () => {

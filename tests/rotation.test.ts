@@ -13,7 +13,13 @@ import { databaseRolePlatform, livePlatformCopy, platformAfter } from "./support
 
 const prod: StackConfig = loadStackConfig(readStackFile(`${ROOT}/Pulumi.prod.yaml`).config);
 const withRotation = (rotation: string): StackConfig => ({ ...prod, tenant: { ...prod.tenant, passwordRotation: rotation } });
-const live = (backend: LiveCredentials["backend"], generations: LiveCredentials["generations"], rolloutPendingReason?: string): LiveCredentials => ({ backend, generations, rolloutPending: rolloutPendingReason });
+/** The live record and generations; the pods on the record's login role unless told otherwise. */
+const live = (backend: LiveCredentials["backend"], generations: LiveCredentials["generations"], rolloutPendingReason?: string, podsOn: string | undefined = backend?.loginRole): LiveCredentials => ({
+    backend,
+    ...(podsOn ? { pods: { loginRole: podsOn } } : {}),
+    generations,
+    rolloutPending: rolloutPendingReason,
+});
 
 describe("planRotation", () => {
     test("first run: the backend on login role a, both passwords generated for the current value", () => {
@@ -37,6 +43,13 @@ describe("planRotation", () => {
         expect(pending).toMatchObject({ message: expect.stringContaining("synergyflow_app_a, whose password this rotation regenerates") });
         const unknown = planRotation(withRotation("3"), live({ loginRole: "synergyflow_app_b", rotation: "2" }, { a: "1" }));
         expect(unknown).toMatchObject({ key: "tenant.passwordRotation", remedy: expect.stringContaining(`tenant.passwordRotation "2"`) });
+        // The record moved to b (step appsSecret) but the pods still run on a: rotation "2" finishes the move to b,
+        // any other value is refused (it would regenerate a under the pods).
+        expect(planRotation(withRotation("2"), live({ loginRole: "synergyflow_app_b", rotation: "2" }, { a: "1", b: "2" }, undefined, "synergyflow_app_a"))).toEqual({ active: "b", generations: { a: "1", b: "2" }, rotating: false });
+        const behind = planRotation(withRotation("3"), live({ loginRole: "synergyflow_app_b", rotation: "2" }, { a: "1", b: "2" }, undefined, "synergyflow_app_a"));
+        expect(behind).toMatchObject({ key: "tenant.passwordRotation", message: expect.stringContaining("still run on synergyflow_app_a"), remedy: expect.stringContaining(`back to "2"`) });
+        // The pods are what counts, not the record: with no record left, the idle role is the one the pods do not use.
+        expect(planRotation(withRotation("2"), live(undefined, { a: "1", b: "1" }, undefined, "synergyflow_app_b"))).toEqual({ active: "b", generations: { a: "1", b: "1" }, rotating: false });
         // The same value with a pending rollout is a re-run, not a rotation: allowed.
         expect(planRotation(withRotation("2"), live({ loginRole: "synergyflow_app_b", rotation: "2" }, { a: "1", b: "2" }, "1 of 3 pods updated"))).toMatchObject({ active: "b", rotating: false });
     });
@@ -55,10 +68,10 @@ describe("rolloutPending", () => {
 });
 
 describe("evidence waits", () => {
-    const secret = (name: string, resourceVersion: string, vaultVersion?: string): KubeObject => ({
+    const secret = (name: string, resourceVersion: string, vaultVersion?: string, role = "synergyflow_app_b"): KubeObject => ({
         apiVersion: "v1",
         kind: "Secret",
-        metadata: { name, namespace: "cnpg-system", resourceVersion, annotations: vaultVersion ? { "synergyflow-db/vault-version": vaultVersion } : {} },
+        metadata: { name, namespace: "cnpg-system", resourceVersion, annotations: vaultVersion ? { "synergyflow-db/credentials": `${role}@${vaultVersion}` } : {} },
     });
     const cluster = (applied: Record<string, string>): KubeObject => ({
         apiVersion: "postgresql.cnpg.io/v1",
@@ -71,7 +84,7 @@ describe("evidence waits", () => {
         list: async () => [],
     });
     const waits: EvidenceWait[] = [
-        { kind: "secretSynced", cluster: "infra", namespace: "cnpg-system", secretName: "synergyflow-app-role-password-b", vaultVersion: "4" },
+        { kind: "secretSynced", cluster: "infra", namespace: "cnpg-system", secretName: "synergyflow-app-role-password-b", credentials: "synergyflow_app_b@4" },
         { kind: "passwordApplied", namespace: "cnpg-system", clusterName: "shared-postgres", roleName: "synergyflow_app_b", secretName: "synergyflow-app-role-password-b", declaredBy: "cluster" },
     ];
     const state = { clusters: { infra: { context: "infra" }, apps: { context: "apps" } }, waits, timeoutSeconds: 1, step: "login role passwords applied in PostgreSQL" };
@@ -90,9 +103,25 @@ describe("evidence waits", () => {
         const provider = evidenceProvider(() => fakeReader(() => objects), 20);
         const error = await provider.create!(state).catch((e: Error) => e);
         expect(String(error)).toContain("login role passwords applied in PostgreSQL: no evidence within 1s");
-        expect(String(error)).toContain("Secret cnpg-system/synergyflow-app-role-password-b on the infra cluster holds Vault version 3, not 4: External Secrets has not synced it yet");
+        expect(String(error)).toContain("Secret cnpg-system/synergyflow-app-role-password-b on the infra cluster holds synergyflow_app_b@3, not synergyflow_app_b@4: External Secrets has not synced it yet");
         expect(String(error)).toContain("CNPG has not applied Secret cnpg-system/synergyflow-app-role-password-b (resourceVersion 101) to role synergyflow_app_b: Cluster cnpg-system/shared-postgres reports no password applied");
         expect(String(error)).toContain("run `pulumi up` again with the same tenant.passwordRotation");
+    });
+
+    test("the same Vault version of the other login role is no evidence: the pair is compared (a@2 after b@2)", async () => {
+        // The backend's Secret holds b@2 from the last rotation; this one moves it to a, whose key is now at version 2 too.
+        const appsWait: EvidenceWait = { kind: "secretSynced", cluster: "apps", namespace: "cnpg-system", secretName: "synergyflow-db-credentials", credentials: "synergyflow_app_a@2" };
+        const objects = [secret("synergyflow-db-credentials", "7", "2", "synergyflow_app_b")];
+        const provider = evidenceProvider(() => fakeReader(() => objects), 20);
+        const error = await provider.create!({ ...state, waits: [appsWait] }).catch((e: Error) => e);
+        expect(String(error)).toContain("holds synergyflow_app_b@2, not synergyflow_app_a@2: External Secrets has not synced it yet");
+    });
+
+    test("a timed-out password wait says why CNPG could not apply it (status.managedRolesStatus.cannotReconcile)", async () => {
+        const refused: KubeObject = { ...cluster({}), status: { managedRolesStatus: { cannotReconcile: { synergyflow_app_b: ["role synergyflow_app_b: the username in Secret synergyflow-app-role-password-b does not match"] } } } };
+        const provider = evidenceProvider(() => fakeReader(() => [secret("synergyflow-app-role-password-b", "101", "4"), refused]), 20);
+        const error = await provider.create!(state).catch((e: Error) => e);
+        expect(String(error)).toContain("reports no password applied; CNPG says: role synergyflow_app_b: the username in Secret synergyflow-app-role-password-b does not match");
     });
 
     test("DatabaseRoles: CNPG 1.30 reports the applied Secret on the DatabaseRole", async () => {
@@ -105,7 +134,7 @@ describe("evidence waits", () => {
     test("only a changed wait is a change: no-change runs do not poll", async () => {
         const provider = evidenceProvider(() => fakeReader(() => []), 20);
         expect((await provider.diff!("id", state, state)).changes).toBe(false);
-        expect((await provider.diff!("id", state, { ...state, waits: [{ ...(waits[0] as EvidenceWait & { kind: "secretSynced" }), vaultVersion: "5" }] })).changes).toBe(true);
+        expect((await provider.diff!("id", state, { ...state, waits: [{ ...(waits[0] as EvidenceWait & { kind: "secretSynced" }), credentials: "synergyflow_app_b@5" }] })).changes).toBe(true);
     });
 });
 

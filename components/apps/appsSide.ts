@@ -16,6 +16,7 @@ import { ROTATION_ANNOTATIONS, credentialsVersion } from "../rotation";
 import { PHASE_DOES, appsSideDuring, migrationRecordName, sourceHost } from "../migration/phases";
 import type { PlatformFacts } from "../preflight/preflight";
 import { MigrationJob } from "./migrationJob";
+import { reportedSearchPath } from "../infra/bootstrapSql";
 
 export interface AppsSideArgs {
     config: StackConfig;
@@ -73,6 +74,7 @@ export class AppsSide extends pulumi.ComponentResource {
                 secretType: "Opaque",
                 vaultKey: wiring.vaultKey,
                 vaultVersion: wiring.vaultSecretVersion,
+                loginRole: wiring.loginRoleName,
                 // The rotation's record: the next run reads which login role the backend follows (rotation.ts).
                 annotations: { [ROTATION_ANNOTATIONS.loginRole]: wiring.loginRoleName, [ROTATION_ANNOTATIONS.rotation]: wiring.passwordRotation },
                 properties: { [backend.usernameEnv]: "username", [backend.passwordEnv]: "password" },
@@ -90,7 +92,9 @@ export class AppsSide extends pulumi.ComponentResource {
                       clusters: { infra: config.infraCluster, apps: config.appsCluster },
                       step: "backend credentials synced",
                       timeoutSeconds: EVIDENCE_TIMEOUT_SECONDS,
-                      waits: wiring.vaultSecretVersion.apply((version): EvidenceWait[] => [{ kind: "secretSynced", cluster: "apps", namespace: backend.namespace, secretName: backend.credentialsSecretName, vaultVersion: version }]),
+                      waits: pulumi
+                          .all([wiring.loginRoleName, wiring.vaultSecretVersion])
+                          .apply(([role, version]): EvidenceWait[] => [{ kind: "secretSynced", cluster: "apps", namespace: backend.namespace, secretName: backend.credentialsSecretName, credentials: credentialsVersion(role, version) }]),
                   },
                   { parent: this, dependsOn: [credentials] },
               )
@@ -132,6 +136,7 @@ export class AppsSide extends pulumi.ComponentResource {
                           credentialKeys: { username: backend.usernameEnv, password: backend.passwordEnv },
                           credentialsVersion: pulumi.all([wiring.loginRoleName, wiring.vaultSecretVersion]).apply(([role, version]) => credentialsVersion(role, version)),
                       }),
+                ...(during.onSource ? {} : { expectedSession: { owner: tenant.roleName, searchPath: reportedSearchPath(tenant.schemas) } }),
                 replicas: during.replicas,
                 labels,
                 waitForReady: config.waitForControllers,

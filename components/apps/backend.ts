@@ -6,9 +6,9 @@ import * as pulumi from "@pulumi/pulumi";
 import type { BackendConfig } from "../config";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../securityContext";
 import { SERVER_CA_DIR } from "../jdbc";
-import { waitForDbScript } from "./waitForDb";
+import { waitForDbEnv, waitForDbScript } from "./waitForDb";
+import { POD_CREDENTIALS_ANNOTATION } from "../rotation";
 
-export const CREDENTIALS_VERSION_ANNOTATION = "synergyflow.io/db-credentials-version";
 const APP_UID = 1000;
 /** uid of the postgres user in the alpine PostgreSQL image. */
 const PSQL_UID = 70;
@@ -23,6 +23,8 @@ export interface BackendDeploymentArgs {
     /** The keys of the username and password in that Secret (the backend's env names, or a CNPG Secret's). */
     credentialKeys: { username: string; password: string };
     credentialsVersion: pulumi.Input<string>;
+    /** What wait-for-db expects of the session: the owner role and the search_path the bootstrap sets (none on the migration's source). */
+    expectedSession?: { owner: string; searchPath: string };
     /** config.replicas, or 0 while a migration copies (migration/phases.ts). */
     replicas: number;
     labels: Record<string, string>;
@@ -63,7 +65,7 @@ export class BackendDeployment extends pulumi.ComponentResource {
                     // Surge is part of the connection budget: (replicas + maxSurge) x Hikari maximum pool.
                     strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: config.maxSurge, maxUnavailable: config.maxUnavailable } },
                     template: {
-                        metadata: { labels: args.labels, annotations: { [CREDENTIALS_VERSION_ANNOTATION]: args.credentialsVersion } },
+                        metadata: { labels: args.labels, annotations: { [POD_CREDENTIALS_ANNOTATION]: args.credentialsVersion } },
                         spec: {
                             automountServiceAccountToken: false,
                             securityContext: restrictedPodSecurityContext(APP_UID),
@@ -74,6 +76,7 @@ export class BackendDeployment extends pulumi.ComponentResource {
                                     command: ["sh", "-c", waitForDbScript(config.waitForDbAttempts)],
                                     envFrom: [{ configMapRef: { name: args.datasourceConfigMapName } }],
                                     env: [
+                                        ...waitForDbEnv(args.expectedSession),
                                         { name: "PGUSER", valueFrom: fromSecret(config.usernameEnv) },
                                         { name: "PGPASSWORD", valueFrom: fromSecret(config.passwordEnv) },
                                     ],

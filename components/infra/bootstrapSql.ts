@@ -35,6 +35,12 @@ export function bootstrapSqlArgs(config: StackConfig): BootstrapSqlArgs {
 export const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 export const literal = (value: string) => `'${value.replace(/'/g, "''")}'`;
 
+/** The login roles' search_path: the module schemas, then public. */
+export const loginSearchPath = (schemas: string[]) => [...schemas, "public"];
+
+/** A search_path as PostgreSQL reports it (current_setting): its list, identifiers quoted only where needed. */
+export const reportedSearchPath = (schemas: string[]) => loginSearchPath(schemas).map((name) => (/^[a-z_][a-z0-9_$]*$/.test(name) ? name : ident(name))).join(", ");
+
 /** The auth_query PgBouncer runs (as the auth role) to fetch a connecting user's password hash. */
 export function authQuery(functionSchema: string): string {
     return `SELECT usename, passwd FROM ${ident(functionSchema)}.user_search($1)`;
@@ -75,7 +81,7 @@ GRANT EXECUTE ON FUNCTION ${fn} TO ${ident(auth.authRole)};
  * ALL (server_reset_query) returns to these values.
  */
 function loginRoleSettings(args: BootstrapSqlArgs, role: string): string[] {
-    const searchPath = [...args.schemas, "public"].map(ident).join(", ");
+    const searchPath = loginSearchPath(args.schemas).map(ident).join(", ");
     return [`ALTER ROLE ${role} IN DATABASE ${ident(args.databaseName)} SET role = ${literal(args.ownerRole)};`, `ALTER ROLE ${role} IN DATABASE ${ident(args.databaseName)} SET search_path = ${searchPath};`];
 }
 

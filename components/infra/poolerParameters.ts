@@ -77,10 +77,12 @@ export const DEFAULT_POOLER_PARAMETERS: PoolerParameters = {
     query_wait_timeout: 60,
     client_idle_timeout: 0,
     idle_transaction_timeout: 300,
-    // Behind transaction pooling a session-level SET (search_path, statement_timeout...) would stay on the server
-    // connection and reach the next client; reset it whenever a server connection goes back to the pool. Runs
-    // after the client has its answer; prepared statements are untouched.
-    server_reset_query: "RESET ALL",
+    // Behind transaction pooling a session-level SET (search_path, statement_timeout, role...) would stay on the
+    // server connection and reach the next client; reset it whenever a server connection goes back to the pool,
+    // to what a fresh login of the role has (its ALTER ROLE ... SET values). RESET ALL skips `role` (PostgreSQL
+    // marks it so), hence RESET ROLE: back to the owner the login role acts as. Runs after the client has its
+    // answer; prepared statements are untouched.
+    server_reset_query: "RESET ALL; RESET ROLE",
     server_reset_query_always: true,
     log_connections: false,
     log_disconnections: false,

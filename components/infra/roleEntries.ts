@@ -33,7 +33,9 @@ export function ownerRoleFields(config: StackConfig): CnpgRoleFields {
         comment: `${tenant.appName} owner role, no login (synergyflow-db)`,
         login: false,
         inherit: true,
-        connectionLimit: 0,
+        // NOLOGIN already keeps it out; -1 is CNPG's default, which a 0 turns into on the way in (omitempty), so
+        // anything else reads back as drift on every refresh.
+        connectionLimit: -1,
         superuser: false,
         createdb: false,
         createrole: false,

@@ -18,7 +18,7 @@ import { desiredRoles } from "./roleEntries";
 import type { CredentialFactory } from "./vaultCredential";
 import { ControllerEvidence, EVIDENCE_TIMEOUT_SECONDS } from "../controllerEvidence";
 import type { EvidenceWait } from "../evidence";
-import { CREDENTIAL_SLOTS, type CredentialSlot, ROTATION_ANNOTATIONS, loginCredentials } from "../rotation";
+import { CREDENTIAL_SLOTS, type CredentialSlot, ROTATION_ANNOTATIONS, credentialsVersion, loginCredentials } from "../rotation";
 
 export interface InfraTenantArgs {
     config: StackConfig;
@@ -77,6 +77,7 @@ export class InfraTenant extends pulumi.ComponentResource {
                     secretLabels: { ...secretLabels, "cnpg.io/reload": "true" },
                     vaultKey: credential.vaultKey,
                     vaultVersion: credential.vaultVersion,
+                    loginRole: login.username,
                     annotations: { [ROTATION_ANNOTATIONS.generation]: login.generation },
                     properties: { username: "username", password: "password" },
                     labels: secretLabels,
@@ -144,7 +145,7 @@ export class InfraTenant extends pulumi.ComponentResource {
                       timeoutSeconds: EVIDENCE_TIMEOUT_SECONDS,
                       waits: pulumi.all(CREDENTIAL_SLOTS.map((slot) => login[slot].credential.vaultVersion)).apply((versions) =>
                           CREDENTIAL_SLOTS.flatMap((slot, i): EvidenceWait[] => [
-                              { kind: "secretSynced", cluster: "infra", namespace, secretName: logins[slot].passwordSecretName, vaultVersion: versions[i] as string },
+                              { kind: "secretSynced", cluster: "infra", namespace, secretName: logins[slot].passwordSecretName, credentials: credentialsVersion(logins[slot].roleName, versions[i] as string) },
                               {
                                   kind: "passwordApplied",
                                   namespace,
@@ -217,14 +218,15 @@ export class InfraTenant extends pulumi.ComponentResource {
                 { parent: this },
             );
         let tenantPooler: TenantPooler;
+        let bootstrap: BootstrapJob;
         if (vaultAuth) {
             // PgBouncer's auth_query needs the lookup function the Job creates.
-            const bootstrap = makeBootstrap([database.database, ...loginsReady]);
+            bootstrap = makeBootstrap([database.database, ...loginsReady]);
             tenantPooler = makePooler([database.database, bootstrap.job]);
         } else {
             // The Job grants CONNECT to the role CNPG creates for our Pooler: the Pooler comes first.
             tenantPooler = makePooler([database.database]);
-            makeBootstrap([database.database, ...loginsReady, tenantPooler.pooler]);
+            bootstrap = makeBootstrap([database.database, ...loginsReady, tenantPooler.pooler]);
         }
 
         const active = login[plan.active];
@@ -240,8 +242,12 @@ export class InfraTenant extends pulumi.ComponentResource {
             passwordRotation: pulumi.output(tenant.passwordRotation),
             vaultMount: pulumi.output(config.vault.kvMount),
             vaultKey: active.credential.vaultKey,
-            // Through the evidence of step "postgres": the apps side moves only once PostgreSQL has the password.
-            vaultSecretVersion: passwordsApplied ? pulumi.all([passwordsApplied.urn, active.credential.vaultVersion]).apply(([, version]) => version) : active.credential.vaultVersion,
+            // Through the evidence of step "postgres" and the bootstrap Job's completion: the apps side (its Secret,
+            // so the backend, wait-for-db and the migration Jobs) moves only once PostgreSQL has the password and
+            // the login roles' settings (role, search_path), which a session takes only when it starts.
+            vaultSecretVersion: pulumi
+                .all([bootstrap.job.urn, ...(passwordsApplied ? [passwordsApplied.urn] : []), active.credential.vaultVersion])
+                .apply((values) => values[values.length - 1] as string),
             jdbcUrl: pulumi
                 .all([tenantPooler.host, tenantPooler.port, sslMode])
                 .apply(([host, port, mode]) => jdbcUrl({ host, port, database: tenant.databaseName, applicationName: tenant.appName, sslMode: mode })),

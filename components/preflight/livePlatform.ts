@@ -13,6 +13,8 @@ export interface LivePlatform {
     cluster?: KubeObject;
     /** DatabaseRoles in the Cluster's namespace; undefined when the infra cluster does not serve the kind. */
     databaseRoles?: KubeObject[];
+    /** Poolers in the Cluster's namespace (CNPG's own pooler role holds connections for those with operator auth). */
+    poolers?: KubeObject[];
     /** The Secret whose ca.crt signs the cluster's server certificate. */
     caSecret?: KubeObject;
     /** The superuser Secret (read only in vault pooler auth, which needs it). */
@@ -63,6 +65,7 @@ export async function readLivePlatform(config: StackConfig, reader: LiveReader, 
         stack,
         cluster,
         databaseRoles: infraSide ? await reader.list("infra", CNPG, "DatabaseRole", ns) : [],
+        poolers: infraSide ? ((await reader.list("infra", CNPG, "Pooler", ns)) ?? []) : [],
         caSecret: infraSide ? await secret(caSecretName(cluster, sharedCluster.name)) : undefined,
         superuserSecret: infraSide && config.pooler.authMode === "vault" ? await secret(superuserSecretName(cluster, sharedCluster.name)) : undefined,
         stores: {

@@ -61,7 +61,7 @@ export function nameConflicts(live: LivePlatform): PreflightProblem[] {
     });
 }
 
-/** The live Cluster's connection slots and every role on it that is not ours. */
+/** The live Cluster's connection slots, every role on it that is not ours, and the Poolers CNPG authenticates. */
 export function sharedClusterSlots(config: StackConfig, live: LivePlatform): SharedClusterSlots {
     const cluster = live.cluster as KubeObject;
     const parameters = ((cluster.spec?.["postgresql"] as { parameters?: Record<string, string> } | undefined)?.parameters ?? {}) as Record<string, string>;
@@ -70,18 +70,34 @@ export function sharedClusterSlots(config: StackConfig, live: LivePlatform): Sha
     const inlineNames = new Set(inline.map((r) => String(r["name"])));
     const where = `${cluster.metadata.namespace}/${cluster.metadata.name}`;
     const otherRoles = [
-        ...inline.map((r) => ({ name: String(r["name"]), connectionLimit: Number(r["connectionLimit"] ?? -1), declaredIn: `Cluster ${where} spec.managed.roles` })),
+    // CNPG's defaults for a role entry: login false, connectionLimit -1.
+    const role = (fields: Record<string, unknown>, declaredIn: string) => ({
+        name: String(fields["name"]),
+        connectionLimit: Number(fields["connectionLimit"] ?? -1),
+        login: fields["login"] === true,
+        superuser: fields["superuser"] === true,
+        declaredIn,
+    });
+        ...inline.map((r) => role(r, `Cluster ${where} spec.managed.roles`)),
         ...(live.databaseRoles ?? [])
             // CNPG applies the inline entry when both declare a role.
             .filter((d) => (d.spec?.["cluster"] as { name?: string } | undefined)?.name === config.sharedCluster.name && !inlineNames.has(String(d.spec?.["name"])))
-            .map((d) => ({ name: String(d.spec?.["name"]), connectionLimit: Number(d.spec?.["connectionLimit"] ?? -1), declaredIn: describe(d) })),
+            .map((d) => role(d.spec ?? {}, describe(d))),
     ].filter((r) => !ours.has(r.name));
     return {
+    // Poolers of this Cluster whose auth CNPG manages (no authQuerySecret), ours as this run leaves it.
+    const operatorAuth = (spec: Record<string, unknown> | undefined) => !(spec?.["pgbouncer"] as { authQuerySecret?: unknown } | undefined)?.authQuerySecret;
+    const poolerAuthPods = (live.poolers ?? [])
+        .filter((p) => p.metadata.name !== config.pooler.name && (p.spec?.["cluster"] as { name?: string } | undefined)?.name === config.sharedCluster.name && operatorAuth(p.spec))
+        .map((p) => ({ pooler: `Pooler ${p.metadata.name}`, pods: Number(p.spec?.["instances"] ?? 1) }));
+    if (config.pooler.authMode === "operator") poolerAuthPods.push({ pooler: `Pooler ${config.pooler.name} (ours)`, pods: config.pooler.instances });
         // PostgreSQL's defaults when the Cluster does not set them.
         maxConnections: Number(parameters["max_connections"] ?? 100),
         superuserReservedConnections: Number(parameters["superuser_reserved_connections"] ?? 3),
         otherRoles,
+        reservedConnections: Number(parameters["reserved_connections"] ?? 0),
     };
+        poolerAuthPods,
 }
 
 function clusterProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager and kube-scheduler from k8s.io/kubernetes into the toolchain cache.
+# Builds kube-apiserver, kube-controller-manager, kube-scheduler and, for the e2e's real nodes, kubelet and
+# kube-proxy from k8s.io/kubernetes into the toolchain cache.
 # k8s.io/kubernetes replaces every k8s.io/* staging module with a local path, which the module zip cannot
 # satisfy: a wrapper module requires it and maps each staging module to its published v0.<minor>.<patch>.
 set -euo pipefail
@@ -29,11 +30,14 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 GO
 go mod tidy
 ldflags="-X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2) -X k8s.io/component-base/version.gitTreeState=clean"
-for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
+for cmd in ${K8S_COMMANDS:-kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy}; do
+  [ -x "$TOOLCHAIN_DIR/bin/$cmd" ] && [ -z "${REBUILD:-}" ] && { echo "cached $cmd"; continue; }
   go build -trimpath -ldflags "$ldflags" -o "$TOOLCHAIN_DIR/bin/$cmd" "k8s.io/kubernetes/cmd/$cmd"
   echo "built $cmd $K8S_VERSION after $(( $(date +%s) - start ))s"
 done

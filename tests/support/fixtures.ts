@@ -37,6 +37,8 @@ export interface EarlierRun {
     /** The login role the backend's ExternalSecret follows, and the rotation that moved it there. */
     loginRole: string;
     rotation: string;
+    /** The login role the pods' template names, when it differs from the record (a run stopped before the rollout). */
+    podsOn?: string;
     /** Per login role slot, the rotation its password was generated for (undefined: annotation missing). */
     generations: { a?: string; b?: string };
     /** The backend Deployment's status: rolled out, or with older pods still running. */
@@ -58,7 +60,8 @@ export function platformAfter(run: EarlierRun): string {
             apiVersion: "apps/v1",
             kind: "Deployment",
             metadata: { name: "synergyflow-backend", namespace: "synergyflow", labels, generation: 4 },
-            spec: { replicas: 3 },
+            // The pods' template names the login role they run on (the rotation reads the role in use from it).
+            spec: { replicas: 3, template: { metadata: { annotations: { "synergyflow.io/db-credentials-version": `${run.podsOn ?? run.loginRole}@3` } } } },
             status: { observedGeneration: 4, replicas: complete ? 3 : 4, updatedReplicas: complete ? 3 : 1, availableReplicas: 3 },
         });
     });
