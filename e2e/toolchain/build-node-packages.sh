@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs, from Debian, what the e2e's real node runs on the host: containerd (1.6 on bookworm), runc (crun
 # fails here: "cgroups in hybrid mode not supported"), the CNI plugins (bridge, host-local, loopback, portmap),
-# mmdebstrap (images from Debian packages), nftables, conntrack and iptables. kube-proxy runs in iptables or
+# mmdebstrap (images from Debian packages), nftables, conntrack, iptables, and socat (forwards the node's
+# address to the API server on loopback). kube-proxy runs in iptables or
 # nftables mode; iptables must stay on its nf_tables backend: a legacy table cannot be removed on this kernel
 # (no modules), so nothing here selects iptables-legacy.
 # Writes a marker in the toolchain dir once every command is there, for build-all.sh's skip.
-# products: node/packages.ok
+# products: node/packages-2.ok
 set -euo pipefail
 TOOLCHAIN_DIR="${SYNERGYFLOW_TOOLCHAIN:-$HOME/.cache/synergyflow-db-toolchain}"
 mkdir -p "$TOOLCHAIN_DIR/node"
@@ -14,7 +15,7 @@ declare -A want=(
   [containerd]=containerd [ctr]=containerd [runc]=runc
   [/usr/lib/cni/bridge]=containernetworking-plugins [/usr/lib/cni/host-local]=containernetworking-plugins
   [/usr/lib/cni/loopback]=containernetworking-plugins [/usr/lib/cni/portmap]=containernetworking-plugins
-  [mmdebstrap]=mmdebstrap [nft]=nftables [conntrack]=conntrack [iptables]=iptables [ipset]=ipset
+  [mmdebstrap]=mmdebstrap [nft]=nftables [conntrack]=conntrack [iptables]=iptables [ipset]=ipset [socat]=socat
 )
 have() { case "$1" in /*) [ -x "$1" ] ;; *) command -v "$1" >/dev/null ;; esac; }
 missing=()
@@ -36,5 +37,5 @@ if ! iptables --version | grep -q nf_tables; then
   echo "iptables is not the nf_tables backend ($(iptables --version)); run: update-alternatives --set iptables /usr/sbin/iptables-nft" >&2
   exit 1
 fi
-{ containerd --version; runc --version | head -1; iptables --version; mmdebstrap --version; } > "$TOOLCHAIN_DIR/node/packages.ok"
-cat "$TOOLCHAIN_DIR/node/packages.ok"
+{ containerd --version; runc --version | head -1; iptables --version; mmdebstrap --version; } > "$TOOLCHAIN_DIR/node/packages-2.ok"
+cat "$TOOLCHAIN_DIR/node/packages-2.ok"

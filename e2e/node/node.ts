@@ -1,0 +1,723 @@
+// One real Kubernetes node for the e2e: containerd + runc, the kubelet, kube-proxy (iptables mode, nf_tables
+// backend) and CoreDNS, registered with a kube-apiserver that e2e/controlPlane.ts started on loopback.
+//
+// Everything the node changes is kept off the host where the kernel allows it:
+// - its processes run in a network namespace and a private mount namespace of the test's own, each held by a
+//   bind mount under /run/synergyflow-db-e2e/ns (not /run/netns, so `ip netns` stays as it was);
+// - in that mount namespace /run, /var/lib and /var/log are bind mounts of the run's work dir, so what containerd,
+//   the kubelet and the CNI plugins write there despite their root-dir flags (/run/containerd, /var/lib/kubelet,
+//   /var/log/pods, /var/lib/cni, /run/netns, /run/xtables.lock) lands in the work dir, and every container, volume
+//   and pod-netns mount lives and dies with the namespace;
+// - the bridge, pod veths and kube-proxy's rules are in the node's netns; the host gets one veth (198.18.0.1/30)
+//   and a route to the pod range, both gone with the netns;
+// - pods' cgroups go under one cgroupRoot (/synergyflow-db-e2e) in every hierarchy, removed at stop.
+// What cannot be kept off (the kubelet's kernel tunables are global sysctls) is saved before and restored after.
+// A state file (/run/synergyflow-db-e2e/node.json) lets a later run remove what a killed one left (cleanupStale).
+//
+// Addresses: only 198.18.0.0/15. The API server on 127.0.0.1 is reached from the node at 198.18.0.1:<its port>
+// through a socat forwarder on the host's veth address.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as os from "node:os";
+import * as path from "node:path";
+import { type ApiServer, kubeRequest } from "../controlPlane";
+import { GLOBAL_SYSCTLS, readSysctl, sysctlPath } from "./hostState";
+
+export const NODE_NETWORK = {
+    /** The host's end of the link, where the API server forwarder listens. */
+    hostIp: "198.18.0.1",
+    /** The node's address (its InternalIP, kubelet, kube-proxy's NodePorts, CoreDNS). */
+    nodeIp: "198.18.0.2",
+    linkPrefix: 30,
+    podCidr: "198.18.64.0/18",
+    podGateway: "198.18.64.1",
+    /** Where Service ClusterIPs belong: the API server's --service-cluster-ip-range should be this. */
+    serviceCidr: "198.19.0.0/16",
+    clusterDomain: "cluster.local",
+} as const;
+
+const NAMES = { hostVeth: "sfdb-host0", nodeVeth: "sfdb-node0", bridge: "sfdb-br0", cgroupRoot: "synergyflow-db-e2e", cni: "synergyflow-e2e" } as const;
+export const STATE_DIR = "/run/synergyflow-db-e2e";
+const STATE_FILE = path.join(STATE_DIR, "node.json");
+const NS_DIR = path.join(STATE_DIR, "ns");
+const MNT_NS = path.join(NS_DIR, "mnt");
+const NET_NS = path.join(NS_DIR, "net");
+
+export function toolchainDir(): string {
+    return process.env["SYNERGYFLOW_TOOLCHAIN"] ?? path.join(process.env["HOME"] ?? "/root", ".cache", "synergyflow-db-toolchain");
+}
+
+export interface NodeBinaries {
+    kubelet: string;
+    kubeProxy: string;
+    coredns: string;
+    containerd: string;
+    ctr: string;
+    runc: string;
+    socat: string;
+    cniDir: string;
+    images: Record<string, { ref: string; file: string }>;
+}
+
+/** The node's binaries and images, or what is missing and which script builds it. */
+export function findNodeBinaries(dir = toolchainDir()): { binaries?: NodeBinaries; missing: string[] } {
+    const missing: string[] = [];
+    const need = (file: string, how: string) => {
+        if (!fs.existsSync(file)) missing.push(`${file} (${how})`);
+        return file;
+    };
+    const kube = "e2e/toolchain/build-kube-apiserver.sh";
+    const pkgs = "e2e/toolchain/build-node-packages.sh";
+    const binaries = {
+        kubelet: need(path.join(dir, "bin", "kubelet"), kube),
+        kubeProxy: need(path.join(dir, "bin", "kube-proxy"), kube),
+        coredns: need(path.join(dir, "bin", "coredns"), "e2e/toolchain/build-node-coredns.sh"),
+        containerd: need("/usr/bin/containerd", pkgs),
+        ctr: need("/usr/bin/ctr", pkgs),
+        runc: need("/usr/sbin/runc", pkgs),
+        socat: need("/usr/bin/socat", pkgs),
+        cniDir: "/usr/lib/cni",
+        images: {} as NodeBinaries["images"],
+    };
+    for (const plugin of ["bridge", "host-local", "loopback"]) need(path.join(binaries.cniDir, plugin), pkgs);
+    const imagesJson = need(path.join(dir, "node", "images", "images.json"), "e2e/toolchain/build-node-images.sh");
+    if (fs.existsSync(imagesJson)) {
+        const listed = JSON.parse(fs.readFileSync(imagesJson, "utf8")) as Record<string, { ref: string; file: string }>;
+        for (const [name, image] of Object.entries(listed)) binaries.images[name] = { ref: image.ref, file: need(path.join(dir, "node", "images", image.file), "e2e/toolchain/build-node-images.sh") };
+        if (!listed["pause"]) missing.push("the pause image (e2e/toolchain/build-node-images.sh pause)");
+    }
+    return missing.length > 0 ? { missing } : { binaries, missing };
+}
+
+interface TrackedProcess {
+    name: string;
+    pid: number;
+    /** /proc/<pid>/stat's start time: a pid reused by another process is never signalled. */
+    start: string;
+    /** Signal the whole process group (socat forks one child per connection). */
+    group?: boolean;
+}
+
+interface NodeState {
+    ownerPid: number;
+    ownerStart: string;
+    workDir?: string;
+    /** The host's values before the node: restored at stop. */
+    sysctls: Record<string, string>;
+    /** NS_DIR was bind-mounted onto itself to get private propagation (only where its parent mount is shared). */
+    nsDirBound?: boolean;
+    processes: TrackedProcess[];
+}
+
+function sh(cmd: string, args: string[], input?: string): string {
+    try {
+        return execFileSync(cmd, args, { encoding: "utf8", stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"], input });
+    } catch (e: any) {
+        throw new Error(`${cmd} ${args.join(" ")}: ${String(e.stderr || e.message).trim()}`);
+    }
+}
+const inNet = (cmd: string, ...args: string[]) => sh("nsenter", [`--net=${NET_NS}`, "--", cmd, ...args]);
+
+function sleepSync(ms: number): void {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function procStart(pid: number): string | undefined {
+    try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+        return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    } catch {
+        return undefined;
+    }
+}
+const alive = (p: TrackedProcess) => procStart(p.pid) === p.start;
+
+function writeState(state: NodeState): void {
+    fs.mkdirSync(STATE_DIR, { recursive: true });
+    fs.writeFileSync(`${STATE_FILE}.tmp`, JSON.stringify(state, null, 2));
+    fs.renameSync(`${STATE_FILE}.tmp`, STATE_FILE);
+}
+
+function readState(): NodeState | undefined {
+    try {
+        return JSON.parse(fs.readFileSync(STATE_FILE, "utf8")) as NodeState;
+    } catch {
+        return undefined;
+    }
+}
+
+function isMountpoint(dir: string): boolean {
+    return fs.readFileSync("/proc/self/mounts", "utf8").split("\n").some((l) => l.split(" ")[1] === dir);
+}
+
+/** "mnt:[4026532...]"-style identity of a namespace held by a bind mount, if it is held. */
+function nsIdentity(kind: "mnt" | "net", file: string): string | undefined {
+    if (!isMountpoint(file)) return undefined;
+    return `${kind}:[${fs.statSync(file).ino}]`;
+}
+
+/** Pids of every process inside either of the node's namespaces (containerd's shims included). */
+function processesInNamespaces(): number[] {
+    const mnt = nsIdentity("mnt", MNT_NS);
+    const net = nsIdentity("net", NET_NS);
+    if (!mnt && !net) return [];
+    const pids: number[] = [];
+    for (const entry of fs.readdirSync("/proc")) {
+        if (!/^\d+$/.test(entry)) continue;
+        try {
+            if ((mnt && fs.readlinkSync(`/proc/${entry}/ns/mnt`) === mnt) || (net && fs.readlinkSync(`/proc/${entry}/ns/net`) === net)) pids.push(Number(entry));
+        } catch {
+            /* exited */
+        }
+    }
+    return pids.filter((p) => p !== process.pid);
+}
+
+function cgroupHierarchies(): string[] {
+    return fs.readdirSync("/sys/fs/cgroup").map((h) => path.join("/sys/fs/cgroup", h)).filter((h) => isMountpoint(h));
+}
+
+/** Every cgroup directory under the node's cgroupRoot, deepest first. */
+function nodeCgroups(): string[] {
+    const out: string[] = [];
+    const walk = (dir: string) => {
+        let entries: fs.Dirent[];
+        try {
+            entries = fs.readdirSync(dir, { withFileTypes: true });
+        } catch {
+            return;
+        }
+        for (const e of entries) if (e.isDirectory()) walk(path.join(dir, e.name));
+        out.push(dir);
+    };
+    for (const h of cgroupHierarchies()) if (fs.existsSync(path.join(h, NAMES.cgroupRoot))) walk(path.join(h, NAMES.cgroupRoot));
+    return out;
+}
+
+function processesInCgroups(): number[] {
+    const pids = new Set<number>();
+    for (const dir of nodeCgroups()) {
+        try {
+            for (const p of fs.readFileSync(path.join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean)) pids.add(Number(p));
+        } catch {
+            /* removed meanwhile */
+        }
+    }
+    return [...pids];
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+    try {
+        process.kill(pid, sig);
+    } catch {
+        /* already gone */
+    }
+}
+
+/** SIGKILL until none of find() is left, for at most timeoutMs. */
+function killAll(find: () => number[], timeoutMs: number): number[] {
+    const deadline = Date.now() + timeoutMs;
+    let left = find();
+    while (left.length > 0 && Date.now() < deadline) {
+        for (const pid of left) signal(pid, "SIGKILL");
+        sleepSync(100);
+        left = find();
+    }
+    return left;
+}
+
+/**
+ * Removes everything a node (this run's or a killed one's) put on the host, step by step, each step whatever the
+ * others did; returns what could not be removed. Synchronous, so that it can run in an "exit" handler.
+ */
+function teardown(state: NodeState | undefined): string[] {
+    const problems: string[] = [];
+    const step = (what: string, body: () => void) => {
+        try {
+            body();
+        } catch (e) {
+            problems.push(`${what}: ${(e as Error).message}`);
+        }
+    };
+    const tracked = (state?.processes ?? []).filter(alive);
+    // The node's own processes first (a kubelet still running would restart what is killed under it), politely.
+    step("stop node processes", () => {
+        for (const p of tracked) signal(p.group ? -p.pid : p.pid, "SIGTERM");
+        const deadline = Date.now() + 5000;
+        while (tracked.some(alive) && Date.now() < deadline) sleepSync(100);
+        for (const p of tracked.filter(alive)) signal(p.group ? -p.pid : p.pid, "SIGKILL");
+    });
+    // Containers (in the pod cgroups) and what else is in the namespaces (containerd's shims, stray forks).
+    step("kill pod processes", () => {
+        const left = killAll(processesInCgroups, 10000);
+        if (left.length) throw new Error(`still running: ${left.join(", ")}`);
+    });
+    step("kill processes in the node's namespaces", () => {
+        const left = killAll(processesInNamespaces, 10000);
+        if (left.length) throw new Error(`still running: ${left.join(", ")}`);
+    });
+    // Dropping the namespaces' last references drops every mount, pod netns, veth, the bridge and their rules.
+    for (const file of [MNT_NS, NET_NS]) {
+        step(`release ${file}`, () => {
+            if (isMountpoint(file)) sh("umount", [file]);
+            fs.rmSync(file, { force: true });
+        });
+    }
+    step("remove the host's veth", () => {
+        // Deleting the node's netns deletes the pair; this is for a netns that is gone but a link that is not.
+        if (sh("ip", ["-o", "link", "show"]).includes(` ${NAMES.hostVeth}@`)) sh("ip", ["link", "del", NAMES.hostVeth]);
+        if (sh("ip", ["route", "show", NODE_NETWORK.podCidr]).trim()) sh("ip", ["route", "del", NODE_NETWORK.podCidr]);
+    });
+    step("remove cgroups", () => {
+        let left: string[] = [];
+        for (let attempt = 0; attempt < 20; attempt++) {
+            left = [];
+            for (const dir of nodeCgroups()) {
+                try {
+                    fs.rmdirSync(dir);
+                } catch {
+                    left.push(dir);
+                }
+            }
+            if (left.length === 0) return;
+            sleepSync(250);
+        }
+        throw new Error(`not removable: ${left.join(", ")}`);
+    });
+    step("restore sysctls", () => {
+        for (const [name, value] of Object.entries(state?.sysctls ?? {})) if (readSysctl(name) !== value) fs.writeFileSync(sysctlPath(name), `${value}\n`);
+    });
+    step("remove the namespace directory", () => {
+        if (state?.nsDirBound && isMountpoint(NS_DIR)) sh("umount", [NS_DIR]);
+        if (fs.existsSync(NS_DIR) && fs.readdirSync(NS_DIR).length === 0) fs.rmdirSync(NS_DIR);
+    });
+    step("remove the work dir", () => {
+        if (state?.workDir) fs.rmSync(state.workDir, { recursive: true, force: true });
+    });
+    if (problems.length === 0) {
+        fs.rmSync(STATE_FILE, { force: true });
+        if (fs.existsSync(STATE_DIR) && fs.readdirSync(STATE_DIR).length === 0) fs.rmdirSync(STATE_DIR);
+    }
+    return problems;
+}
+
+/**
+ * Removes what an earlier run that was killed left (its state file names its work dir, pids and the sysctls to
+ * put back; namespaces, links and cgroups are found by their fixed names). Refuses while that run's process lives.
+ */
+export function cleanupStale(): { cleaned: boolean; problems: string[] } {
+    const state = readState();
+    const leftovers = state || isMountpoint(MNT_NS) || isMountpoint(NET_NS) || nodeCgroups().length > 0;
+    if (!leftovers) return { cleaned: false, problems: [] };
+    if (state && state.ownerPid !== process.pid && procStart(state.ownerPid) === state.ownerStart) {
+        throw new Error(`a node started by pid ${state.ownerPid} is still running (state in ${STATE_FILE}); stop that run first`);
+    }
+    return { cleaned: true, problems: teardown(state) };
+}
+
+export interface NodeOptions {
+    server: ApiServer;
+    /** The API server's serving certificate bundle (controlPlane's <workDir>/<name>/certs/apiserver.crt), to verify
+     * it for real; without it the node's clients skip verification as the e2e's own kubeconfigs do. */
+    apiServerCertFile?: string;
+    /** A CA the API server trusts for client certificates (--client-ca-file): the node's components then log in
+     * with certificates it signs (system:node:<name> in system:nodes, system:kube-proxy, coredns) instead of the
+     * server's token. */
+    clientCa?: { certFile: string; keyFile: string };
+    /** Node name (default synergyflow-e2e-node). */
+    name?: string;
+    /** Where logs go (kept after stop); default a new dir under the system temp dir. */
+    logDir?: string;
+    /** Images (names from images.json) to import; default all. */
+    images?: string[];
+    toolchainDir?: string;
+    /** Stop the node on SIGINT/SIGTERM (and re-raise the signal when nothing else handles it). Default true. */
+    handleSignals?: boolean;
+    /** Readiness timeout for the whole start, ms (default 180000). */
+    timeoutMs?: number;
+}
+
+export interface RunningNode {
+    name: string;
+    network: typeof NODE_NETWORK;
+    /** Image name (images.json) -> reference as containerd knows it. */
+    images: Record<string, string>;
+    logDir: string;
+    /** Milliseconds each start phase took. */
+    timings: Record<string, number>;
+    /** A container's log (its CRI log file, read on the node's disk: the API server cannot reach the kubelet's
+     * log endpoint without a client certificate of its own), one line per log line, timestamps removed. */
+    podLogs(namespace: string, pod: string, container?: string): string;
+    /** Stops every process, removes namespaces, link, route, cgroups, work dir, restores sysctls; throws listing
+     * whatever it could not remove. Idempotent. */
+    stop(): Promise<void>;
+}
+
+function httpStatus(url: string): Promise<number> {
+    return new Promise((resolve) => {
+        const req = http.get(url, { timeout: 2000 }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+        });
+        req.on("error", () => resolve(0));
+        req.on("timeout", () => {
+            req.destroy();
+            resolve(0);
+        });
+    });
+}
+
+function runAsync(cmd: string, args: string[], logFile: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+        const log = fs.openSync(logFile, "a");
+        const child = spawn(cmd, args, { stdio: ["ignore", log, log] });
+        child.on("error", reject);
+        child.on("exit", (code) => {
+            fs.closeSync(log);
+            if (code === 0) resolve();
+            else reject(new Error(`${cmd} ${args.join(" ")} exited ${code}; see ${logFile}`));
+        });
+    });
+}
+
+function openssl(...args: string[]): void {
+    sh("openssl", args);
+}
+
+/** A client certificate for `subject` signed by the API server's client CA. */
+function clientCertificate(ca: { certFile: string; keyFile: string }, dir: string, name: string, subject: string): { cert: string; key: string } {
+    const key = path.join(dir, `${name}.key`);
+    const csr = path.join(dir, `${name}.csr`);
+    const cert = path.join(dir, `${name}.crt`);
+    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", subject, "-keyout", key, "-out", csr);
+    fs.writeFileSync(path.join(dir, `${name}.ext`), "extendedKeyUsage = clientAuth\nkeyUsage = critical, digitalSignature\n");
+    openssl("x509", "-req", "-in", csr, "-CA", ca.certFile, "-CAkey", ca.keyFile, "-CAcreateserial", "-days", "2", "-extfile", path.join(dir, `${name}.ext`), "-out", cert);
+    return { cert, key };
+}
+
+/** Starts the node; on any failure everything started so far is removed before the error is thrown. */
+export async function startNode(options: NodeOptions): Promise<RunningNode> {
+    if (process.getuid?.() !== 0) throw new Error("a real node needs root (namespaces, mounts, cgroups)");
+    const { binaries, missing } = findNodeBinaries(options.toolchainDir);
+    if (!binaries) throw new Error(`the node's toolchain is incomplete: ${missing.join("; ")}`);
+    const stale = cleanupStale();
+    if (stale.problems.length) throw new Error(`an earlier run's node could not be removed: ${stale.problems.join("; ")}`);
+
+    const name = options.name ?? "synergyflow-e2e-node";
+    const timeoutMs = options.timeoutMs ?? 180000;
+    const started = Date.now();
+    const timings: Record<string, number> = {};
+    let mark = started;
+    const phase = (what: string) => {
+        timings[what] = Date.now() - mark;
+        mark = Date.now();
+    };
+    const apiPort = Number(new URL(options.server.url).port);
+    const logDir = options.logDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-node-logs-"));
+    fs.mkdirSync(logDir, { recursive: true });
+
+    const state: NodeState = {
+        ownerPid: process.pid,
+        ownerStart: procStart(process.pid) ?? "",
+        sysctls: Object.fromEntries(GLOBAL_SYSCTLS.map((s) => [s, readSysctl(s)]).filter((e): e is [string, string] => e[1] !== undefined)),
+        processes: [],
+    };
+    writeState(state);
+    let stopped = false;
+    const stopSync = () => {
+        if (stopped) return [];
+        stopped = true;
+        process.removeListener("exit", onExit);
+        for (const sig of ["SIGINT", "SIGTERM"] as const) process.removeListener(sig, onSignal);
+        return teardown(state);
+    };
+    const onExit = () => {
+        const problems = stopSync();
+        if (problems.length) process.stderr.write(`node teardown at exit left: ${problems.join("; ")}\n`);
+    };
+    const onSignal = (sig: NodeJS.Signals) => {
+        onExit();
+        // Nobody else handles it: behave as the default action would.
+        if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    };
+    process.on("exit", onExit);
+    if (options.handleSignals !== false) for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, onSignal);
+
+    const children: ChildProcess[] = [];
+    const launch = (component: string, command: string, args: string[], opts: { inNode?: boolean; group?: boolean; env?: Record<string, string> } = {}) => {
+        const log = fs.openSync(path.join(logDir, `${component}.log`), "a");
+        const argv = opts.inNode === false ? [command, ...args] : ["nsenter", `--mount=${MNT_NS}`, `--net=${NET_NS}`, "--", command, ...args];
+        // nsenter execs the command (no fork for mount and net namespaces), so the child's pid is the component's.
+        const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", log, log], env: { ...process.env, ...opts.env }, detached: opts.group === true });
+        fs.closeSync(log);
+        if (child.pid === undefined) throw new Error(`${component} did not start`);
+        children.push(child);
+        state.processes.push({ name: component, pid: child.pid, start: procStart(child.pid) ?? "", group: opts.group });
+        writeState(state);
+        return child;
+    };
+    const exitedEarly = () => children.find((c) => c.exitCode !== null || c.signalCode !== null);
+    const waitFor = async (what: string, probe: () => Promise<boolean>) => {
+        while (!(await probe())) {
+            const dead = exitedEarly();
+            if (dead) throw new Error(`${what}: ${dead.spawnfile} ${dead.spawnargs.slice(-3).join(" ")} exited (${dead.exitCode ?? dead.signalCode}); logs in ${logDir}`);
+            if (Date.now() - started > timeoutMs) throw new Error(`${what}: not ready after ${timeoutMs / 1000}s; logs in ${logDir}`);
+            await new Promise((r) => setTimeout(r, 250));
+        }
+    };
+
+    try {
+        const work = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-node-"));
+        state.workDir = work;
+        writeState(state);
+        const fsRoot = (p: string) => path.join(work, "fs", p);
+        for (const d of ["run", "var-lib", "var-log", "tmp"]) fs.mkdirSync(fsRoot(d), { recursive: true, mode: d === "tmp" ? 0o1777 : 0o755 });
+
+        // Namespaces, each held by a bind mount of its nsfs file (unshare --mount=FILE / --net=FILE). Such a file
+        // must sit on a mount without shared propagation.
+        fs.mkdirSync(NS_DIR, { recursive: true });
+        if (sh("findmnt", ["-no", "PROPAGATION", "--target", NS_DIR]).includes("shared")) {
+            sh("mount", ["--bind", NS_DIR, NS_DIR]);
+            sh("mount", ["--make-private", NS_DIR]);
+            state.nsDirBound = true;
+            writeState(state);
+        }
+        for (const file of [MNT_NS, NET_NS]) fs.writeFileSync(file, "");
+        sh("unshare", [`--mount=${MNT_NS}`, "--propagation", "private", `--net=${NET_NS}`, "true"]);
+        sh("nsenter", [`--mount=${MNT_NS}`, "--", "sh", "-ec", [`mount --bind ${fsRoot("run")} /run`, `mount --bind ${fsRoot("var-lib")} /var/lib`, `mount --bind ${fsRoot("var-log")} /var/log`].join("\n")]);
+
+        // The link: host 198.18.0.1/30 <-> node 198.18.0.2/30; pods reached from the host through the node.
+        inNet("ip", "link", "set", "lo", "up");
+        inNet("ip", "link", "add", NAMES.nodeVeth, "type", "veth", "peer", "name", NAMES.hostVeth, "netns", String(process.pid));
+        inNet("ip", "addr", "add", `${NODE_NETWORK.nodeIp}/${NODE_NETWORK.linkPrefix}`, "dev", NAMES.nodeVeth);
+        inNet("ip", "link", "set", NAMES.nodeVeth, "up");
+        sh("ip", ["addr", "add", `${NODE_NETWORK.hostIp}/${NODE_NETWORK.linkPrefix}`, "dev", NAMES.hostVeth]);
+        sh("ip", ["link", "set", NAMES.hostVeth, "up"]);
+        sh("ip", ["route", "add", NODE_NETWORK.podCidr, "via", NODE_NETWORK.nodeIp, "dev", NAMES.hostVeth]);
+        // In the node's netns only (both are per-namespace): routing between the link and the bridge, and bridged
+        // pod-to-pod traffic through kube-proxy's rules.
+        inNet("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.bridge.bridge-nf-call-iptables=1");
+
+        // cgroupRoot in every hierarchy (the kubelet refuses a root that does not exist); cpuset needs its cpus
+        // and mems before any task can join.
+        for (const h of cgroupHierarchies()) {
+            const dir = path.join(h, NAMES.cgroupRoot);
+            fs.mkdirSync(dir, { recursive: true });
+            for (const f of ["cpuset.cpus", "cpuset.mems"]) if (fs.existsSync(path.join(h, f))) fs.writeFileSync(path.join(dir, f), fs.readFileSync(path.join(h, f)));
+        }
+        phase("namespaces");
+
+        // Clients of the API server, through the forwarder.
+        const apiUrl = `https://${NODE_NETWORK.hostIp}:${apiPort}`;
+        const certDir = path.join(work, "pki");
+        fs.mkdirSync(certDir);
+        const kubeconfig = (file: string, user: string, subject: string) => {
+            const cluster = options.apiServerCertFile
+                ? { server: apiUrl, "certificate-authority": options.apiServerCertFile, "tls-server-name": new URL(options.server.url).hostname }
+                : { server: apiUrl, "insecure-skip-tls-verify": true };
+            const credentials = options.clientCa ? (({ cert, key }) => ({ "client-certificate": cert, "client-key": key }))(clientCertificate(options.clientCa, certDir, user, subject)) : { token: options.server.token };
+            fs.writeFileSync(file, JSON.stringify({ apiVersion: "v1", kind: "Config", clusters: [{ name: "node", cluster }], users: [{ name: user, user: credentials }], contexts: [{ name: "node", context: { cluster: "node", user } }], "current-context": "node" }, null, 2), { mode: 0o600 });
+            return file;
+        };
+        const kubeletKubeconfig = kubeconfig(path.join(work, "kubelet.kubeconfig"), "kubelet", `/O=system:nodes/CN=system:node:${name}`);
+        const proxyKubeconfig = kubeconfig(path.join(work, "kube-proxy.kubeconfig"), "kube-proxy", "/CN=system:kube-proxy");
+        const dnsKubeconfig = kubeconfig(path.join(work, "coredns.kubeconfig"), "coredns", "/O=synergyflow-e2e/CN=coredns");
+        launch("apiserver-forwarder", binaries.socat, [`TCP-LISTEN:${apiPort},bind=${NODE_NETWORK.hostIp},reuseaddr,fork`, `TCP:127.0.0.1:${apiPort}`], { inNode: false, group: true });
+
+        // containerd: its own root; /run/containerd is the work dir's (bind mount above). restrict_oom_score_adj:
+        // this VM withholds CAP_SYS_RESOURCE, so runc could not lower oom_score_adj and every sandbox would fail.
+        const cniConfDir = path.join(work, "cni", "net.d");
+        fs.mkdirSync(cniConfDir, { recursive: true });
+        fs.writeFileSync(
+            path.join(cniConfDir, "10-synergyflow-e2e.conflist"),
+            JSON.stringify({
+                cniVersion: "1.0.0",
+                name: NAMES.cni,
+                plugins: [
+                    {
+                        type: "bridge",
+                        bridge: NAMES.bridge,
+                        isGateway: true,
+                        isDefaultGateway: true,
+                        ipMasq: false,
+                        hairpinMode: true,
+                        ipam: { type: "host-local", ranges: [[{ subnet: NODE_NETWORK.podCidr, gateway: NODE_NETWORK.podGateway }]] },
+                    },
+                ],
+            }, null, 2),
+        );
+        const containerdConfig = path.join(work, "containerd.toml");
+        fs.writeFileSync(
+            containerdConfig,
+            [
+                "version = 2",
+                `root = "${path.join(work, "containerd")}"`,
+                `state = "/run/containerd"`,
+                `disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]`,
+                "[grpc]",
+                `  address = "/run/containerd/containerd.sock"`,
+                `[plugins."io.containerd.internal.v1.opt"]`,
+                `  path = "${path.join(work, "containerd-opt")}"`,
+                `[plugins."io.containerd.grpc.v1.cri"]`,
+                `  sandbox_image = "${binaries.images["pause"]!.ref}"`,
+                "  restrict_oom_score_adj = true",
+                "  disable_apparmor = true",
+                `  [plugins."io.containerd.grpc.v1.cri".containerd]`,
+                `    snapshotter = "overlayfs"`,
+                `    default_runtime_name = "runc"`,
+                `    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]`,
+                `      runtime_type = "io.containerd.runc.v2"`,
+                `      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]`,
+                `        BinaryName = "${binaries.runc}"`,
+                "        SystemdCgroup = false",
+                `  [plugins."io.containerd.grpc.v1.cri".cni]`,
+                `    bin_dir = "${binaries.cniDir}"`,
+                `    conf_dir = "${cniConfDir}"`,
+                "    max_conf_num = 1",
+                "",
+            ].join("\n"),
+        );
+        // Temp files (containerd mounts layers in temp dirs) in the work dir, seen the same from both namespaces.
+        const tmpEnv = { TMPDIR: fsRoot("tmp") };
+        launch("containerd", binaries.containerd, ["--config", containerdConfig], { env: tmpEnv });
+        const socket = fsRoot("run/containerd/containerd.sock");
+        const ctr = (...args: string[]): [string, string[]] => [binaries.ctr, ["--address", socket, "--namespace", "k8s.io", ...args]];
+        await waitFor("containerd", async () => fs.existsSync(socket) && (await runAsync(...ctr("version"), path.join(logDir, "ctr.log")).then(() => true, () => false)));
+        phase("containerd");
+
+        const wanted = options.images ?? Object.keys(binaries.images);
+        for (const image of wanted) if (!binaries.images[image]) throw new Error(`no image "${image}" in images.json (have: ${Object.keys(binaries.images).join(", ")})`);
+        // One at a time: two cores, and each import is mostly hashing and unpacking the layer.
+        for (const image of new Set(["pause", ...wanted])) await runAsync(...ctr("images", "import", binaries.images[image]!.file), path.join(logDir, "ctr.log"));
+        phase("images");
+
+        // kubelet: cgroupfs (cgroup v1 here, containerd 1.6 does not report a driver), failCgroupV1 false (1.34
+        // refuses v1 otherwise), its volume plugin dir in the work dir (else /usr/libexec/kubernetes).
+        const resolvConf = path.join(work, "resolv.conf");
+        fs.writeFileSync(resolvConf, `nameserver ${NODE_NETWORK.nodeIp}\n`);
+        const kubeletConfig = path.join(work, "kubelet.json");
+        fs.writeFileSync(
+            kubeletConfig,
+            JSON.stringify({
+                apiVersion: "kubelet.config.k8s.io/v1beta1",
+                kind: "KubeletConfiguration",
+                cgroupDriver: "cgroupfs",
+                failCgroupV1: false,
+                cgroupRoot: `/${NAMES.cgroupRoot}`,
+                containerRuntimeEndpoint: "unix:///run/containerd/containerd.sock",
+                address: NODE_NETWORK.nodeIp,
+                healthzBindAddress: NODE_NETWORK.nodeIp,
+                readOnlyPort: 0,
+                authentication: { anonymous: { enabled: false }, webhook: { enabled: true } },
+                authorization: { mode: "Webhook" },
+                clusterDNS: [NODE_NETWORK.nodeIp],
+                clusterDomain: NODE_NETWORK.clusterDomain,
+                resolvConf,
+                volumePluginDir: path.join(work, "volume-plugins"),
+                failSwapOn: false,
+                shutdownGracePeriod: "0s",
+                // The host's disk is shared with everything else: no eviction because the work dir grew.
+                evictionHard: { "memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%", "nodefs.inodesFree": "1%" },
+                imageGCHighThresholdPercent: 100,
+                imageGCLowThresholdPercent: 99,
+                serializeImagePulls: false,
+                maxPods: 40,
+            }, null, 2),
+        );
+        launch("kubelet", binaries.kubelet, [`--config=${kubeletConfig}`, `--kubeconfig=${kubeletKubeconfig}`, `--hostname-override=${name}`, `--node-ip=${NODE_NETWORK.nodeIp}`, "--v=1"], { env: tmpEnv });
+
+        // kube-proxy: iptables mode (no IPVS in this kernel); conntrack limits untouched (global, and read-only
+        // outside the host's netns); NodePorts only on the node's address.
+        const proxyConfig = path.join(work, "kube-proxy.json");
+        fs.writeFileSync(
+            proxyConfig,
+            JSON.stringify({
+                apiVersion: "kubeproxy.config.k8s.io/v1alpha1",
+                kind: "KubeProxyConfiguration",
+                mode: "iptables",
+                clientConnection: { kubeconfig: proxyKubeconfig },
+                hostnameOverride: name,
+                clusterCIDR: NODE_NETWORK.podCidr,
+                bindAddress: NODE_NETWORK.nodeIp,
+                healthzBindAddress: `${NODE_NETWORK.nodeIp}:10256`,
+                metricsBindAddress: `${NODE_NETWORK.nodeIp}:10249`,
+                nodePortAddresses: [`${NODE_NETWORK.nodeIp}/32`],
+                conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: "0s", tcpCloseWaitTimeout: "0s" },
+                iptables: { syncPeriod: "10s", minSyncPeriod: "0s" },
+            }, null, 2),
+        );
+        launch("kube-proxy", binaries.kubeProxy, [`--config=${proxyConfig}`, "--v=1"], { env: tmpEnv });
+
+        // CoreDNS on the node's address (pods reach it through their gateway): cluster names only, no upstream.
+        const corefile = path.join(work, "Corefile");
+        fs.writeFileSync(
+            corefile,
+            [
+                ".:53 {",
+                "    errors",
+                `    health ${NODE_NETWORK.nodeIp}:8080`,
+                `    ready ${NODE_NETWORK.nodeIp}:8181`,
+                `    kubernetes ${NODE_NETWORK.clusterDomain} in-addr.arpa ip6.arpa {`,
+                `        kubeconfig ${dnsKubeconfig} node`,
+                "        pods insecure",
+                "        fallthrough in-addr.arpa ip6.arpa",
+                "        ttl 5",
+                "    }",
+                "    cache 5",
+                "    loadbalance",
+                "}",
+                "",
+            ].join("\n"),
+        );
+        launch("coredns", binaries.coredns, ["-conf", corefile], { env: tmpEnv });
+
+        await waitFor(`node ${name} Ready`, async () => {
+            const node = await kubeRequest(options.server, "GET", `/api/v1/nodes/${name}`).catch(() => undefined);
+            return node?.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True") ?? false;
+        });
+        phase("kubelet");
+        // The API server taints a new node not-ready; the node lifecycle controller (not run by the e2e) would lift
+        // it once Ready. Lift it here so that the scheduler places pods.
+        const node = await kubeRequest(options.server, "GET", `/api/v1/nodes/${name}`);
+        const taints = (node.spec?.taints ?? []).filter((t: any) => !String(t.key).startsWith("node.kubernetes.io/not-ready") && !String(t.key).startsWith("node.kubernetes.io/unreachable"));
+        await kubeRequest(options.server, "PATCH", `/api/v1/nodes/${name}`, { spec: { taints: taints.length ? taints : null } }, "application/merge-patch+json");
+        await waitFor("CoreDNS ready", async () => (await httpStatus(`http://${NODE_NETWORK.nodeIp}:8181/ready`)) === 200);
+        await waitFor("kube-proxy healthy", async () => (await httpStatus(`http://${NODE_NETWORK.nodeIp}:10256/healthz`)) === 200);
+        phase("dns-and-proxy");
+        timings["total"] = Date.now() - started;
+    } catch (e) {
+        const problems = stopSync();
+        throw new Error(`${(e as Error).message}${problems.length ? `; cleanup also failed: ${problems.join("; ")}` : ""}`);
+    }
+
+    return {
+        name,
+        network: NODE_NETWORK,
+        images: Object.fromEntries(Object.entries(binaries.images).map(([k, v]) => [k, v.ref])),
+        logDir,
+        timings,
+        podLogs(namespace: string, pod: string, container?: string): string {
+            const pods = path.join(state.workDir!, "fs", "var-log", "pods");
+            const dir = fs.readdirSync(pods).find((d) => d.startsWith(`${namespace}_${pod}_`));
+            if (!dir) throw new Error(`no logs for pod ${namespace}/${pod} on node ${name}`);
+            const containers = fs.readdirSync(path.join(pods, dir));
+            const chosen = container ?? containers[0];
+            if (!chosen || !containers.includes(chosen)) throw new Error(`no container ${container} in pod ${namespace}/${pod} (has ${containers.join(", ")})`);
+            const files = fs.readdirSync(path.join(pods, dir, chosen)).filter((f) => /^\d+\.log$/.test(f)).sort((a, b) => parseInt(a) - parseInt(b));
+            // CRI log lines: "<time> <stream> <P|F> <text>"; P marks a partial line continued on the next.
+            let out = "";
+            for (const f of files) {
+                for (const line of fs.readFileSync(path.join(pods, dir, chosen, f), "utf8").split("\n").filter(Boolean)) {
+                    const [, , tag, ...text] = line.split(" ");
+                    out += text.join(" ") + (tag === "P" ? "" : "\n");
+                }
+            }
+            return out;
+        },
+        async stop() {
+            const problems = stopSync();
+            if (problems.length) throw new Error(`node ${name} teardown left: ${problems.join("; ")}`);
+        },
+    };
+}

@@ -1,0 +1,236 @@
+// The real node, end to end and alone: an API server from e2e/controlPlane.ts, the EndpointSlice controller
+// (Services need endpoints for CoreDNS and kube-proxy), one node (e2e/node/node.ts), then pods from the local
+// images: PostgreSQL passing a readiness probe, PgBouncer in front of it found through CoreDNS, a psql client pod
+// that resolves both Services and queries through PgBouncer, and the host reaching PgBouncer through a kube-proxy
+// NodePort on the node's address. Then everything stops and the host must be exactly as before.
+//   ./npm24 exec ts-node -- --transpile-only e2e/node/smoke.ts
+// Prints each step's time; exits 1 on any failure (with the error), and always prints the host-state diff.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Client } from "pg";
+import { type ApiServer, findToolchain, kubeRequest, startApiServer, writeKubeconfig } from "../controlPlane";
+import { type RunningController, startProcess } from "../controllers";
+import { diffSnapshots, hostSnapshot } from "./hostState";
+import { type RunningNode, cleanupStale, startNode } from "./node";
+
+const NS = "node-smoke";
+const ETCD_PORT = Number(process.env["SMOKE_ETCD_PORT"] ?? 24790);
+const API_PORT = Number(process.env["SMOKE_API_PORT"] ?? 24443);
+
+const times: Record<string, number> = {};
+async function timed<T>(what: string, body: () => Promise<T>): Promise<T> {
+    const start = Date.now();
+    try {
+        return await body();
+    } finally {
+        times[what] = Date.now() - start;
+        console.log(`${what}: ${((Date.now() - start) / 1000).toFixed(1)}s`);
+    }
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    for (;;) {
+        try {
+            const value = await probe();
+            if (value !== undefined) return value;
+        } catch (e) {
+            last = e;
+        }
+        if (Date.now() > deadline) throw new Error(`${what}: not after ${timeoutMs / 1000}s${last ? ` (last error: ${(last as Error).message})` : ""}`);
+        await new Promise((r) => setTimeout(r, 250));
+    }
+}
+
+function podStatus(pod: any): string {
+    const waiting = (pod?.status?.containerStatuses ?? []).map((c: any) => c.state?.waiting?.reason ?? c.state?.terminated?.reason).filter(Boolean);
+    return `${pod?.status?.phase ?? "?"}${waiting.length ? ` (${waiting.join(", ")})` : ""}`;
+}
+
+async function podReady(server: ApiServer, name: string, timeoutMs: number): Promise<void> {
+    let last: any;
+    await until(`pod ${name} Ready`, async () => {
+        last = await kubeRequest(server, "GET", `/api/v1/namespaces/${NS}/pods/${name}`);
+        return last.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True") ? true : undefined;
+    }, timeoutMs).catch((e) => {
+        throw new Error(`${e.message}; status ${podStatus(last)}`);
+    });
+}
+
+function objects(node: RunningNode): any[] {
+    const images = node.images;
+    const nodeName = node.name;
+    const pgbouncerIni = [
+        "[databases]",
+        // Resolved by PgBouncer through the pod's resolv.conf, so through CoreDNS.
+        `postgres = host=pg.${NS}.svc.cluster.local port=5432 dbname=postgres`,
+        "[pgbouncer]",
+        "listen_addr = 0.0.0.0",
+        "listen_port = 6432",
+        "auth_type = trust",
+        "auth_file = /config/userlist.txt",
+        "unix_socket_dir =",
+        "admin_users = postgres",
+        "ignore_startup_parameters = extra_float_digits",
+        "",
+    ].join("\n");
+    return [
+        { apiVersion: "v1", kind: "Namespace", metadata: { name: NS } },
+        {
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name: "pg", namespace: NS, labels: { app: "pg" } },
+            spec: {
+                nodeName,
+                securityContext: { runAsUser: 26, runAsGroup: 26, fsGroup: 26, runAsNonRoot: true },
+                containers: [{
+                    name: "postgres",
+                    image: images["postgresql"],
+                    imagePullPolicy: "Never",
+                    command: ["sh", "-ec", [
+                        "initdb -D /var/lib/postgresql/data/pgdata -U postgres --auth=trust >/dev/null",
+                        "echo 'host all all 198.18.0.0/15 trust' >> /var/lib/postgresql/data/pgdata/pg_hba.conf",
+                        "exec postgres -D /var/lib/postgresql/data/pgdata -c listen_addresses=* -c unix_socket_directories=/tmp",
+                    ].join("\n")],
+                    ports: [{ containerPort: 5432, name: "postgres" }],
+                    readinessProbe: { exec: { command: ["pg_isready", "-h", "127.0.0.1", "-U", "postgres"] }, periodSeconds: 1 },
+                    resources: { limits: { memory: "256Mi" } },
+                    volumeMounts: [{ name: "data", mountPath: "/var/lib/postgresql/data" }],
+                }],
+                volumes: [{ name: "data", emptyDir: {} }],
+            },
+        },
+        { apiVersion: "v1", kind: "Service", metadata: { name: "pg", namespace: NS }, spec: { clusterIP: "None", selector: { app: "pg" }, ports: [{ port: 5432, name: "postgres" }] } },
+        { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "pgbouncer", namespace: NS }, data: { "pgbouncer.ini": pgbouncerIni, "userlist.txt": '"postgres" ""\n' } },
+        {
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name: "pgbouncer", namespace: NS, labels: { app: "pgbouncer" } },
+            spec: {
+                nodeName,
+                securityContext: { runAsUser: 998, runAsGroup: 996, runAsNonRoot: true },
+                containers: [{
+                    name: "pgbouncer",
+                    image: images["pgbouncer"],
+                    imagePullPolicy: "Never",
+                    command: ["/usr/bin/pgbouncer", "/config/pgbouncer.ini"],
+                    ports: [{ containerPort: 6432, name: "pgbouncer" }],
+                    readinessProbe: { tcpSocket: { port: 6432 }, periodSeconds: 1 },
+                    volumeMounts: [{ name: "config", mountPath: "/config" }],
+                }],
+                volumes: [{ name: "config", configMap: { name: "pgbouncer" } }],
+            },
+        },
+        { apiVersion: "v1", kind: "Service", metadata: { name: "pgbouncer", namespace: NS }, spec: { clusterIP: "None", selector: { app: "pgbouncer" }, ports: [{ port: 6432, name: "pgbouncer" }] } },
+        // kube-proxy's path, with traffic only to the node's own address (198.18.0.2).
+        { apiVersion: "v1", kind: "Service", metadata: { name: "pgbouncer-nodeport", namespace: NS }, spec: { type: "NodePort", selector: { app: "pgbouncer" }, ports: [{ port: 6432, name: "pgbouncer" }] } },
+    ];
+}
+
+function clientPod(node: RunningNode): any {
+    return {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "client", namespace: NS },
+        spec: {
+            nodeName: node.name,
+            restartPolicy: "Never",
+            securityContext: { runAsUser: 65534, runAsGroup: 65534, runAsNonRoot: true },
+            containers: [{
+                name: "psql",
+                image: node.images["psql"],
+                imagePullPolicy: "Never",
+                command: ["sh", "-ec", [
+                    `getent hosts pg.${NS}.svc.cluster.local | sed 's/^/pg-resolves-to /'`,
+                    `getent hosts pgbouncer.${NS}.svc.cluster.local | sed 's/^/pgbouncer-resolves-to /'`,
+                    `psql "host=pgbouncer.${NS}.svc.cluster.local port=6432 user=postgres dbname=postgres" -Atc "select 'through-pgbouncer ' || current_setting('server_version')"`,
+                ].join("\n")],
+            }],
+        },
+    };
+}
+
+async function main(): Promise<number> {
+    const { toolchain, missing } = findToolchain();
+    if (!toolchain) throw new Error(`toolchain incomplete: ${missing.join(", ")}`);
+    // A killed earlier run first: its leftovers would otherwise show up in the "before" snapshot.
+    const stale = cleanupStale();
+    if (stale.cleaned) console.log(`removed a stale node${stale.problems.length ? `, leaving: ${stale.problems.join("; ")}` : ""}`);
+    const before = hostSnapshot();
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-node-smoke-"));
+    console.log(`work dir ${work}`);
+    let server: ApiServer | undefined;
+    let endpoints: RunningController | undefined;
+    let node: RunningNode | undefined;
+    let failure: unknown;
+    try {
+        server = await timed("api server", () => startApiServer("infra", toolchain, work, ETCD_PORT, API_PORT));
+        const kubeconfig = path.join(work, "endpointslice.kubeconfig");
+        writeKubeconfig(kubeconfig, [server]);
+        endpoints = startProcess("kube-controller-manager-endpointslice", toolchain.kubeControllerManager, [`--kubeconfig=${kubeconfig}`, "--controllers=endpointslice", "--leader-elect=false", "--secure-port=0"], work);
+        const s = server;
+        node = await timed("node start", () => startNode({ server: s, apiServerCertFile: path.join(work, "infra", "certs", "apiserver.crt"), logDir: path.join(work, "node-logs") }));
+        console.log(`node phases (ms): ${JSON.stringify(node.timings)}`);
+        const n = node;
+        for (const o of objects(n)) {
+            const base = o.kind === "Namespace" ? "/api/v1/namespaces" : `/api/v1/namespaces/${NS}/${o.kind.toLowerCase()}s`;
+            await kubeRequest(s, "POST", base, o);
+        }
+        await timed("postgresql pod ready", () => podReady(s, "pg", 120000));
+        await timed("pgbouncer pod ready", () => podReady(s, "pgbouncer", 120000));
+        await kubeRequest(s, "POST", `/api/v1/namespaces/${NS}/pods`, clientPod(n));
+        const client = await timed("client pod completed", () =>
+            until("client pod finished", async () => {
+                const pod = await kubeRequest(s, "GET", `/api/v1/namespaces/${NS}/pods/client`);
+                return ["Succeeded", "Failed"].includes(pod.status?.phase) ? pod : undefined;
+            }, 120000),
+        );
+        const output = n.podLogs(NS, "client");
+        console.log(output.trim().split("\n").map((l) => `  client: ${l}`).join("\n"));
+        if (client.status.phase !== "Succeeded") throw new Error(`client pod ${podStatus(client)}`);
+        const pgIp = (await kubeRequest(s, "GET", `/api/v1/namespaces/${NS}/pods/pg`)).status.podIP;
+        if (!output.includes(`pg-resolves-to ${pgIp}`)) throw new Error(`pg.${NS}.svc did not resolve to the pod's address ${pgIp}`);
+        if (!/through-pgbouncer 17\./.test(output)) throw new Error("no answer from PostgreSQL through PgBouncer");
+
+        const svc = await kubeRequest(s, "GET", `/api/v1/namespaces/${NS}/services/pgbouncer-nodeport`);
+        const nodePort = svc.spec.ports[0].nodePort;
+        const answer = await timed("host -> NodePort -> pgbouncer -> postgres", () =>
+            until("a query through the NodePort", async () => {
+                const c = new Client({ host: n.network.nodeIp, port: nodePort, user: "postgres", database: "postgres", connectionTimeoutMillis: 2000 });
+                await c.connect();
+                try {
+                    return (await c.query("select 'via nodeport' as answer")).rows[0].answer as string;
+                } finally {
+                    await c.end();
+                }
+            }, 30000),
+        );
+        console.log(`host through ${n.network.nodeIp}:${nodePort}: ${answer}`);
+    } catch (e) {
+        failure = e;
+    }
+    await timed("stop", async () => {
+        const errors: string[] = [];
+        await node?.stop().catch((e) => errors.push(e.message));
+        await endpoints?.stop().catch((e) => errors.push(e.message));
+        await server?.stop().catch((e) => errors.push(e.message));
+        if (errors.length) failure ??= new Error(errors.join("; "));
+    });
+    const diff = diffSnapshots(before, hostSnapshot());
+    console.log(diff.length ? `host state differs:\n${diff.join("\n")}` : "host state: identical before and after");
+    if (failure) console.error(`FAILED: ${(failure as Error).stack ?? failure}`);
+    console.log(`times (ms): ${JSON.stringify(times)}`);
+    if (!failure && diff.length === 0) fs.rmSync(work, { recursive: true, force: true });
+    else console.log(`logs kept in ${work}`);
+    return failure || diff.length ? 1 : 0;
+}
+
+main().then(
+    (code) => process.exit(code),
+    (e) => {
+        console.error(e);
+        process.exit(1);
+    },
+);
