@@ -193,6 +193,7 @@ export const configSchema = z.strictObject({
         .prefault({}),
     // false on test clusters without CNPG/ESO controllers or kubelets: do not wait for Ready/Complete.
     waitForControllers: z.boolean().default(true),
+    evidenceTimeoutSeconds: positiveInt.default(300),
     // Moving an existing deployment off its dedicated CNPG Cluster (components/migration/): off when absent.
     migration: z
         .strictObject({

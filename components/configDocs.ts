@@ -14,6 +14,7 @@ export const CONFIG_DESCRIPTIONS: Record<keyof StackConfig, string> = {
     backend:
         "The backend: namespace, namespaceMode (create | patch), podSecurityLevel, deploymentName, image, replicas, maxSurge, maxUnavailable, hikari settings, resources, credentialsSecretName, usernameEnv, passwordEnv, waitForDbImage, waitForDbAttempts.",
     waitForControllers: "Wait for ExternalSecrets, the bootstrap Job, role removal and the Deployment to become ready (false only on clusters without the CNPG/ESO controllers).",
+    evidenceTimeoutSeconds: "Seconds each rotation step waits for External Secrets' and CNPG's evidence before `up` fails naming what is missing (nothing after that step changes; re-run `up` with the same tenant.passwordRotation).",
     migration:
         "Moving off the dedicated CNPG Cluster (absent = no migration): phase (copy -> cutover -> done, or cutover -> rollback), source {clusterName | host + caSecretName, port, database, secretName}, replaceTarget, image, timeoutSeconds.",
     infraStack: "Split mode: the fully qualified infra stack (org/project/stack) whose outputs wire the apps side; this stack then creates only the apps side.",

@@ -15,9 +15,6 @@ export interface EvidenceState {
     step: string;
 }
 
-/** Seconds a rotation step waits for External Secrets and CNPG before it fails, naming what is missing. */
-export const EVIDENCE_TIMEOUT_SECONDS = 300;
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** What is still missing of every wait, read once. */

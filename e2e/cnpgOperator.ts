@@ -92,6 +92,7 @@ export async function startCnpgOperator(dir: string, version: string, server: Ap
  */
 export function playPasswordStatus(server: ApiServer, namespace: string, clusterName: string, roles: string[]): RunningController {
     let running = true;
+    let held = false;
     let transaction = 1000;
     const secretVersion = async (name: string) => (await kubeRequest(server, "GET", `/api/v1/namespaces/${namespace}/secrets/${name}`).catch(() => undefined))?.metadata?.resourceVersion as string | undefined;
     const tick = async () => {
@@ -115,13 +116,15 @@ export function playPasswordStatus(server: ApiServer, namespace: string, cluster
     };
     const loop = (async () => {
         while (running) {
-            await tick().catch(() => undefined);
+            if (!held) await tick().catch(() => undefined);
             await new Promise((resolve) => setTimeout(resolve, 300));
         }
     })();
     return {
         name: "cnpg-instance-manager (played)",
         log: "",
+        pause: () => void (held = true),
+        resume: () => void (held = false),
         async stop() {
             running = false;
             await loop;

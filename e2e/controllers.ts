@@ -37,6 +37,9 @@ export interface RunningController {
     name: string;
     log: string;
     stop(): Promise<void>;
+    /** Holds the controller back (a process: SIGSTOP) until resume(): what it would do waits, as a slow controller's would. */
+    pause(): void;
+    resume(): void;
 }
 
 export function startProcess(name: string, command: string, args: string[], workDir: string, env: Record<string, string> = {}, cwd?: string): RunningController {
@@ -47,8 +50,12 @@ export function startProcess(name: string, command: string, args: string[], work
     return {
         name,
         log: logFile,
+        pause: () => void child.kill("SIGSTOP"),
+        resume: () => void child.kill("SIGCONT"),
         async stop() {
             if (child.exitCode === null && child.signalCode === null) {
+                // A paused process queues SIGTERM until it runs again.
+                child.kill("SIGCONT");
                 child.kill("SIGTERM");
                 setTimeout(() => child.kill("SIGKILL"), 10000).unref();
             }

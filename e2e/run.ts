@@ -23,6 +23,7 @@ import { CREDENTIALS_ANNOTATION, credentialsVersion, loginCredentials } from "..
 import { ClusterRolePatch } from "../components/infra/clusterRolePatch";
 import { applicationRoleFields } from "../components/infra/roleEntries";
 import { migrationChecks } from "./migration";
+import { rotationChecks } from "./rotation";
 import { findControllers, type RunningController, startExternalSecrets, startWorkloads } from "./controllers";
 import { type ApiServer, findToolchain, kubeRequest, startApiServer, writeKubeconfig } from "./controlPlane";
 import { assert, check, results, skip, skipped, until } from "./checks";
@@ -173,12 +174,18 @@ async function main(): Promise<number> {
         const fluxObjects = async () => JSON.stringify(await Promise.all(fixtureInfra.filter((o) => ["Pooler", "PodDisruptionBudget"].includes(o.kind)).map(async (o) => (await kubeRequest(infraServer, "GET", objectPath(o))).spec)));
         const fluxBefore = await fluxObjects();
 
+        // Kept by name: the rotation checks hold each of them back in turn, the first up the infra cluster's kwok.
+        let eso: { infra: RunningController; apps: RunningController } | undefined;
+        let infraKwok: RunningController | undefined;
+        let playedCnpg: RunningController | undefined;
         if (binaries.externalSecrets) {
-            controllers.push(startExternalSecrets(binaries.externalSecrets.binary, infraServer, work, 18081));
-            controllers.push(startExternalSecrets(binaries.externalSecrets.binary, appsServer, work, 18082));
+            eso = { infra: startExternalSecrets(binaries.externalSecrets.binary, infraServer, work, 18081), apps: startExternalSecrets(binaries.externalSecrets.binary, appsServer, work, 18082) };
+            controllers.push(eso.infra, eso.apps);
         }
         if (binaries.workloads) {
-            controllers.push(...(await startWorkloads(binaries.workloads, infraServer, work, 18259, 3)));
+            const infraWorkloads = await startWorkloads(binaries.workloads, infraServer, work, 18259, 3);
+            infraKwok = infraWorkloads.find((c) => c.name.startsWith("kwok"));
+            controllers.push(...infraWorkloads);
             // The apps cluster's Job pods (the migration's) end as the test plays them (e2e/migration.ts).
             controllers.push(...(await startWorkloads(binaries.workloads, appsServer, work, 18260, 3, true)));
         }
@@ -188,7 +195,10 @@ async function main(): Promise<number> {
         console.log(`waitForControllers: ${waitForControllers}`);
         const logins = loginCredentials(config.tenant);
         // PostgreSQL never runs here: the test applies the login roles' passwords as CNPG's instance manager would.
-        if (waitForControllers) controllers.push(playPasswordStatus(infraServer, config.sharedCluster.namespace, config.sharedCluster.name, [logins.a.roleName, logins.b.roleName]));
+        if (waitForControllers) {
+            playedCnpg = playPasswordStatus(infraServer, config.sharedCluster.namespace, config.sharedCluster.name, [logins.a.roleName, logins.b.roleName]);
+            controllers.push(playedCnpg);
+        }
 
         // The credential factory: a generated password written into OpenBao at the key the program names (the
         // migration checks add the source database's password: every credential the run must not leak).
@@ -273,6 +283,18 @@ async function main(): Promise<number> {
             const found = await Promise.all(lists.map(async ([server, list]) => ((await kubeRequest(server, "GET", `${list}${selector}`)).items as any[]).map((o) => `${server.name}:${list.split("/").pop()}/${o.metadata.name}`)));
             return found.flat();
         };
+        const bootstrapJob = async () =>
+            ((await kubeRequest(infraServer, "GET", `/apis/batch/v1/namespaces/cnpg-system/jobs?labelSelector=${encodeURIComponent("synergyflow-db/stack=local")}`)).items as any[]).find((j) => j.metadata.name.startsWith(config.pooler.bootstrapJobName));
+        /** The apps side's objects that connect to the database (the backend's Secret, Deployments, Jobs), with creation times. */
+        async function appsConnectors(): Promise<string[]>;
+        async function appsConnectors(withTimes: true): Promise<[string, number][]>;
+        async function appsConnectors(withTimes = false): Promise<string[] | [string, number][]> {
+            const lists = ["/apis/external-secrets.io/v1/namespaces/synergyflow/externalsecrets", "/apis/apps/v1/namespaces/synergyflow/deployments", "/apis/batch/v1/namespaces/synergyflow/jobs"];
+            const named = (
+                await Promise.all(lists.map(async (list) => (((await kubeRequest(appsServer, "GET", list)).items ?? []) as any[]).map((o): [string, number] => [`${list.split("/").pop()}/${o.metadata.name}`, Date.parse(o.metadata.creationTimestamp)])))
+            ).flat();
+            return withTimes ? named : named.map(([name]) => name);
+        }
         const previewError = async () => {
             try {
                 await stack.preview({ onOutput });
@@ -320,8 +342,33 @@ async function main(): Promise<number> {
         });
         await check(`up succeeds; the API servers accept every object; the bootstrap Job starts after the Pooler exists${waitForControllers ? "; it waited for the ExternalSecrets, the bootstrap Job and the backend Deployment" : ""}`, async () => {
             const from = output.length;
-            const up = await stack.up({ onOutput });
+            // The bootstrap made slow (the infra cluster's kwok held back, so its Job pod does not finish): nothing
+            // on the apps side that connects (the backend's Secret, the Deployment, a Job) may appear before it completes.
+            infraKwok?.pause();
+            const running = stack.up({ onOutput });
+            let heldFor = 0;
+            if (waitForControllers && infraKwok) {
+                try {
+                    await until("the bootstrap Job", bootstrapJob, 240000);
+                    const heldFrom = Date.now();
+                    while (Date.now() - heldFrom < 8000) {
+                        const appsSide = await appsConnectors();
+                        assert(appsSide.length === 0, `created on the apps side before the bootstrap completed: ${appsSide.join(", ")}`);
+                        await new Promise((r) => setTimeout(r, 500));
+                    }
+                    heldFor = Date.now() - heldFrom;
+                } finally {
+                    infraKwok.resume();
+                }
+            }
+            const up = await running;
             assert(up.summary.result === "succeeded", `up: ${up.summary.result}`);
+            if (heldFor > 0) {
+                const completed = Date.parse((await bootstrapJob())!.status.completionTime);
+                const early = (await appsConnectors(true)).filter(([, created]) => created < completed - 1000);
+                assert(early.length === 0, `created before the bootstrap Job completed: ${early.map(([name]) => name).join(", ")}`);
+                console.log(`     the bootstrap held ${(heldFor / 1000).toFixed(0)} s: nothing on the apps side that connects existed until it completed`);
+            }
             // Operator auth: the Job grants CONNECT to the role CNPG creates for our Pooler, so the Pooler comes first.
             const events = output.slice(from).join("");
             const poolerCreated = events.search(/postgresql\.cnpg\.io\/v1:Pooler synergyflow-pooler-pooler created/);
@@ -466,6 +513,8 @@ async function main(): Promise<number> {
                 await stack.up({ expectNoChanges: true, onOutput });
             });
         } else skip("ESO syncs both clusters' Secrets from OpenBao, and a rotation reaches them at once", "OpenBao or External Secrets not built");
+        if (waitForControllers && bao && eso && playedCnpg) await rotationChecks({ stack, infra: infraServer, apps: appsServer, bao, config, onOutput, esoInfra: eso.infra, esoApps: eso.apps, cnpg: playedCnpg });
+        else skip("three rotations in a row, and one interrupted after each step", "OpenBao, External Secrets, kube-scheduler or kwok not built");
 
         if (waitForControllers) await migrationChecks({ stack, apps: appsServer, config, onOutput, output, previewError, credentials: generated });
         else skip("the migration's phases through the engine", "kube-scheduler and kwok, OpenBao or External Secrets not built: no Job can finish");

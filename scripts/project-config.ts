@@ -13,7 +13,7 @@ export function projectConfigBlock(): Record<string, { type: string; description
         const value = defaults[key];
         // A declared key without a default is required in every stack: an optional block (migration) stays out.
         if (value === undefined) continue;
-        const type = typeof value === "object" ? "object" : typeof value === "boolean" ? "boolean" : "string";
+        const type = typeof value === "object" ? "object" : typeof value === "boolean" ? "boolean" : typeof value === "number" ? "integer" : "string";
         block[`${PROJECT}:${key}`] = {
             type,
             description: CONFIG_DESCRIPTIONS[key],

@@ -10,7 +10,7 @@ import { BackendDeployment } from "./backend";
 import type { SslMode } from "../jdbc";
 import { datasourceEnv } from "./datasource";
 import { AppsNamespace } from "./namespace";
-import { ControllerEvidence, EVIDENCE_TIMEOUT_SECONDS } from "../controllerEvidence";
+import { ControllerEvidence } from "../controllerEvidence";
 import type { EvidenceWait } from "../evidence";
 import { ROTATION_ANNOTATIONS, credentialsVersion } from "../rotation";
 import { PHASE_DOES, appsSideDuring, migrationRecordName, sourceHost } from "../migration/phases";
@@ -91,7 +91,7 @@ export class AppsSide extends pulumi.ComponentResource {
                   {
                       clusters: { infra: config.infraCluster, apps: config.appsCluster },
                       step: "backend credentials synced",
-                      timeoutSeconds: EVIDENCE_TIMEOUT_SECONDS,
+                      timeoutSeconds: config.evidenceTimeoutSeconds,
                       waits: pulumi
                           .all([wiring.loginRoleName, wiring.vaultSecretVersion])
                           .apply(([role, version]): EvidenceWait[] => [{ kind: "secretSynced", cluster: "apps", namespace: backend.namespace, secretName: backend.credentialsSecretName, credentials: credentialsVersion(role, version) }]),

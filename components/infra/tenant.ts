@@ -16,7 +16,7 @@ import { poolerAlertRules } from "./poolerAlerts";
 import { TenantRoles } from "./role";
 import { desiredRoles } from "./roleEntries";
 import type { CredentialFactory } from "./vaultCredential";
-import { ControllerEvidence, EVIDENCE_TIMEOUT_SECONDS } from "../controllerEvidence";
+import { ControllerEvidence } from "../controllerEvidence";
 import type { EvidenceWait } from "../evidence";
 import { CREDENTIAL_SLOTS, type CredentialSlot, ROTATION_ANNOTATIONS, credentialsVersion, loginCredentials } from "../rotation";
 
@@ -142,7 +142,7 @@ export class InfraTenant extends pulumi.ComponentResource {
                   {
                       clusters,
                       step: "login role passwords applied in PostgreSQL",
-                      timeoutSeconds: EVIDENCE_TIMEOUT_SECONDS,
+                      timeoutSeconds: config.evidenceTimeoutSeconds,
                       waits: pulumi.all(CREDENTIAL_SLOTS.map((slot) => login[slot].credential.vaultVersion)).apply((versions) =>
                           CREDENTIAL_SLOTS.flatMap((slot, i): EvidenceWait[] => [
                               { kind: "secretSynced", cluster: "infra", namespace, secretName: logins[slot].passwordSecretName, credentials: credentialsVersion(logins[slot].roleName, versions[i] as string) },

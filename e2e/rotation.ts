@@ -1,0 +1,166 @@
+// Password rotation through the real engine, External Secrets and OpenBao (CNPG's password status played, see
+// cnpgOperator.ts): three rotations in a row, each leaving every Secret and the pod template on the same (login
+// role, Vault version); then one `up` interrupted after each step of ROTATION_ORDER (a controller held back, or
+// the apps API server refusing the Deployment's update), re-run, never regenerating the login role in use.
+import type { Stack } from "@pulumi/pulumi/automation";
+import type { StackConfig } from "../components/config";
+import { CREDENTIALS_ANNOTATION, CREDENTIAL_SLOTS, type CredentialSlot, POD_CREDENTIALS_ANNOTATION, ROTATION_ANNOTATIONS, credentialsVersion, loginCredentials, loginRoleOf } from "../components/rotation";
+import { assert, check } from "./checks";
+import type { RunningController } from "./controllers";
+import { type ApiServer, kubeRequest } from "./controlPlane";
+import type { OpenBao } from "./openbao";
+
+export interface RotationContext {
+    stack: Stack;
+    infra: ApiServer;
+    apps: ApiServer;
+    bao: OpenBao;
+    config: StackConfig;
+    onOutput: (text: string) => void;
+    /** The controllers a rotation step waits for, each of which the test holds back in turn. */
+    esoInfra: RunningController;
+    esoApps: RunningController;
+    cnpg: RunningController;
+}
+
+/** Seconds each evidence wait gives a held-back controller before `up` fails (the stack's evidenceTimeoutSeconds). */
+const HELD_TIMEOUT_SECONDS = 6;
+
+export async function rotationChecks(ctx: RotationContext): Promise<void> {
+    const { stack, infra, apps, bao, config, onOutput } = ctx;
+    const logins = loginCredentials(config.tenant);
+    const { kvMount, keyPrefix } = config.vault;
+    const ns = { infra: config.sharedCluster.namespace, apps: config.backend.namespace };
+    const vaultVersion = async (slot: CredentialSlot) => (await bao.readKv(kvMount, `${keyPrefix}/${logins[slot].vaultName}`))!.version;
+    const get = (server: ApiServer, path: string) => kubeRequest(server, "GET", path);
+    const secretPair = async (server: ApiServer, namespace: string, name: string) => (await get(server, `/api/v1/namespaces/${namespace}/secrets/${name}`)).metadata.annotations?.[CREDENTIALS_ANNOTATION] as string | undefined;
+    const deploymentPath = `/apis/apps/v1/namespaces/${ns.apps}/deployments/${config.backend.deploymentName}`;
+    const podsPair = async () => (await get(apps, deploymentPath)).spec.template.metadata.annotations[POD_CREDENTIALS_ANNOTATION] as string;
+    const slotOf = (pair: string) => CREDENTIAL_SLOTS.find((slot) => logins[slot].roleName === loginRoleOf(pair)) as CredentialSlot;
+    const rotate = async (value: string) => stack.setConfig("synergyflow-db:tenant.passwordRotation", { value }, true);
+    const up = async () => stack.up({ onOutput });
+    const failingUp = async () => {
+        try {
+            await stack.up({ onOutput });
+        } catch (error) {
+            return String((error as Error).message);
+        }
+        throw new Error("expected up to fail");
+    };
+
+    /** What every Secret and the pods name after a finished run: each login role's own pair, the backend's on one. */
+    const consistent = async (): Promise<CredentialSlot> => {
+        const pods = await podsPair();
+        const active = slotOf(pods);
+        for (const slot of CREDENTIAL_SLOTS) {
+            const expected = credentialsVersion(logins[slot].roleName, String(await vaultVersion(slot)));
+            const held = await secretPair(infra, ns.infra, logins[slot].passwordSecretName);
+            assert(held === expected, `login role ${slot}'s Secret holds ${held}, Vault has ${expected}`);
+        }
+        const backendSecret = await secretPair(apps, ns.apps, config.backend.credentialsSecretName);
+        const expected = credentialsVersion(logins[active].roleName, String(await vaultVersion(active)));
+        assert(backendSecret === expected && pods === expected, `the backend's Secret holds ${backendSecret}, its pods run on ${pods}, Vault has ${expected}`);
+        const record = (await get(apps, `/apis/external-secrets.io/v1/namespaces/${ns.apps}/externalsecrets/${config.backend.credentialsSecretName}`)).metadata.annotations;
+        assert(record[ROTATION_ANNOTATIONS.loginRole] === logins[active].roleName, `the backend's record names ${record[ROTATION_ANNOTATIONS.loginRole]}, the pods ${logins[active].roleName}`);
+        return active;
+    };
+
+    await check("three more rotations in a row: each regenerates only the idle login role; after each, both Secrets and the pod template name the same (role, Vault version)", async () => {
+        const lines: string[] = [];
+        for (const value of ["3", "4", "5"]) {
+            const inUse = await consistent();
+            const before = { a: await vaultVersion("a"), b: await vaultVersion("b") };
+            await rotate(value);
+            const started = Date.now();
+            await up();
+            const active = await consistent();
+            const idle = inUse === "a" ? "b" : "a";
+            assert(active === idle, `rotation ${value}: the backend is on ${active}, expected the idle ${idle}`);
+            assert((await vaultVersion(inUse)) === before[inUse], `rotation ${value}: the login role in use (${inUse}) got a new Vault version`);
+            assert((await vaultVersion(idle)) === before[idle] + 1, `rotation ${value}: the idle login role (${idle}) did not get exactly one new Vault version`);
+            lines.push(`${value}: ${await podsPair()} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        }
+        console.log(`     ${lines.join("; ")}`);
+    });
+
+    /**
+     * One rotation interrupted after `step`: `interrupt` makes the run stop there, `release` undoes it; the failed
+     * run and its re-run with the same value must never touch the login role the pods run on.
+     */
+    const interrupted = (step: string, value: string, interrupt: () => Promise<void> | void, release: () => Promise<void> | void, expectInError: string) =>
+        check(`rotation ${value} interrupted after step ${step}, then re-run: the login role in use keeps its password, the idle one is regenerated once`, async () => {
+            const inUse = await consistent();
+            const idle = inUse === "a" ? "b" : "a";
+            const before = { a: await vaultVersion("a"), b: await vaultVersion("b") };
+            await rotate(value);
+            await interrupt();
+            let message: string;
+            try {
+                message = await failingUp();
+            } finally {
+                await release();
+            }
+            assert(message.includes(expectInError), `up failed, but not at ${step}: ${message.slice(-600)}`);
+            assert((await vaultVersion(inUse)) === before[inUse], `the interrupted run regenerated the login role in use (${inUse})`);
+            assert(slotOf(await podsPair()) === inUse, "the pods moved although the run stopped before the rollout");
+            await up();
+            assert((await vaultVersion(inUse)) === before[inUse], `the re-run regenerated the login role in use (${inUse})`);
+            assert((await vaultVersion(idle)) === before[idle] + 1, `the idle login role (${idle}) has ${(await vaultVersion(idle)) - before[idle]} new Vault versions, expected exactly 1`);
+            assert((await consistent()) === idle, `after the re-run the backend is not on ${idle}`);
+        });
+
+    await stack.setConfig("synergyflow-db:evidenceTimeoutSeconds", { value: String(HELD_TIMEOUT_SECONDS) });
+    try {
+        // vault: the new password is in OpenBao, the infra ExternalSecret cannot sync it.
+        await interrupted("vault", "6", () => ctx.esoInfra.pause(), () => ctx.esoInfra.resume(), "External Secrets has not synced it yet");
+        // infraSecret: synced, but CNPG (played) does not apply it.
+        await interrupted("infraSecret", "7", () => ctx.cnpg.pause(), () => ctx.cnpg.resume(), "CNPG has not applied Secret");
+        // postgres: PostgreSQL has it, the backend's ExternalSecret cannot sync.
+        await interrupted("postgres", "8", () => ctx.esoApps.pause(), () => ctx.esoApps.resume(), "backend credentials synced: no evidence");
+        // appsSecret: the backend's Secret moved; the apps API server refuses the Deployment's update.
+        const policy = "synergyflow-e2e-freeze-backend";
+        await interrupted(
+            "appsSecret",
+            "9",
+            async () => {
+                await kubeRequest(apps, "POST", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies", {
+                    metadata: { name: policy },
+                    spec: {
+                        failurePolicy: "Fail",
+                        matchConstraints: { resourceRules: [{ apiGroups: ["apps"], apiVersions: ["v1"], operations: ["UPDATE"], resources: ["deployments"] }] },
+                        validations: [{ expression: `object.metadata.name != '${config.backend.deploymentName}'`, message: "frozen by the e2e: the run stops before the rollout" }],
+                    },
+                });
+                await kubeRequest(apps, "POST", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings", { metadata: { name: policy }, spec: { policyName: policy, validationActions: ["Deny"] } });
+                // The binding takes effect once the API server's policy cache has it.
+                await new Promise((resolve) => setTimeout(resolve, 3000));
+            },
+            async () => {
+                // Before the re-run: the record is ahead of the pods, and only this rotation may finish it.
+                await rotate("10");
+                let refused = "";
+                try {
+                    await stack.preview({ onOutput });
+                } catch (error) {
+                    refused = String((error as Error).message);
+                }
+                assert(refused.includes("still run on"), `a new rotation while the record is ahead of the pods was not refused: ${refused.slice(-400)}`);
+                await rotate("9");
+                await kubeRequest(apps, "DELETE", `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${policy}`);
+                await kubeRequest(apps, "DELETE", `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/${policy}`);
+                await new Promise((resolve) => setTimeout(resolve, 3000));
+            },
+            "frozen by the e2e",
+        );
+    } finally {
+        await stack.removeConfig("synergyflow-db:evidenceTimeoutSeconds");
+    }
+    // backend: the last step done (the pod template names the pair); a run stopped while the rollout completes
+    // has nothing left to do: the same value again changes nothing and regenerates nothing.
+    await check("after the last step (backend), the same rotation again changes nothing and regenerates nothing", async () => {
+        const before = { a: await vaultVersion("a"), b: await vaultVersion("b") };
+        await stack.up({ expectNoChanges: true, onOutput });
+        assert((await vaultVersion("a")) === before.a && (await vaultVersion("b")) === before.b, "a Vault version changed");
+        await consistent();
+    });
+}
