@@ -704,7 +704,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
         timings["total"] = Date.now() - started;
     } catch (e) {
         const problems = stopSync();
-        throw new Error(`${(e as Error).message}${problems.length ? `; cleanup also failed: ${problems.join("; ")}` : ""}`);
+        throw new Error(`${(e as Error).message} (phases done, ms: ${JSON.stringify(timings)})${problems.length ? `; cleanup also failed: ${problems.join("; ")}` : ""}`);
     }
 
     return {
