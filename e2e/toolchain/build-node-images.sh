@@ -33,6 +33,8 @@ out="$TOOLCHAIN_DIR/node/images"
 mkdir -p "$out"
 work="$(mktemp -d "$TOOLCHAIN_DIR/node/images-work.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
+# build-all.sh runs the build-node-*.sh scripts in name order, this one before the packages it needs.
+command -v mmdebstrap >/dev/null && command -v jq >/dev/null || bash "$(dirname "$0")/build-node-packages.sh"
 for tool in mmdebstrap jq gcc sha256sum; do
   command -v "$tool" >/dev/null || { echo "missing $tool: run e2e/toolchain/build-node-packages.sh first" >&2; exit 1; }
 done

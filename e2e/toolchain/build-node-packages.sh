@@ -15,7 +15,7 @@ declare -A want=(
   [containerd]=containerd [ctr]=containerd [runc]=runc
   [/usr/lib/cni/bridge]=containernetworking-plugins [/usr/lib/cni/host-local]=containernetworking-plugins
   [/usr/lib/cni/loopback]=containernetworking-plugins [/usr/lib/cni/portmap]=containernetworking-plugins
-  [mmdebstrap]=mmdebstrap [nft]=nftables [conntrack]=conntrack [iptables]=iptables [ipset]=ipset [socat]=socat
+  [mmdebstrap]=mmdebstrap [nft]=nftables [conntrack]=conntrack [iptables]=iptables [ipset]=ipset [socat]=socat [jq]=jq
 )
 have() { case "$1" in /*) [ -x "$1" ] ;; *) command -v "$1" >/dev/null ;; esac; }
 missing=()
