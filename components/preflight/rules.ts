@@ -69,7 +69,6 @@ export function sharedClusterSlots(config: StackConfig, live: LivePlatform): Sha
     const inline = ((cluster.spec?.["managed"] as { roles?: Record<string, unknown>[] } | undefined)?.roles ?? []).filter((r) => r["ensure"] !== "absent");
     const inlineNames = new Set(inline.map((r) => String(r["name"])));
     const where = `${cluster.metadata.namespace}/${cluster.metadata.name}`;
-    const otherRoles = [
     // CNPG's defaults for a role entry: login false, connectionLimit -1.
     const role = (fields: Record<string, unknown>, declaredIn: string) => ({
         name: String(fields["name"]),
@@ -78,26 +77,27 @@ export function sharedClusterSlots(config: StackConfig, live: LivePlatform): Sha
         superuser: fields["superuser"] === true,
         declaredIn,
     });
+    const otherRoles = [
         ...inline.map((r) => role(r, `Cluster ${where} spec.managed.roles`)),
         ...(live.databaseRoles ?? [])
             // CNPG applies the inline entry when both declare a role.
             .filter((d) => (d.spec?.["cluster"] as { name?: string } | undefined)?.name === config.sharedCluster.name && !inlineNames.has(String(d.spec?.["name"])))
             .map((d) => role(d.spec ?? {}, describe(d))),
     ].filter((r) => !ours.has(r.name));
-    return {
     // Poolers of this Cluster whose auth CNPG manages (no authQuerySecret), ours as this run leaves it.
     const operatorAuth = (spec: Record<string, unknown> | undefined) => !(spec?.["pgbouncer"] as { authQuerySecret?: unknown } | undefined)?.authQuerySecret;
     const poolerAuthPods = (live.poolers ?? [])
         .filter((p) => p.metadata.name !== config.pooler.name && (p.spec?.["cluster"] as { name?: string } | undefined)?.name === config.sharedCluster.name && operatorAuth(p.spec))
         .map((p) => ({ pooler: `Pooler ${p.metadata.name}`, pods: Number(p.spec?.["instances"] ?? 1) }));
     if (config.pooler.authMode === "operator") poolerAuthPods.push({ pooler: `Pooler ${config.pooler.name} (ours)`, pods: config.pooler.instances });
+    return {
         // PostgreSQL's defaults when the Cluster does not set them.
         maxConnections: Number(parameters["max_connections"] ?? 100),
         superuserReservedConnections: Number(parameters["superuser_reserved_connections"] ?? 3),
-        otherRoles,
         reservedConnections: Number(parameters["reserved_connections"] ?? 0),
-    };
+        otherRoles,
         poolerAuthPods,
+    };
 }
 
 function clusterProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {
