@@ -215,6 +215,9 @@ export const configSchema = z.strictObject({
             }),
             // Replace a target that already holds tables in the module schemas (a copy refuses otherwise).
             replaceTarget: z.boolean().default(false),
+            // The source database's extensions (\dx) and who creates each on the target: "copy" (trusted ones),
+            // or "platform" (created there beforehand); checked at preview and by the copy (migration/extensions.ts).
+            extensions: z.record(z.string().regex(/^[a-z0-9_-]+$/, "must be an extension name (a-z, 0-9, '_', '-')").max(63), z.enum(["copy", "platform"])).default({}),
             // pg_dump and psql: at least the source's major version (16.6).
             image: z.string().min(1).default("ghcr.io/cloudnative-pg/postgresql:16.8"),
             timeoutSeconds: positiveInt.default(3600),

@@ -71,8 +71,8 @@ export async function migrationChecks(ctx: MigrationContext): Promise<void> {
     const sourceSecrets = async () => JSON.stringify(await Promise.all([`${SOURCE_CLUSTER}-ca`, SOURCE_SECRET].map(async (n) => (await get(`secrets/${n}`)).metadata.resourceVersion)));
     const sourceSecretsBefore = await sourceSecrets();
 
-    const setMigration = (phase: string, replaceTarget = false) =>
-        stack.setConfig("synergyflow-db:migration", { value: JSON.stringify({ phase, source: { clusterName: SOURCE_CLUSTER, database: "synergyflow", secretName: SOURCE_SECRET }, replaceTarget, timeoutSeconds: 120 }) });
+    const setMigration = (phase: string, replaceTarget = false, extensions: Record<string, string> = {}) =>
+        stack.setConfig("synergyflow-db:migration", { value: JSON.stringify({ phase, source: { clusterName: SOURCE_CLUSTER, database: "synergyflow", secretName: SOURCE_SECRET }, replaceTarget, timeoutSeconds: 120, extensions }) });
 
     /**
      * Waits for the Running pod of the phase's Job, inspects it while the Job runs, then ends it with this exit
@@ -127,6 +127,15 @@ export async function migrationChecks(ctx: MigrationContext): Promise<void> {
     // What the copy Job prints when it verified everything (figures of an integration-tier copy: played here).
     const verified = { checksumsEqual: true, tables: 5, rows: 352633, bytes: 38354944, seconds: 6 };
     let rerun: string[] = [];
+    await check("migration copy: the preview refuses a source extension the owner cannot create on the shared cluster, naming it and the remedy", async () => {
+        await setMigration("copy", false, { citext: "copy", pg_stat_statements: "copy" });
+        try {
+            const message = await ctx.previewError();
+            assert(message.includes(`synergyflow-db:migration.extensions: the copy cannot create "pg_stat_statements" on the shared cluster`) && message.includes("CNPG's Database spec.extensions"), `not the refusal: ${message.slice(0, 1500)}`);
+        } finally {
+            await setMigration("copy");
+        }
+    });
     await check("migration copy through the engine: the backend is at 0 before the Job starts (restricted, credentials from Secrets); a failed copy fails up with the script's message and the command that runs it again; the record does not move", async () => {
         await setMigration("copy");
         const from = ctx.output.length;

@@ -87,7 +87,12 @@ function psqlFile(sql: string, args: string[], env: Record<string, string>): str
     }
 }
 
-export async function startTenantEnvironment(authMode: AuthModeUnderTest = "operator"): Promise<TenantEnvironment> {
+export interface TenantEnvironmentOptions {
+    /** The shared PostgreSQL's server binaries (default: Debian's 15; the migration tier runs 16, the platform's major). */
+    postgresBin?: string;
+}
+
+export async function startTenantEnvironment(authMode: AuthModeUnderTest = "operator", options: TenantEnvironmentOptions = {}): Promise<TenantEnvironment> {
     const { configFile, liveDir } = stackVariant(authMode);
     const config = loadStackConfig(readStackFile(configFile).config);
     // One synth per process (each jest test file has its own module registry).
@@ -132,6 +137,7 @@ export async function startTenantEnvironment(authMode: AuthModeUnderTest = "oper
             superuserReservedConnections: platform!.slots.superuserReservedConnections,
             // CNPG's instances serve TLS with the cluster's server certificate; the pooler verifies it.
             tls,
+            ...(options.postgresBin ? { bin: options.postgresBin } : {}),
         });
         started.push(() => postgres.stop());
         const superuserEnv = { PGPASSWORD: postgres.superuserPassword, PGSSLMODE: "disable" };

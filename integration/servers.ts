@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { type PoolerSpecForConfig, pgbouncerFiles } from "./pgbouncerConfig";
 
-const PG_BIN = process.env["SYNERGYFLOW_PG_BIN"] ?? "/usr/lib/postgresql/15/bin";
+const DEFAULT_PG_BIN = process.env["SYNERGYFLOW_PG_BIN"] ?? "/usr/lib/postgresql/15/bin";
 const RUN_AS = "postgres";
 const asRoot = process.getuid?.() === 0;
 
@@ -69,10 +69,24 @@ export interface PostgresOptions {
     superuserReservedConnections: number;
     /** Serve TLS with this certificate (as CNPG's instances do with the cluster's server certificate). */
     tls?: TestCertificates;
+    /** The folder of initdb, pg_ctl and postgres (default: SYNERGYFLOW_PG_BIN, else Debian's 15). */
+    bin?: string;
+}
+
+/**
+ * PostgreSQL 16 (the platform's major), server and client tools, from integration/setup/install-pg16.sh: its bin/
+ * folder, or an error saying how to install it.
+ */
+export function postgres16Bin(): string {
+    const prefix = process.env["SYNERGYFLOW_PG16"] ?? path.join(process.env["SYNERGYFLOW_CACHE"] ?? (asRoot ? "/var/cache/synergyflow-db" : path.join(os.homedir(), ".cache", "synergyflow-db")), "postgresql-16");
+    const bin = path.join(prefix, "bin");
+    if (!fs.existsSync(path.join(bin, "pg_dump"))) throw new Error(`PostgreSQL 16 not found in ${bin}: run integration/setup/install-pg16.sh`);
+    return bin;
 }
 
 export async function startPostgres(options: PostgresOptions): Promise<PostgresServer> {
     await assertAddressFree(options.host, options.port);
+    const PG_BIN = options.bin ?? DEFAULT_PG_BIN;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-pg-"));
     const data = path.join(dir, "data");
     const superuserPassword = `su-${Math.random().toString(36).slice(2)}`;

@@ -3,7 +3,9 @@ import type { StackConfig } from "../components/config";
 import { ConfigError } from "../components/config";
 import { jobResultProvider } from "../components/jobResult";
 import type { KubeObject, LiveReader } from "../components/live/kubeObjects";
+import { TRUSTED_EXTENSIONS_PG16, extensionProblems } from "../components/migration/extensions";
 import { phaseProblem } from "../components/migration/phases";
+import { copyScript, fingerprintSql } from "../components/migration/scripts";
 import { loadStackConfig } from "../components/program";
 import { readStackFile } from "../scripts/synth";
 import { type HarnessResult, ROOT, byType, preflightRefusal, synth, variantConfig } from "./harness";
@@ -12,7 +14,7 @@ import { migrationPlatform } from "./support/fixtures";
 const SOURCE = { clusterName: "synergyflow-db", database: "synergyflow", secretName: "synergyflow-db-app" };
 const prod: StackConfig = loadStackConfig(readStackFile(`${ROOT}/Pulumi.prod.yaml`).config);
 const inPhase = (phase: string, extra: Record<string, unknown> = {}) => variantConfig("prod", { "synergyflow-db:migration": { phase, source: SOURCE, ...extra } });
-const withPhase = (phase?: "copy" | "cutover" | "rollback" | "done"): StackConfig => ({ ...prod, ...(phase ? { migration: { phase, source: { ...SOURCE, port: 5432 }, replaceTarget: false, image: "img", timeoutSeconds: 60 } } : {}) });
+const withPhase = (phase?: "copy" | "cutover" | "rollback" | "done"): StackConfig => ({ ...prod, ...(phase ? { migration: { phase, source: { ...SOURCE, port: 5432 }, replaceTarget: false, extensions: {}, image: "img", timeoutSeconds: 60 } } : {}) });
 
 describe("migration phases", () => {
     test.each([
@@ -23,9 +25,11 @@ describe("migration phases", () => {
         ["cutover", "done", undefined],
         ["rollback", "rollback", undefined],
         ["rollback", "copy", undefined],
+        // The way back from a failed (or killed) copy: a first copy that failed recorded nothing.
+        [undefined, "rollback", undefined],
+        ["copy", "rollback", undefined],
         [undefined, "cutover", `"cutover" cannot follow no migration`],
         ["copy", "done", `"done" cannot follow phase "copy"`],
-        ["copy", "rollback", `"rollback" cannot follow phase "copy"`],
         ["done", "rollback", `"rollback" cannot follow phase "done"`],
     ] as const)("from %s to %s", (previous, next, refusal) => {
         const record = previous ? { phase: previous, copyResult: { checksumsEqual: true } } : undefined;
@@ -126,7 +130,7 @@ describe("what each phase emits", () => {
     test("illegal moves are refused at preview naming the key; the source's Secrets must exist", async () => {
         const refused = await preflightRefusal(inPhase("done"), migrationPlatform({ phase: "copy" }));
         expect(refused).toContain(`synergyflow-db:migration.phase: "done" cannot follow phase "copy"`);
-        expect(refused).toContain(`remedy: allowed next: "copy" | "cutover"`);
+        expect(refused).toContain(`remedy: allowed next: "copy" | "cutover" | "rollback"`);
         const noSource = await preflightRefusal(inPhase("copy"), `${ROOT}/fixtures/live/prod`);
         expect(noSource).toContain("synergyflow-db:migration.source.clusterName: the copy verifies the source's certificate with Secret synergyflow/synergyflow-db-ca (key ca.crt), which does not exist on the apps cluster");
         expect(noSource).toContain("synergyflow-db:migration.source.secretName: Secret synergyflow/synergyflow-db-app does not exist on the apps cluster");
@@ -171,5 +175,42 @@ describe("the Job's result (jobResult.ts): the only wait on the migration's Job"
         expect(String(await jobResultProvider(() => reader(() => killed), 20).create!(state).catch((e: Error) => e))).toContain("failed: DeadlineExceeded: Job was active longer than specified deadline");
         const running = [job(), pod()];
         expect(String(await jobResultProvider(() => reader(() => running), 20).create!(state).catch((e: Error) => e))).toContain("has not finished within 1s; it is left running: check its pod's log (kubectl --context apps -n synergyflow logs job/synergyflow-db-copy-0a1b2c3d)");
+    });
+});
+
+describe("extensions (migration.extensions)", () => {
+    test("the preview refuses a \"copy\" extension the owner cannot create, naming it and the remedy; trusted ones and the platform's pass", async () => {
+        expect(extensionProblems({ citext: "copy", pg_trgm: "copy", postgis: "platform" }, "synergyflow")).toEqual([]);
+        const [problem, ...more] = extensionProblems({ citext: "copy", pg_stat_statements: "copy", postgis: "copy" }, "synergyflow");
+        expect(more).toEqual([]);
+        expect(problem).toMatchObject({ key: "migration.extensions", message: expect.stringContaining(`the copy cannot create "pg_stat_statements", "postgis" on the shared cluster: they are not a trusted extension of PostgreSQL 16`) });
+        expect(problem!.remedy).toContain(`CNPG's Database spec.extensions`);
+        expect(problem!.remedy).toContain(`"pg_stat_statements": "platform", "postgis": "platform"`);
+        const refused = await preflightRefusal(inPhase("copy", { extensions: { citext: "copy", pg_stat_statements: "copy" } }), migrationPlatform());
+        expect(refused).toContain(`synergyflow-db:migration.extensions: the copy cannot create "pg_stat_statements" on the shared cluster: it is not a trusted extension of PostgreSQL 16`);
+        expect(refused).toContain("ask the platform team to create it in database synergyflow of the shared cluster");
+        expect(TRUSTED_EXTENSIONS_PG16).toContain("citext");
+    });
+    test("the copy script carries the declaration: an extension the copy creates is dumped with it, the platform's is expected on the target", () => {
+        const script = copyScript({ schemas: ["a_b"], replaceTarget: false, extensions: { citext: "copy", postgis: "platform" } });
+        expect(script).toContain(`case " citext postgis " in`);
+        expect(script).toContain(`case " citext " in *" $name "*) extension_flags="$extension_flags --extension=$name"`);
+        expect(script).toContain(`unnest(ARRAY['postgis']::text[])`);
+        expect(() => fingerprintSql(["a_b"], 0)).toThrow("chunkRows must be a positive integer, not 0");
+    });
+});
+
+describe("the copy Job's name follows every setting it carries", () => {
+    test("changing only migration.replaceTarget makes a new Job name, so a new result reader (keyed on the name) reads the new Job's result", async () => {
+        const names = async (extra: Record<string, unknown>) => {
+            const result = await synth("prod", inPhase("copy", extra), undefined, migrationPlatform());
+            const job = byType(result, "kubernetes:batch/v1:Job").map((j) => j.inputs as any).find((j) => j.metadata.namespace === "synergyflow");
+            const reader = result.resources.find((r) => r.type.includes("JobResult"));
+            return { job: job.metadata.name as string, reader: reader ? JSON.stringify(reader.inputs) : undefined };
+        };
+        const [keep, replace] = [await names({ replaceTarget: false }), await names({ replaceTarget: true })];
+        expect(keep.job).not.toBe(replace.job);
+        expect(keep.reader).toContain(keep.job);
+        expect(replace.reader).toContain(replace.job);
     });
 });

@@ -9,7 +9,7 @@ import { JobResult } from "../jobResult";
 import { SERVER_CA_DIR } from "../jdbc";
 import { sourceHost } from "../migration/phases";
 import { copyScript, fingerprintSql, rollbackScript } from "../migration/scripts";
-import { POSTGRES_UID, restrictedContainerSecurityContext, restrictedJobPod } from "../securityContext";
+import { POSTGRES_UID, restrictedContainerSecurityContext, restrictedJobPod } from "../build/securityContext";
 
 export interface MigrationJobArgs {
     config: StackConfig;
@@ -26,6 +26,12 @@ export interface MigrationJobArgs {
 
 const SOURCE_CA_DIR = "/etc/synergyflow-db/source-ca";
 
+/** The Job's name suffix: every migration setting the Job carries, and its scripts. */
+export function migrationJobHash(migration: NonNullable<StackConfig["migration"]>, scripts: Record<string, string>): string {
+    const { image, source, replaceTarget, timeoutSeconds, extensions } = migration;
+    return createHash("sha256").update(JSON.stringify({ image, source, replaceTarget, timeoutSeconds, extensions, scripts })).digest("hex").slice(0, 8);
+}
+
 export class MigrationJob extends pulumi.ComponentResource {
     /** The Job's result as it reported it; undefined when no controller runs to finish it (waitForControllers). */
     public readonly result?: pulumi.Output<Record<string, unknown>>;
@@ -39,10 +45,12 @@ export class MigrationJob extends pulumi.ComponentResource {
         const childOpts = { parent: this, provider: args.provider };
         const scripts = {
             "fingerprint.sql": fingerprintSql(tenant.schemas),
-            [`${args.job}.sh`]: args.job === "copy" ? copyScript({ schemas: tenant.schemas, replaceTarget: migration.replaceTarget }) : rollbackScript(),
+            [`${args.job}.sh`]: args.job === "copy" ? copyScript({ schemas: tenant.schemas, replaceTarget: migration.replaceTarget, extensions: migration.extensions }) : rollbackScript(),
         };
-        // A new script or image is a new Job (a Job's template cannot change).
-        const hash = createHash("sha256").update(migration.image).update(JSON.stringify(scripts)).update(JSON.stringify(migration.source)).digest("hex").slice(0, 8);
+        // A new script, image or setting of the Job is a new Job under a new name (a Job's template cannot change),
+        // and so a new JobResult: the result reader is keyed on the Job's name, so everything that changes the Job
+        // (replaceTarget and the deadline too, which the script does not show) is in the name.
+        const hash = migrationJobHash(migration, scripts);
         const scriptMap = new k8s.core.v1.ConfigMap(`${name}-scripts`, { metadata: { name: `${tenant.appName}-db-${args.job}-${hash}`, namespace, labels: args.labels }, data: scripts }, childOpts);
         const sourceCa = new k8s.core.v1.ConfigMap(`${name}-source-ca`, { metadata: { namespace, labels: args.labels }, data: { "ca.crt": args.sourceCaCertificate } }, childOpts);
         const fromSecret = (secret: string, key: string) => ({ valueFrom: { secretKeyRef: { name: secret, key } } });

@@ -11,10 +11,14 @@ export interface MigrationRecord {
     copyResult?: { checksumsEqual?: boolean; tables?: number; rows?: number };
 }
 
-/** From the phase on the left, the phases an `up` may move to. */
+/**
+ * From the phase on the left, the phases an `up` may move to. `rollback` is the way back from any failure of a
+ * copy: a failed (or killed) copy records nothing, so it also follows "no migration"; its Job makes the source
+ * writable (what a SIGKILL'd copy could not) and the next run puts the backend back on the dedicated cluster.
+ */
 const NEXT: Record<MigrationPhase | "none", MigrationPhase[]> = {
-    none: ["copy"],
-    copy: ["copy", "cutover"],
+    none: ["copy", "rollback"],
+    copy: ["copy", "cutover", "rollback"],
     cutover: ["cutover", "rollback", "done"],
     rollback: ["rollback", "copy"],
     done: ["done"],

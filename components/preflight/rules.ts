@@ -13,6 +13,7 @@ import type { LivePlatform } from "./livePlatform";
 import { caSecretName, superuserSecretName } from "./livePlatform";
 import { ourRoleNames } from "./plannedObjects";
 import { phaseProblem, readMigrationRecord, sourceCaSecretName } from "../migration/phases";
+import { extensionProblems } from "../migration/extensions";
 import { CREDENTIAL_SLOTS, type RotationPlan, type RotationProblem, liveCredentials, loginCredentials, planRotation } from "../rotation";
 
 export interface PreflightProblem {
@@ -257,6 +258,7 @@ export function migrationProblems(config: StackConfig, live: LivePlatform): Pref
     const phase = phaseProblem(config, record);
     if (phase) problems.push({ ...phase, ...(live.migration.record ? { live: describeOwner(live.migration.record) } : {}) });
     const migration = config.migration;
+    if (migration?.phase === "copy") problems.push(...extensionProblems(migration.extensions, config.tenant.databaseName));
     if (migration && migration.phase !== "done") {
         const ns = config.backend.namespace;
         if (!live.migration.sourceCa?.data?.["ca.crt"]) {

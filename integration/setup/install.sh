@@ -16,4 +16,6 @@ if ((${#need[@]})); then
 fi
 # Debian's package starts a cluster on localhost:5432; the tests use 127.0.0.2/127.0.0.3 and do not need it.
 bash "$(dirname "$0")/build-pgbouncer.sh" >/dev/null
-echo "integration prerequisites: $(/usr/lib/postgresql/15/bin/postgres --version), $("$(bash "$(dirname "$0")/build-pgbouncer.sh")" --version | head -1), $(java -version 2>&1 | head -1)"
+# PostgreSQL 16 (server and client tools) for the migration tier: see install-pg16.sh.
+pg16="$(bash "$(dirname "$0")/install-pg16.sh")"
+echo "integration prerequisites: $(/usr/lib/postgresql/15/bin/postgres --version), $("$pg16/bin/postgres" --version) with $("$pg16/bin/pg_dump" --version), $("$(bash "$(dirname "$0")/build-pgbouncer.sh")" --version | head -1), $(java -version 2>&1 | head -1)"
