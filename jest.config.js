@@ -10,6 +10,9 @@ module.exports = {
     // These ship ESM only: let ts-jest compile them to CommonJS like our own code.
     transformIgnorePatterns: ["/node_modules/(?!(kubernetes-models|@kubernetes-models|@marcbachmann/cel-js)/)"],
     testTimeout: 30000,
+    // One synth per distinct input across the run's workers (tests/synthCache.ts).
+    globalSetup: "<rootDir>/tests/globalSetup.ts",
+    globalTeardown: "<rootDir>/tests/globalTeardown.ts",
     // Jest's default is cores - 1: one worker on a 2-core machine. Most files spend their time in synth.
     maxWorkers: "100%",
 };

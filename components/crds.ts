@@ -1,6 +1,7 @@
-// Typed inputs for the custom resources this program creates: the CNPG and External Secrets fields it uses.
-import * as k8s from "@pulumi/kubernetes";
-import * as pulumi from "@pulumi/pulumi";
+// Typed specs of the custom resources this program creates: the CNPG and External Secrets fields it uses.
+// Types only (the builders in build/ check their objects against them with `satisfies`).
+import type * as k8s from "@pulumi/kubernetes";
+import type * as pulumi from "@pulumi/pulumi";
 
 type In<T> = pulumi.Input<T>;
 
@@ -84,20 +85,3 @@ export interface PodMonitorSpec {
     selector: { matchLabels: Record<string, string> };
     podMetricsEndpoints: { port: string }[];
 }
-
-interface CustomResourceArgs<Spec> {
-    apiVersion: string;
-    kind: string;
-    metadata: k8s.types.input.meta.v1.ObjectMeta;
-    spec: In<Spec>;
-}
-
-/** A CustomResource whose spec is type-checked against the interfaces above. */
-export function customResource<Spec>(
-    name: string,
-    args: CustomResourceArgs<Spec>,
-    opts: pulumi.CustomResourceOptions,
-): k8s.apiextensions.CustomResource {
-    return new k8s.apiextensions.CustomResource(name, args, opts);
-}
-

@@ -1,6 +1,6 @@
 // What a rotation waits for between its steps (rotation.ts ROTATION_ORDER), as data and pure checks: the
 // evidence the controllers leave on live objects. ControllerEvidence (controllerEvidence.ts) polls it.
-import { databaseRoleObjectName } from "./infra/roleEntries";
+import { databaseRoleObjectName } from "./build/cnpg";
 import { type ClusterSide, describeRef, type KubeObject, type ObjectRef } from "./live/kubeObjects";
 import { CREDENTIALS_ANNOTATION } from "./rotation";
 

@@ -6,12 +6,19 @@ import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
 import { type RecordedResource, type SynthResult, mockPassword } from "../scripts/synth";
+import { cachedAcrossWorkers, synthKey } from "./synthCache";
 
 export const ROOT = path.join(__dirname, "..");
 
 export type HarnessResult = SynthResult & { warnings: string[]; infos: string[] };
 
+/** The program under synth's mocks; a synth of the same inputs earlier in the run is shared (synthCache.ts). */
 export async function synth(stack: string, configFile?: string, liveClusterFile?: string, liveDir?: string): Promise<HarnessResult> {
+    const inputs = [configFile ?? path.join(ROOT, `Pulumi.${stack}.yaml`), ...(liveClusterFile ? [liveClusterFile] : []), liveDir ?? path.join(ROOT, "fixtures/live", stack), path.join(ROOT, "fixtures/infra-stack-outputs.json")];
+    return cachedAcrossWorkers(synthKey(stack, inputs), () => synthNow(stack, configFile, liveClusterFile, liveDir));
+}
+
+async function synthNow(stack: string, configFile?: string, liveClusterFile?: string, liveDir?: string): Promise<HarnessResult> {
     const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-synth-"));
     let result: SynthResult | undefined;
     // Pulumi's mock log writes warnings and infos to the console: keep them for assertions instead.

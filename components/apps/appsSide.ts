@@ -3,7 +3,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
-import { vaultExternalSecret } from "../externalSecret";
+import { vaultExternalSecretManifest } from "../build/externalSecret";
 import { platformLabels } from "../labels";
 import type { InfraWiring } from "../wiring";
 import { BackendDeployment } from "./backend";
@@ -64,9 +64,9 @@ export class AppsSide extends pulumi.ComponentResource {
             );
         }
 
-        const credentials = vaultExternalSecret(
+        const credentials = new k8s.apiextensions.CustomResource(
             `${name}-credentials`,
-            {
+            vaultExternalSecretManifest({
                 namespace: backend.namespace,
                 storeName: externalSecrets.appsStore,
                 refreshInterval: externalSecrets.refreshInterval,
@@ -74,13 +74,13 @@ export class AppsSide extends pulumi.ComponentResource {
                 secretType: "Opaque",
                 vaultKey: wiring.vaultKey,
                 vaultVersion: wiring.vaultSecretVersion,
-                loginRole: wiring.loginRoleName,
+                credentials: pulumi.all([wiring.loginRoleName, wiring.vaultSecretVersion]).apply(([role, version]) => credentialsVersion(role, version)),
                 // The rotation's record: the next run reads which login role the backend follows (rotation.ts).
                 annotations: { [ROTATION_ANNOTATIONS.loginRole]: wiring.loginRoleName, [ROTATION_ANNOTATIONS.rotation]: wiring.passwordRotation },
                 properties: { [backend.usernameEnv]: "username", [backend.passwordEnv]: "password" },
                 labels,
                 waitForReady: config.waitForControllers,
-            },
+            }),
             { ...childOpts, dependsOn: [namespace] },
         );
         // Step "appsSecret" of ROTATION_ORDER: the backend's Secret holds the login role's version before any pod

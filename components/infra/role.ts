@@ -3,10 +3,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { SharedClusterConfig } from "../config";
-import { type CnpgRoleFields, type DatabaseRoleSpec, customResource } from "../crds";
+import type { CnpgRoleFields } from "../crds";
+import { databaseRoleManifest } from "../build/cnpg";
 import type { ClusterAccessSpec } from "./clusterApi";
 import { ClusterRolePatch } from "./clusterRolePatch";
-import { databaseRoleObjectName } from "./roleEntries";
 
 export interface TenantRolesArgs {
     sharedCluster: SharedClusterConfig;
@@ -39,17 +39,7 @@ export class TenantRoles extends pulumi.ComponentResource {
         switch (sharedCluster.roleStrategy) {
             case "databaseRole":
                 this.ready = args.roles.map((role) =>
-                    customResource<DatabaseRoleSpec>(
-                        `${name}-${role.name}`,
-                        {
-                            apiVersion: "postgresql.cnpg.io/v1",
-                            kind: "DatabaseRole",
-                            metadata: { name: databaseRoleObjectName(role.name), namespace: sharedCluster.namespace, labels: args.labels },
-                            // ensure: absent is not allowed on a DatabaseRole: removal = deleting it.
-                            spec: { ...role, ensure: undefined, cluster: { name: sharedCluster.name }, databaseRoleReclaimPolicy: args.reclaimPolicy },
-                        },
-                        { parent: this, provider: args.provider },
-                    ),
+                    new k8s.apiextensions.CustomResource(`${name}-${role.name}`, databaseRoleManifest(role, sharedCluster, args.reclaimPolicy, args.labels), { parent: this, provider: args.provider }),
                 );
                 this.status = `databaseRole: ${names} as DatabaseRole objects`;
                 break;

@@ -72,6 +72,3 @@ export function externalRoleProblems(cluster: LiveCluster, desired: CnpgRoleFiel
         return [`${where} entry ${JSON.stringify(role.name)} differs in ${fields.map((f) => `${f} (live ${JSON.stringify(live[f])}, expected ${JSON.stringify((role as unknown as Record<string, unknown>)[f])})`).join(", ")}`];
     });
 }
-
-/** A DatabaseRole's object name: the role's, as Kubernetes spells names. */
-export const databaseRoleObjectName = (roleName: string) => roleName.replace(/_/g, "-");

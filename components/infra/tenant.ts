@@ -3,7 +3,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
-import { vaultExternalSecret } from "../externalSecret";
+import { vaultExternalSecretManifest } from "../build/externalSecret";
 import { jdbcUrl, serverSslMode } from "../jdbc";
 import { platformLabels } from "../labels";
 import type { PlatformFacts } from "../preflight/preflight";
@@ -64,9 +64,9 @@ export class InfraTenant extends pulumi.ComponentResource {
             secretLabels: Record<string, string>,
         ) => {
             const credential = credentials(`${resourceName}-credential`, { username: login.username, vaultKey: vaultKeyFor(config, login.vaultName), rotation: login.generation, retainOnDelete: retain }, { parent: this });
-            const secret = vaultExternalSecret(
+            const secret = new k8s.apiextensions.CustomResource(
                 `${resourceName}-secret`,
-                {
+                vaultExternalSecretManifest({
                     namespace,
                     storeName: externalSecrets.infraStore,
                     refreshInterval: externalSecrets.refreshInterval,
@@ -77,14 +77,14 @@ export class InfraTenant extends pulumi.ComponentResource {
                     secretLabels: { ...secretLabels, "cnpg.io/reload": "true" },
                     vaultKey: credential.vaultKey,
                     vaultVersion: credential.vaultVersion,
-                    loginRole: login.username,
+                    credentials: credential.vaultVersion.apply((version) => credentialsVersion(login.username, version)),
                     annotations: { [ROTATION_ANNOTATIONS.generation]: login.generation },
                     properties: { username: "username", password: "password" },
                     labels: secretLabels,
                     waitForReady: config.waitForControllers,
                     // A retained role keeps the Secret CNPG reads its password from.
                     retainSecret: retain,
-                },
+                }),
                 { parent: this, provider },
             );
             return { credential, secret };

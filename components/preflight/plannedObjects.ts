@@ -4,8 +4,8 @@ import type { StackConfig } from "../config";
 import type { ObjectRef } from "../live/kubeObjects";
 import { bootstrapObjectNames } from "../infra/bootstrapJob";
 import { bootstrapSqlArgs, bootstrapSqlText, renderBootstrapSql } from "../infra/bootstrapSql";
-import { databaseObjectName } from "../infra/database";
-import { databaseRoleObjectName, desiredRoles } from "../infra/roleEntries";
+import { databaseObjectName, databaseRoleObjectName } from "../build/cnpg";
+import { desiredRoles } from "../infra/roleEntries";
 import { CREDENTIAL_SLOTS, loginCredentials } from "../rotation";
 import { migrationRecordName } from "../migration/phases";
 
