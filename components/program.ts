@@ -2,17 +2,18 @@
 // the Pulumi engine; scripts/synth.ts runs it under the mock runtime.
 import * as pulumi from "@pulumi/pulumi";
 import { AppsSide } from "./apps/appsSide";
-import { computeBudget, describeSharedClusterBudget } from "./budget";
-import { CONFIG_KEYS, ConfigError, PROJECT, type StackConfig, parseStackConfig } from "./config";
+import { computeBudget, describeSharedClusterBudget } from "./model/budget";
+import { CONFIG_KEYS, ConfigError, PROJECT, type StackConfig, parseStackConfig } from "./model/config";
 import { InfraTenant } from "./infra/tenant";
-import { kubeLiveReader, type LiveReader } from "./live/kubeObjects";
-import { type PlatformFacts, runPreflight } from "./preflight/preflight";
+import { type LiveReader } from "./model/kubeObject";
+import { kubeLiveReader } from "./live/kubeObjects";
+import { type PlatformFacts, runPreflight } from "./preflight";
 import { type CredentialFactory, vaultCredentials } from "./infra/vaultCredential";
 import { credentialProviders, kubeProvider } from "./providers";
 import { type InfraWiring, wiringFromStack } from "./wiring";
 
 /** Reads every config key of the stack, rejecting keys this program does not know (a typo must not pass). */
-export function loadStackConfig(all: Record<string, string> = pulumi.runtime.allConfig()): StackConfig {
+export function loadStackConfig(all: Record<string, string>): StackConfig {
     const raw: Record<string, unknown> = {};
     const unknown: { key: string; message: string }[] = [];
     let disabledDefaults: string[] = [];
@@ -90,12 +91,12 @@ export function stackLiveReader(config: StackConfig): LiveReader {
 }
 
 /** The preflight, then the program: nothing is registered while the live platform refuses the stack. */
-export async function runSynergyflowDb(config: StackConfig, reader: LiveReader, options: ProgramOptions = {}): Promise<Record<string, pulumi.Output<unknown>>> {
-    const platform = await runPreflight(config, reader, pulumi.getStack());
-    return synergyflowDb(config, platform, options);
+export async function runSynergyflowDb(config: StackConfig, reader: LiveReader, stack: string, options: ProgramOptions = {}): Promise<Record<string, pulumi.Output<unknown>>> {
+    const platform = await runPreflight(config, reader, stack);
+    return synergyflowDb(config, platform, stack, options);
 }
 
-export function synergyflowDb(config: StackConfig, platform: PlatformFacts | undefined, options: ProgramOptions = {}): Record<string, pulumi.Output<unknown>> {
+export function synergyflowDb(config: StackConfig, platform: PlatformFacts | undefined, stack: string, options: ProgramOptions = {}): Record<string, pulumi.Output<unknown>> {
     let wiring: InfraWiring;
     const outputs: Record<string, pulumi.Output<unknown>> = {};
     if (config.infraStack) {
@@ -103,14 +104,14 @@ export function synergyflowDb(config: StackConfig, platform: PlatformFacts | und
     } else {
         if (!platform) throw new Error("the infra side needs the preflight's facts of the live platform");
         const credentials = options.credentials ?? vaultCredentials(credentialProviders(config), config.vault.kvMount);
-        const infra = new InfraTenant("synergyflow", { config, platform, provider: kubeProvider("infra", config.infraCluster), credentials });
+        const infra = new InfraTenant("synergyflow", { config, platform, stack, provider: kubeProvider("infra", config.infraCluster), credentials });
         wiring = infra.wiring;
         // The arithmetic in the preview: what can really connect to the shared cluster, and how it fits.
         pulumi.log.info(describeSharedClusterBudget(config, platform.slots));
         outputs["connectionBudget"] = pulumi.output(computeBudget(config, platform.slots));
         outputs["roleStrategy"] = pulumi.output(infra.roleStrategy);
     }
-    const apps = new AppsSide("synergyflow", { config, wiring, ...(platform ? { migration: platform.migration } : {}), provider: kubeProvider("apps", config.appsCluster) });
+    const apps = new AppsSide("synergyflow", { config, stack, wiring, ...(platform ? { migration: platform.migration } : {}), provider: kubeProvider("apps", config.appsCluster) });
     return {
         ...wiring,
         ...outputs,

@@ -4,7 +4,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as random from "@pulumi/random";
 import * as vault from "@pulumi/vault";
-import type { StackConfig } from "./config";
+import type { StackConfig } from "./model/config";
 
 /** The providers of the generated credentials: the password generator and Vault. */
 export interface CredentialProviders {

@@ -19,9 +19,9 @@ import { loadStackConfig, runSynergyflowDb, stackLiveReader } from "../component
 import { readDumpFolder } from "../components/live/kubeObjects";
 import { crdDirectory } from "../conformance/crdSchemas";
 import { type CnpgOperator, cnpgCrds, cnpgOperatorDir, playPasswordStatus, startCnpgOperator } from "./cnpgOperator";
-import { CREDENTIALS_ANNOTATION, credentialsVersion, loginCredentials } from "../components/rotation";
-import { ClusterRolePatch } from "../components/infra/clusterRolePatch";
-import { applicationRoleFields } from "../components/infra/roleEntries";
+import { CREDENTIALS_ANNOTATION, credentialsVersion, loginCredentials } from "../components/model/rotation";
+import { ClusterRolePatch } from "../components/resources/clusterRolePatch";
+import { applicationRoleFields } from "../components/model/roles";
 import { migrationChecks } from "./migration";
 import { rotationChecks } from "./rotation";
 import { findControllers, type RunningController, startExternalSecrets, startWorkloads } from "./controllers";
@@ -256,8 +256,8 @@ async function main(): Promise<number> {
                 stackName: "local",
                 projectName: "synergyflow-db",
                 program: async () => {
-                    const stackConfig = loadStackConfig();
-                    return runSynergyflowDb(stackConfig, stackLiveReader(stackConfig), { credentials });
+                    const stackConfig = loadStackConfig(pulumi.runtime.allConfig());
+                    return runSynergyflowDb(stackConfig, stackLiveReader(stackConfig), pulumi.getStack(), { credentials });
                 },
             },
             { workDir: project, pulumiCommand, envVars },

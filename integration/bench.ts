@@ -12,7 +12,7 @@ import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { jdbcUrl } from "../components/jdbc";
+import { jdbcUrl } from "../components/model/jdbc";
 import { POOLER_HOST, type TenantEnvironment, startTenantEnvironment } from "./environment";
 
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);

@@ -2,8 +2,8 @@
 // attributes, memberships and the password from the role's Secret; its Database reconciler creates the database with its
 // owner and the declared schemas. Pure; the integration tier runs it as the superuser before the program's
 // bootstrap SQL.
-import type { CnpgRoleFields, DatabaseSpec } from "../components/crds";
-import { CNPG_POOLER_ROLE, ident, literal } from "../components/infra/bootstrapSql";
+import type { CnpgRoleFields, DatabaseSpec } from "../components/model/crds";
+import { CNPG_POOLER_ROLE, ident, literal } from "../components/model/bootstrapSql";
 
 export function roleSql(role: CnpgRoleFields, password: string | undefined): string {
     const flag = (on: boolean, name: string) => (on ? name : `NO${name}`);

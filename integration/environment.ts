@@ -9,17 +9,17 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Client, type ClientConfig } from "pg";
-import type { DatabaseSpec, PoolerSpec } from "../components/crds";
-import type { StackConfig } from "../components/config";
-import { CNPG_POOLER_ROLE } from "../components/infra/bootstrapSql";
-import { desiredRoles } from "../components/infra/roleEntries";
-import { SERVER_CA_FILE } from "../components/jdbc";
+import type { DatabaseSpec, PoolerSpec } from "../components/model/crds";
+import type { StackConfig } from "../components/model/config";
+import { CNPG_POOLER_ROLE } from "../components/model/bootstrapSql";
+import { desiredRoles } from "../components/model/roles";
+import { SERVER_CA_FILE } from "../components/model/jdbc";
 import { loadStackConfig } from "../components/program";
 import { type SynthResult, readStackFile, runSynth } from "../scripts/synth";
 import { SUPERUSER_PLATFORM, byType, variantConfig, vaultAuthConfig } from "../tests/harness";
 import { databaseSql, passwordSql, poolerIntegrationSql, roleSql } from "./cnpgEmulation";
-import { type BootstrapScripts } from "../components/infra/bootstrapSql";
-import { CREDENTIAL_SLOTS, loginCredentials } from "../components/rotation";
+import { type BootstrapScripts } from "../components/model/bootstrapSql";
+import { CREDENTIAL_SLOTS, loginCredentials } from "../components/model/rotation";
 import { type PgBouncerServer, type PostgresServer, type TestCertificates, makeTestCertificates, startPgBouncer, startPostgres } from "./servers";
 
 /** The pooler's address as the apps cluster would see it; PostgreSQL sits on another loopback address. */

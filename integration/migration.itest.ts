@@ -12,9 +12,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Client } from "pg";
-import { MODULE_SCHEMAS } from "../components/config";
-import { TRUSTED_EXTENSIONS_PG16 } from "../components/migration/extensions";
-import { copyScript, fingerprintSql, rollbackScript } from "../components/migration/scripts";
+import { MODULE_SCHEMAS } from "../components/model/config";
+import { TRUSTED_EXTENSIONS_PG16 } from "../components/model/migration/extensions";
+import { copyScript, fingerprintSql, rollbackScript } from "../components/model/migration/scripts";
 import { POOLER_HOST, type TenantEnvironment, errorOf, startTenantEnvironment } from "./environment";
 import { type PostgresServer, makeTestCertificates, postgres16Bin, startPostgres } from "./servers";
 

@@ -12,10 +12,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createInterface } from "node:readline";
-import { evidenceProvider } from "../components/controllerEvidence";
-import type { EvidenceWait } from "../components/evidence";
-import type { KubeObject, LiveReader } from "../components/live/kubeObjects";
-import { CREDENTIALS_ANNOTATION, CREDENTIAL_SLOTS, type CredentialSlot, POD_CREDENTIALS_ANNOTATION, ROTATION_ANNOTATIONS, credentialsVersion, liveCredentials, loginCredentials, planRotation } from "../components/rotation";
+import { evidenceProvider } from "../components/resources/controllerEvidence";
+import type { EvidenceWait } from "../components/model/evidence";
+import type { KubeObject, LiveReader } from "../components/model/kubeObject";
+import { CREDENTIALS_ANNOTATION, CREDENTIAL_SLOTS, type CredentialSlot, POD_CREDENTIALS_ANNOTATION, ROTATION_ANNOTATIONS, credentialsVersion, liveCredentials, loginCredentials, planRotation } from "../components/model/rotation";
 import { type TenantEnvironment, startTenantEnvironment } from "./environment";
 
 const CLIENT_DIR = path.join(__dirname, "jdbc-client");

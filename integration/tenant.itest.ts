@@ -4,8 +4,8 @@
 import { execFileSync, spawn } from "node:child_process";
 import type { Client } from "pg";
 import * as fs from "node:fs";
-import { MODULE_SCHEMAS } from "../components/config";
-import { reportedSearchPath } from "../components/infra/bootstrapSql";
+import { MODULE_SCHEMAS } from "../components/model/config";
+import { reportedSearchPath } from "../components/model/bootstrapSql";
 import { type TenantEnvironment, errorOf, startTenantEnvironment, withClient } from "./environment";
 
 let env: TenantEnvironment;

@@ -8,11 +8,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
-import { type AlertRule, SERVER_CONNECTIONS_ALERT_RATIO, poolerAlertRules } from "../components/infra/poolerAlerts";
+import { type AlertRule, SERVER_CONNECTIONS_ALERT_RATIO, poolerAlertRules } from "../components/model/poolerAlerts";
 import { loadStackConfig } from "../components/program";
-import type { StackConfig } from "../components/config";
+import type { StackConfig } from "../components/model/config";
 import { readStackFile } from "./synth";
-import { loginCredentials } from "../components/rotation";
+import { loginCredentials } from "../components/model/rotation";
 
 const ROOT = path.join(__dirname, "..");
 const promtool = path.join(process.env["SYNERGYFLOW_TOOLCHAIN"] ?? path.join(os.homedir(), ".cache", "synergyflow-db-toolchain"), "bin", "promtool");

@@ -3,8 +3,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
-import { CONFIG_KEYS, PROJECT, configSchema } from "../components/config";
-import { CONFIG_DESCRIPTIONS } from "../components/configDocs";
+import { CONFIG_KEYS, PROJECT, configSchema } from "../components/model/config";
+import { CONFIG_DESCRIPTIONS } from "../components/model/configDocs";
 
 export function projectConfigBlock(): Record<string, { type: string; description: string; default?: unknown }> {
     const defaults = configSchema.parse({}) as Record<string, unknown>;

@@ -13,12 +13,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import YAML from "yaml";
-import { ConfigError, PROJECT, type StackConfig } from "../components/config";
-import { computeRolePatch, type LiveCluster } from "../components/infra/rolePatch";
+import { ConfigError, PROJECT, type StackConfig } from "../components/model/config";
+import { computeRolePatch, type LiveCluster } from "../components/model/rolePatch";
 import { PASSWORD_POLICY } from "../components/infra/vaultCredential";
-import { fixtureLiveReader, type KubeObject } from "../components/live/kubeObjects";
-import { type PlatformFacts, runPreflight } from "../components/preflight/preflight";
-import { PreflightError } from "../components/preflight/rules";
+import { type KubeObject } from "../components/model/kubeObject";
+import { fixtureLiveReader } from "../components/live/kubeObjects";
+import { type PlatformFacts, runPreflight } from "../components/preflight";
+import { PreflightError } from "../components/model/preflight/rules";
 import { loadStackConfig, synergyflowDb } from "../components/program";
 
 export const MASK = "********";
@@ -249,7 +250,7 @@ export async function runSynth(options: SynthOptions): Promise<SynthResult> {
                 if (parent?.__name && parent.__pulumiType !== "pulumi:pulumi:Stack") parents.set(`${args.type}::${args.name}`, `${parent.__pulumiType}::${parent.__name}`);
                 return undefined;
             });
-            const outputs = synergyflowDb(config, platform);
+            const outputs = synergyflowDb(config, platform, options.stack);
             for (const [key, output] of Object.entries(outputs)) {
                 const value = await awaitOutput(output);
                 resolved[key] = (await pulumi.isSecret(output)) ? MASK : value;

@@ -1,7 +1,7 @@
 // The pooler's alerts take every threshold from the stack's own numbers, on CNPG's exporter's metric names.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { poolerAlertRules } from "../components/infra/poolerAlerts";
+import { poolerAlertRules } from "../components/model/poolerAlerts";
 import { loadStackConfig } from "../components/program";
 import { readStackFile } from "../scripts/synth";
 import { ROOT, byType, synth, variantConfig } from "./harness";

@@ -1,7 +1,7 @@
-import type { SharedClusterApi } from "../components/infra/clusterApi";
-import { type RolePatchState, rolePatchProvider } from "../components/infra/clusterRolePatch";
-import { applicationRoleFields } from "../components/infra/roleEntries";
-import type { JsonPatchOp, LiveCluster } from "../components/infra/rolePatch";
+import type { SharedClusterApi } from "../components/live/clusterApi";
+import { type RolePatchState, rolePatchProvider } from "../components/resources/clusterRolePatch";
+import { applicationRoleFields } from "../components/model/roles";
+import type { JsonPatchOp, LiveCluster } from "../components/model/rolePatch";
 import { sharedClusterFixture } from "./support/fixtures";
 import { applyJsonPatch } from "../conformance/jsonPatch";
 

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
-import { ConfigError, parseStackConfig } from "../components/config";
+import { ConfigError, parseStackConfig } from "../components/model/config";
 import { loadStackConfig } from "../components/program";
 import { readStackFile } from "../scripts/synth";
 import { projectConfigBlock } from "../scripts/project-config";

@@ -9,7 +9,7 @@ import YAML from "yaml";
 import type { ObjectSet, SetReport } from "../conformance/check";
 import { renderedObjects } from "../conformance/check";
 import type { KubeObject } from "../conformance/types";
-import type { LiveCluster } from "../components/infra/rolePatch";
+import type { LiveCluster } from "../components/model/rolePatch";
 import { type HarnessResult, ROOT, SUPERUSER_PLATFORM, byType, synth, variantConfig, vaultAuthConfig } from "./harness";
 import { databaseRolePlatform, livePlatformCopy, sharedClusterFixture } from "./support/fixtures";
 

@@ -103,7 +103,7 @@ export function generatedPasswords(result: Pick<SynthResult, "resources">): stri
  */
 export async function preflightRefusal(configFile: string, liveDir: string, stack = "prod"): Promise<string> {
     const { loadStackConfig } = await import("../components/program");
-    const { runPreflight } = await import("../components/preflight/preflight");
+    const { runPreflight } = await import("../components/preflight");
     const { fixtureLiveReader } = await import("../components/live/kubeObjects");
     const { readStackFile } = await import("../scripts/synth");
     try {

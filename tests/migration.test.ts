@@ -1,11 +1,11 @@
 // The migration's phase rules and what each phase emits (components/migration/, components/apps/migrationJob.ts).
-import type { StackConfig } from "../components/config";
-import { ConfigError } from "../components/config";
-import { jobResultProvider } from "../components/jobResult";
-import type { KubeObject, LiveReader } from "../components/live/kubeObjects";
-import { TRUSTED_EXTENSIONS_PG16, extensionProblems } from "../components/migration/extensions";
-import { phaseProblem } from "../components/migration/phases";
-import { copyScript, fingerprintSql } from "../components/migration/scripts";
+import type { StackConfig } from "../components/model/config";
+import { ConfigError } from "../components/model/config";
+import { jobResultProvider } from "../components/resources/jobResult";
+import type { KubeObject, LiveReader } from "../components/model/kubeObject";
+import { TRUSTED_EXTENSIONS_PG16, extensionProblems } from "../components/model/migration/extensions";
+import { phaseProblem } from "../components/model/migration/phases";
+import { copyScript, fingerprintSql } from "../components/model/migration/scripts";
 import { loadStackConfig } from "../components/program";
 import { readStackFile } from "../scripts/synth";
 import { type HarnessResult, ROOT, byType, preflightRefusal, synth, variantConfig } from "./harness";

@@ -1,4 +1,4 @@
-import { cidrProblem, ipProblem, parseGoDuration, parseQuantity } from "../components/parsers";
+import { cidrProblem, ipProblem, parseGoDuration, parseQuantity } from "../components/model/parsers";
 
 describe("parsers accept what the target system accepts", () => {
     test("CIDRs and addresses (Node's net)", () => {

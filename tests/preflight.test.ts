@@ -1,10 +1,10 @@
 // The preflight's rules against dumps of the live platform (fixtures/live), each refusal and each pass.
 import * as path from "node:path";
-import { type StackConfig } from "../components/config";
+import { type StackConfig } from "../components/model/config";
 import { fixtureLiveReader } from "../components/live/kubeObjects";
-import { type LivePlatform, readLivePlatform } from "../components/preflight/livePlatform";
-import { runPreflight } from "../components/preflight/preflight";
-import { PreflightError, preflightProblems, sharedClusterSlots } from "../components/preflight/rules";
+import { type LivePlatform, readLivePlatform } from "../components/model/preflight/livePlatform";
+import { runPreflight } from "../components/preflight";
+import { PreflightError, preflightProblems, sharedClusterSlots } from "../components/model/preflight/rules";
 import { loadStackConfig } from "../components/program";
 import { readStackFile } from "../scripts/synth";
 import { ROOT, SUPERUSER_PLATFORM, variantConfig, vaultAuthConfig } from "./harness";

@@ -1,4 +1,4 @@
-import { authQuery, renderBootstrapSql } from "../components/infra/bootstrapSql";
+import { authQuery, renderBootstrapSql } from "../components/model/bootstrapSql";
 import {
     CNPG_OPERATOR_VERSIONS,
     DEFAULT_POOLER_PARAMETERS,
@@ -6,11 +6,11 @@ import {
     checkPoolerParameters,
     renderPoolerHba,
     renderPoolerParameters,
-} from "../components/infra/poolerParameters";
-import { jdbcUrl, serverSslMode } from "../components/jdbc";
-import { waitForDbScript } from "../components/apps/waitForDb";
-import { datasourceEnv } from "../components/apps/datasource";
-import { configSchema } from "../components/config";
+} from "../components/model/poolerParameters";
+import { jdbcUrl, serverSslMode } from "../components/model/jdbc";
+import { waitForDbScript } from "../components/model/waitForDb";
+import { datasourceEnv } from "../components/model/datasource";
+import { configSchema } from "../components/model/config";
 
 describe("PgBouncer parameters", () => {
     test("render as strings, booleans as 1/0, sorted", () => {

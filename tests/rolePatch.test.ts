@@ -1,4 +1,4 @@
-import { applicationRoleFields } from "../components/infra/roleEntries";
+import { applicationRoleFields } from "../components/model/roles";
 import {
     computeRoleAbsentPatch,
     computeRolePatch,
@@ -6,7 +6,7 @@ import {
     foreignRoleOwners,
     readRoleEntries,
     roleDropped,
-} from "../components/infra/rolePatch";
+} from "../components/model/rolePatch";
 import { applyJsonPatch } from "../conformance/jsonPatch";
 import { sharedClusterFixture } from "./support/fixtures";
 

@@ -1,11 +1,11 @@
 // The rotation's pure decisions (rotation.ts, evidence.ts), its evidence waits against fake clusters, and the
 // order the program registers its steps in, as the engine sees it (each resource's dependencies).
-import type { StackConfig } from "../components/config";
-import { evidenceProvider } from "../components/controllerEvidence";
-import type { EvidenceWait } from "../components/evidence";
-import type { KubeObject, LiveReader } from "../components/live/kubeObjects";
+import type { StackConfig } from "../components/model/config";
+import { evidenceProvider } from "../components/resources/controllerEvidence";
+import type { EvidenceWait } from "../components/model/evidence";
+import type { KubeObject, LiveReader } from "../components/model/kubeObject";
 import { loadStackConfig } from "../components/program";
-import { type LiveCredentials, ROTATION_ORDER, type RotationStep, planRotation, rolloutPending } from "../components/rotation";
+import { type LiveCredentials, ROTATION_ORDER, type RotationStep, planRotation, rolloutPending } from "../components/model/rotation";
 import type { RecordedResource } from "../scripts/synth";
 import { readStackFile } from "../scripts/synth";
 import { type HarnessResult, ROOT, SUPERUSER_PLATFORM, synth, variantConfig, vaultAuthConfig } from "./harness";

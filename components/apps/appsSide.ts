@@ -2,24 +2,26 @@
 // StackReference): namespace, credentials Secret, datasource ConfigMap, backend Deployment.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "../config";
+import type { StackConfig } from "../model/config";
 import { vaultExternalSecretManifest } from "../build/externalSecret";
-import { platformLabels } from "../labels";
+import { platformLabels } from "../model/labels";
 import type { InfraWiring } from "../wiring";
 import { BackendDeployment } from "./backend";
-import type { SslMode } from "../jdbc";
-import { datasourceEnv } from "./datasource";
+import type { SslMode } from "../model/jdbc";
+import { datasourceEnv } from "../model/datasource";
 import { AppsNamespace } from "./namespace";
-import { ControllerEvidence } from "../controllerEvidence";
-import type { EvidenceWait } from "../evidence";
-import { ROTATION_ANNOTATIONS, credentialsVersion } from "../rotation";
-import { PHASE_DOES, appsSideDuring, migrationRecordName, sourceHost } from "../migration/phases";
-import type { PlatformFacts } from "../preflight/preflight";
+import { ControllerEvidence } from "../resources/controllerEvidence";
+import type { EvidenceWait } from "../model/evidence";
+import { ROTATION_ANNOTATIONS, credentialsVersion } from "../model/rotation";
+import { PHASE_DOES, appsSideDuring, migrationRecordName, sourceHost } from "../model/migration/phases";
+import type { PlatformFacts } from "../preflight";
 import { MigrationJob } from "./migrationJob";
-import { reportedSearchPath } from "../infra/bootstrapSql";
+import { reportedSearchPath } from "../model/bootstrapSql";
 
 export interface AppsSideArgs {
     config: StackConfig;
+    /** The stack's name: its ownership label on every object, and the stack a printed command names. */
+    stack: string;
     wiring: InfraWiring;
     /** The migration's live facts (single-stack mode; the preflight read them). */
     migration?: PlatformFacts["migration"];
@@ -38,11 +40,11 @@ export class AppsSide extends pulumi.ComponentResource {
         const { config, wiring, provider } = args;
         const { backend, tenant, externalSecrets } = config;
         const childOpts = { parent: this, provider };
-        const labels = platformLabels(tenant.appName, "backend");
+        const labels = platformLabels(tenant.appName, "backend", args.stack);
 
         const namespace = new AppsNamespace(
             `${name}-namespace`,
-            { name: backend.namespace, mode: backend.namespaceMode, podSecurityLevel: backend.podSecurityLevel, labels: platformLabels(tenant.appName, "namespace"), provider },
+            { name: backend.namespace, mode: backend.namespaceMode, podSecurityLevel: backend.podSecurityLevel, labels: platformLabels(tenant.appName, "namespace", args.stack), provider },
             { parent: this },
         );
         this.namespace = namespace.name;
@@ -55,7 +57,7 @@ export class AppsSide extends pulumi.ComponentResource {
                     metadata: {
                         name: wiring.poolerServiceName,
                         namespace: wiring.infraNamespace,
-                        labels: platformLabels(tenant.appName, "pooler"),
+                        labels: platformLabels(tenant.appName, "pooler", args.stack),
                         annotations: { "service.cilium.io/global": "true", "service.cilium.io/shared": "false" },
                     },
                     spec: { type: "ClusterIP", ports: [{ name: "pgbouncer", port: 5432, targetPort: 5432, protocol: "TCP" }] },
@@ -153,7 +155,7 @@ export class AppsSide extends pulumi.ComponentResource {
             const job = during.job
                 ? new MigrationJob(
                       `${name}-migration-${during.job}`,
-                      { config, job: during.job, target: poolerTarget, sourceCaCertificate: args.migration?.sourceCaCertificate ?? "", serverCaConfigMapName: serverCa.metadata.name, labels, provider, dependsOn: [backendDeployment.deployment, credentials] },
+                      { config, stack: args.stack, job: during.job, target: poolerTarget, sourceCaCertificate: args.migration?.sourceCaCertificate ?? "", serverCaConfigMapName: serverCa.metadata.name, labels, provider, dependsOn: [backendDeployment.deployment, credentials] },
                       { parent: this },
                   )
                 : undefined;

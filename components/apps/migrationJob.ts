@@ -4,15 +4,17 @@
 import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "../config";
-import { JobResult } from "../jobResult";
-import { SERVER_CA_DIR } from "../jdbc";
-import { sourceHost } from "../migration/phases";
-import { copyScript, fingerprintSql, rollbackScript } from "../migration/scripts";
+import type { StackConfig } from "../model/config";
+import { JobResult } from "../resources/jobResult";
+import { SERVER_CA_DIR } from "../model/jdbc";
+import { sourceHost } from "../model/migration/phases";
+import { copyScript, fingerprintSql, rollbackScript } from "../model/migration/scripts";
 import { POSTGRES_UID, restrictedContainerSecurityContext, restrictedJobPod } from "../build/securityContext";
 
 export interface MigrationJobArgs {
     config: StackConfig;
+    /** The stack the printed `pulumi up --replace` command names. */
+    stack: string;
     job: "copy" | "rollback";
     /** The tenant database as the backend reaches it (the pooler). */
     target: pulumi.Input<{ host: string; port: number; database: string; sslMode: string }>;
@@ -125,7 +127,7 @@ export class MigrationJob extends pulumi.ComponentResource {
             ? new JobResult(
                   `${name}-result`,
                   // A minute past the Job's deadline: the Job's own failure (DeadlineExceeded) is what gets reported.
-                  { clusters, cluster: "apps", namespace, jobName: job.metadata.name, timeoutSeconds: migration.timeoutSeconds + 60, rerun: pulumi.interpolate`pulumi up --stack ${pulumi.getStack()} --replace '${job.urn}'` },
+                  { clusters, cluster: "apps", namespace, jobName: job.metadata.name, timeoutSeconds: migration.timeoutSeconds + 60, rerun: pulumi.interpolate`pulumi up --stack ${args.stack} --replace '${job.urn}'` },
                   { parent: this, dependsOn: [job] },
               ).result
             : undefined;

@@ -3,7 +3,7 @@
 // on destroy) or `patch` (it exists already: the program only applies its labels and never deletes it).
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { STACK_LABEL } from "../labels";
+import { STACK_LABEL } from "../model/labels";
 
 export interface AppsNamespaceArgs {
     name: string;

@@ -4,10 +4,10 @@
 // the pods. The component (apps/backend.ts) only registers it.
 import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
-import type { BackendConfig } from "../config";
-import { SERVER_CA_DIR } from "../jdbc";
-import { POD_CREDENTIALS_ANNOTATION } from "../rotation";
-import { waitForDbEnv, waitForDbScript } from "../apps/waitForDb";
+import type { BackendConfig } from "../model/config";
+import { SERVER_CA_DIR } from "../model/jdbc";
+import { POD_CREDENTIALS_ANNOTATION } from "../model/rotation";
+import { waitForDbEnv, waitForDbScript } from "../model/waitForDb";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "./securityContext";
 
 const APP_UID = 1000;

@@ -4,7 +4,7 @@
 // image (infra/bootstrapJob.ts), so a new SQL text is a new Job.
 import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
-import type { BootstrapScripts } from "../infra/bootstrapSql";
+import type { BootstrapScripts } from "../model/bootstrapSql";
 import { libpqEnv, restrictedPsqlContainer } from "./psqlContainer";
 import { POSTGRES_UID, restrictedJobPod } from "./securityContext";
 

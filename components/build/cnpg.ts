@@ -1,12 +1,8 @@
 // The CNPG objects the tenant's roles and database are declared with (CNPG >= 1.25 Database, >= 1.30
 // DatabaseRole), built pure; infra/database.ts and infra/role.ts register them.
-import type { CnpgRoleFields, DatabaseRoleSpec, DatabaseSpec } from "../crds";
+import type { CnpgRoleFields, DatabaseRoleSpec, DatabaseSpec } from "../model/crds";
+import { databaseObjectName, databaseRoleObjectName } from "../model/names";
 
-/** The Database object's name: the cluster's and the database's, as Kubernetes spells names. */
-export const databaseObjectName = (clusterName: string, databaseName: string) => `${clusterName}-${databaseName.replace(/_/g, "-")}`;
-
-/** A DatabaseRole's object name: the role's, as Kubernetes spells names. */
-export const databaseRoleObjectName = (roleName: string) => roleName.replace(/_/g, "-");
 
 export interface DatabaseInputs {
     clusterName: string;

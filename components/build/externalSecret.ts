@@ -1,8 +1,8 @@
 // An ExternalSecret reading one of this program's Vault KV v2 keys through a ClusterSecretStore, on either
 // cluster, built pure (the components register it).
 import type { Input } from "@pulumi/pulumi";
-import type { ExternalSecretSpec } from "../crds";
-import { CREDENTIALS_ANNOTATION } from "../rotation";
+import type { ExternalSecretSpec } from "../model/crds";
+import { CREDENTIALS_ANNOTATION } from "../model/rotation";
 
 export interface VaultExternalSecretInputs {
     namespace: string;

@@ -3,10 +3,10 @@
 // only registers what these return. The host the apps cluster connects to is decided here too: always known
 // before the run, never read back from a Service.
 import type * as k8s from "@pulumi/kubernetes";
-import type { PoolerConfig } from "../config";
-import type { PodMonitorSpec, PoolerSpec } from "../crds";
-import type { PrometheusRuleSpec } from "../infra/poolerAlerts";
-import { renderPoolerHba, renderPoolerParameters } from "../infra/poolerParameters";
+import type { PoolerConfig } from "../model/config";
+import type { PodMonitorSpec, PoolerSpec } from "../model/crds";
+import type { PrometheusRuleSpec } from "../model/poolerAlerts";
+import { renderPoolerHba, renderPoolerParameters } from "../model/poolerParameters";
 
 export const POOLER_PORT = 5432;
 export const POOLER_METRICS_PORT_NAME = "metrics";

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { type BootstrapInputs, bootstrapJob, bootstrapSqlConfigMap } from "../build/bootstrapJob";
-import { bootstrapSqlText } from "./bootstrapSql";
+import { bootstrapSqlText } from "../model/bootstrapSql";
 
 export interface BootstrapJobArgs extends BootstrapInputs {
     provider: k8s.Provider;

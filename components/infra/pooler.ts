@@ -2,7 +2,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { type PoolerInputs, POOLER_PORT, poolerDisruptionBudget, poolerHost, poolerManifest, poolerNetworkPolicy, poolerPodMonitor, poolerPrometheusRule } from "../build/pooler";
-import type { PrometheusRuleSpec } from "./poolerAlerts";
+import type { PrometheusRuleSpec } from "../model/poolerAlerts";
 
 export interface TenantPoolerArgs extends PoolerInputs {
     /** With podMonitor: the alerts on this pooler's metrics (poolerAlerts.ts). */

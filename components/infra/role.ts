@@ -2,11 +2,12 @@
 // entries themselves are in roleEntries.ts.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { SharedClusterConfig } from "../config";
-import type { CnpgRoleFields } from "../crds";
+import type { SharedClusterConfig } from "../model/config";
+import type { CnpgRoleFields } from "../model/crds";
 import { databaseRoleManifest } from "../build/cnpg";
-import type { ClusterAccessSpec } from "./clusterApi";
-import { ClusterRolePatch } from "./clusterRolePatch";
+import type { ClusterAccessSpec } from "../live/clusterApi";
+import { ClusterRolePatch } from "../resources/clusterRolePatch";
+import { ROLE_PATCH_FIELD_MANAGER } from "../model/rolePatch";
 
 export interface TenantRolesArgs {
     sharedCluster: SharedClusterConfig;
@@ -20,7 +21,6 @@ export interface TenantRolesArgs {
     provider: k8s.Provider;
 }
 
-export const ROLE_PATCH_FIELD_MANAGER = "synergyflow-db-role-patch";
 
 /**
  * The roles on the shared cluster by the stack's strategy. The preflight has already refused what would not

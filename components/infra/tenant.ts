@@ -2,26 +2,28 @@
 // pooler and its exposure. Its outputs are the wiring the apps side consumes.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "../config";
+import type { StackConfig } from "../model/config";
 import { vaultExternalSecretManifest } from "../build/externalSecret";
-import { jdbcUrl, serverSslMode } from "../jdbc";
-import { platformLabels } from "../labels";
-import type { PlatformFacts } from "../preflight/preflight";
+import { jdbcUrl, serverSslMode } from "../model/jdbc";
+import { platformLabels } from "../model/labels";
+import type { PlatformFacts } from "../preflight";
 import type { InfraWiring } from "../wiring";
 import { BootstrapJob } from "./bootstrapJob";
-import { authQuery, bootstrapSqlArgs, renderBootstrapSql } from "./bootstrapSql";
+import { authQuery, bootstrapSqlArgs, renderBootstrapSql } from "../model/bootstrapSql";
 import { TenantDatabase } from "./database";
 import { TenantPooler } from "./pooler";
-import { poolerAlertRules } from "./poolerAlerts";
+import { poolerAlertRules } from "../model/poolerAlerts";
 import { TenantRoles } from "./role";
-import { desiredRoles } from "./roleEntries";
+import { desiredRoles } from "../model/roles";
 import type { CredentialFactory } from "./vaultCredential";
-import { ControllerEvidence } from "../controllerEvidence";
-import type { EvidenceWait } from "../evidence";
-import { CREDENTIAL_SLOTS, type CredentialSlot, ROTATION_ANNOTATIONS, credentialsVersion, loginCredentials } from "../rotation";
+import { ControllerEvidence } from "../resources/controllerEvidence";
+import type { EvidenceWait } from "../model/evidence";
+import { CREDENTIAL_SLOTS, type CredentialSlot, ROTATION_ANNOTATIONS, credentialsVersion, loginCredentials } from "../model/rotation";
 
 export interface InfraTenantArgs {
     config: StackConfig;
+    /** The stack's name: its ownership label on every object. */
+    stack: string;
     /** What the preflight read from the live platform. */
     platform: PlatformFacts;
     provider: k8s.Provider;
@@ -48,8 +50,8 @@ export class InfraTenant extends pulumi.ComponentResource {
         const { config, platform, provider, credentials } = args;
         const { tenant, pooler, sharedCluster, externalSecrets } = config;
         const namespace = sharedCluster.namespace;
-        const labels = platformLabels(tenant.appName, "database");
-        const poolerLabels = platformLabels(tenant.appName, "pooler");
+        const labels = platformLabels(tenant.appName, "database", args.stack);
+        const poolerLabels = platformLabels(tenant.appName, "pooler", args.stack);
         const retain = tenant.roleReclaimPolicy === "retain";
         const vaultAuth = pooler.authMode === "vault";
 

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
-import type { LiveCluster } from "../../components/infra/rolePatch";
+import type { LiveCluster } from "../../components/model/rolePatch";
 import { readDumpFolder } from "../../components/live/kubeObjects";
 import { ROOT } from "../harness";
 

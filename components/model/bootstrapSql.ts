@@ -1,8 +1,8 @@
 // The SQL the bootstrap Job runs, rendered by a pure function. Idempotent: the Job re-runs whenever this text
 // changes, and running it twice changes nothing. In `operator` pooler auth it runs as a login role acting as the
 // owner of its database and needs no superuser; in `vault` auth it runs as the cluster's superuser (DESIGN §5).
-import type { StackConfig } from "../config";
-import { CREDENTIAL_SLOTS, loginCredentials } from "../rotation";
+import type { StackConfig } from "./config";
+import { CREDENTIAL_SLOTS, loginCredentials } from "./rotation";
 
 /** The login role CNPG creates for a Pooler with operator-managed authentication. */
 export const CNPG_POOLER_ROLE = "cnpg_pooler_pgbouncer";

@@ -1,7 +1,7 @@
 // What a rotation waits for between its steps (rotation.ts ROTATION_ORDER), as data and pure checks: the
 // evidence the controllers leave on live objects. ControllerEvidence (controllerEvidence.ts) polls it.
-import { databaseRoleObjectName } from "./build/cnpg";
-import { type ClusterSide, describeRef, type KubeObject, type ObjectRef } from "./live/kubeObjects";
+import { databaseRoleObjectName } from "./names";
+import { type ClusterSide, describeRef, type KubeObject, type ObjectRef } from "./kubeObject";
 import { CREDENTIALS_ANNOTATION } from "./rotation";
 
 export type EvidenceWait =

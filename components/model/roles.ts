@@ -1,9 +1,9 @@
 // The roles the program declares on the shared cluster, as CNPG should hold them: pure functions, read by the
 // components, the budget, the preflight and the tests (no Pulumi import, so plain scripts may use them too).
-import type { StackConfig } from "../config";
-import type { CnpgRoleFields } from "../crds";
+import type { StackConfig } from "./config";
+import type { CnpgRoleFields } from "./crds";
 import { type LiveCluster, sameRole } from "./rolePatch";
-import { CREDENTIAL_SLOTS, loginCredentials } from "../rotation";
+import { CREDENTIAL_SLOTS, loginCredentials } from "./rotation";
 
 /** A login role with nothing but what an application needs: CNPG defaults login to false, so it is set. */
 export function applicationRoleFields(name: string, connectionLimit: number, passwordSecretName: string, comment: string, inRoles?: string[]): CnpgRoleFields {

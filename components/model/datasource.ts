@@ -1,6 +1,6 @@
 // The backend's datasource settings as environment variables (Spring Boot relaxed binding): no credential here.
-import type { BackendConfig } from "../config";
-import { jdbcUrl, SERVER_CA_FILE, type SslMode } from "../jdbc";
+import type { BackendConfig } from "./config";
+import { jdbcUrl, SERVER_CA_FILE, type SslMode } from "./jdbc";
 
 export interface DatasourceTarget {
     host: string;

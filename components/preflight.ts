@@ -1,13 +1,13 @@
 // The preflight: read the live platform, decide, and either refuse with every problem at once or hand the
 // program the live facts it builds on. Runs before any resource is registered, in preview, up and synth alike.
-import type { SharedClusterSlots } from "../budget";
-import type { StackConfig } from "../config";
-import type { LiveReader } from "../live/kubeObjects";
-import type { LiveCluster } from "../infra/rolePatch";
-import { caSecretName, readLivePlatform, superuserSecretName } from "./livePlatform";
-import { PreflightError, credentialRotation, keptLoginSecrets, preflightProblems, sharedClusterSlots } from "./rules";
-import type { RotationPlan } from "../rotation";
-import { type MigrationRecord, readMigrationRecord } from "../migration/phases";
+import type { SharedClusterSlots } from "./model/budget";
+import type { StackConfig } from "./model/config";
+import type { LiveReader } from "./model/kubeObject";
+import type { LiveCluster } from "./model/rolePatch";
+import { caSecretName, readLivePlatform, superuserSecretName } from "./model/preflight/livePlatform";
+import { PreflightError, credentialRotation, keptLoginSecrets, preflightProblems, sharedClusterSlots } from "./model/preflight/rules";
+import type { RotationPlan } from "./model/rotation";
+import { type MigrationRecord, readMigrationRecord } from "./model/migration/phases";
 
 /** What the program takes from the live platform (infra side only; undefined in split mode). */
 export interface PlatformFacts {

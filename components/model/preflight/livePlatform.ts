@@ -2,7 +2,7 @@
 // Cluster, its DatabaseRoles and CA Secret, the ClusterSecretStores, the apps namespace, and every object the
 // stack will create by name (with the controller-owner of those a controller makes for us).
 import type { StackConfig } from "../config";
-import type { ClusterSide, KubeObject, LiveReader } from "../live/kubeObjects";
+import type { ClusterSide, KubeObject, LiveReader } from "../kubeObject";
 import { type PlannedObject, plannedObjects } from "./plannedObjects";
 import { migrationRecordName, sourceCaSecretName } from "../migration/phases";
 

@@ -2,9 +2,10 @@
 // objects until every wait (evidence.ts) is met, or fails after its timeout naming what is missing. Nothing
 // is written; `pulumi refresh` leaves it alone. Its inputs change only when a wait does (a new Vault version).
 import * as pulumi from "@pulumi/pulumi";
-import { type EvidenceWait, evidenceRefs, missingEvidence } from "./evidence";
-import { type ClusterSide, type KubeAccess, type LiveReader, kubeLiveReader } from "./live/kubeObjects";
-import { secretClusters } from "./live/secretAccess";
+import { type EvidenceWait, evidenceRefs, missingEvidence } from "../model/evidence";
+import { type ClusterSide, type KubeAccess, type LiveReader } from "../model/kubeObject";
+import { kubeLiveReader } from "../live/kubeObjects";
+import { secretClusters } from "./secretAccess";
 
 export interface EvidenceState {
     /** What each wait reads through: the stack's kube contexts. */

@@ -1,9 +1,9 @@
 // The clusterPatch role strategy as a Pulumi dynamic resource: our entries in the shared Cluster's
 // spec.managed.roles, added, updated and removed with guarded JSON Patches, read back on refresh.
 import * as pulumi from "@pulumi/pulumi";
-import { withSecretKubeconfig } from "../live/secretAccess";
-import type { CnpgRoleFields } from "../crds";
-import { type ClusterAccessSpec, type SharedClusterApi, kubeSharedClusterApi } from "./clusterApi";
+import { withSecretKubeconfig } from "./secretAccess";
+import type { CnpgRoleFields } from "../model/crds";
+import { type ClusterAccessSpec, type SharedClusterApi, kubeSharedClusterApi } from "../live/clusterApi";
 import {
     computeRoleAbsentPatch,
     computeRolePatch,
@@ -12,7 +12,7 @@ import {
     readRoleEntries,
     roleDropped,
     sameRole,
-} from "./rolePatch";
+} from "../model/rolePatch";
 
 export interface RolePatchState extends ClusterAccessSpec {
     roles: CnpgRoleFields[];

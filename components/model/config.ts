@@ -2,7 +2,7 @@
 // Every problem is reported at once, naming the full config key, the bad value and what is allowed,
 // before the program registers any resource.
 import { z } from "zod";
-import { checkPoolerParameters, DEFAULT_POOLER_PARAMETERS, SUPPORTED_OPERATOR_VERSIONS } from "./infra/poolerParameters";
+import { checkPoolerParameters, DEFAULT_POOLER_PARAMETERS, SUPPORTED_OPERATOR_VERSIONS } from "./poolerParameters";
 import { checkPoolerSizing, checkTimeouts } from "./budget";
 import { cidrProblem, ipProblem, isIpAddress, parseGoDuration, parseQuantity } from "./parsers";
 

@@ -1,7 +1,7 @@
 // The "role patch" of the clusterPatch strategy, as pure functions: live Cluster in, RFC 6902 operations out.
 // spec.managed.roles is an atomic list (no list-type markers), so a server-side apply or merge patch would
 // replace every other tenant's role. A JSON Patch touches exactly our entries, guarded by `test` ops.
-import type { CnpgRoleFields } from "../crds";
+import type { CnpgRoleFields } from "./crds";
 
 export type JsonPatchOp =
     | { op: "add"; path: string; value: unknown }
@@ -134,3 +134,5 @@ export function roleDropped(cluster: LiveCluster, name: string, absentPatchVersi
     return reconciled.includes(name) && !pending.includes(name) && !failing;
 }
 
+/** The field manager of the clusterPatch role patch: the preflight tells its entries from another manager's. */
+export const ROLE_PATCH_FIELD_MANAGER = "synergyflow-db-role-patch";

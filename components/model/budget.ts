@@ -1,8 +1,8 @@
 // Connection-budget arithmetic for the shared cluster, the pooler and the backend. Pure functions: each
 // problem carries the arithmetic in its message so a platform engineer sees at a glance what does not fit.
 import type { StackConfig } from "./config";
-import { integerParameter } from "./infra/poolerParameters";
-import { desiredRoles } from "./infra/roleEntries";
+import { integerParameter } from "./poolerParameters";
+import { desiredRoles } from "./roles";
 
 export interface BudgetProblem {
     /** The config key (without the project prefix) to change. */

@@ -4,8 +4,9 @@
 // message (terminationMessagePolicy FallbackToLogsOnError: the log's end when the script wrote none) and the
 // command that runs it again, since the Job never retries on its own.
 import * as pulumi from "@pulumi/pulumi";
-import { secretClusters } from "./live/secretAccess";
-import { type ClusterSide, type KubeAccess, type KubeObject, type LiveReader, kubeLiveReader } from "./live/kubeObjects";
+import { secretClusters } from "./secretAccess";
+import { type ClusterSide, type KubeAccess, type KubeObject, type LiveReader } from "../model/kubeObject";
+import { kubeLiveReader } from "../live/kubeObjects";
 
 export interface JobResultState {
     clusters: Record<ClusterSide, KubeAccess>;

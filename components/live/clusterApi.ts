@@ -1,6 +1,6 @@
 // The few calls the role patch makes against the infra cluster, behind an interface so the dynamic provider's
 // logic is tested without a cluster. The real client is @kubernetes/client-node, loaded only when used.
-import type { JsonPatchOp, LiveCluster } from "./rolePatch";
+import type { JsonPatchOp, LiveCluster } from "../model/rolePatch";
 
 export interface ClusterAccessSpec {
     context: string;

@@ -1,11 +1,11 @@
 // Every object the stack will create by name, with the config key that names it: what the preflight looks
 // for in the live clusters before anything is registered. Pure: derived from the config alone.
 import type { StackConfig } from "../config";
-import type { ObjectRef } from "../live/kubeObjects";
-import { bootstrapObjectNames } from "../infra/bootstrapJob";
-import { bootstrapSqlArgs, bootstrapSqlText, renderBootstrapSql } from "../infra/bootstrapSql";
-import { databaseObjectName, databaseRoleObjectName } from "../build/cnpg";
-import { desiredRoles } from "../infra/roleEntries";
+import type { ObjectRef } from "../kubeObject";
+import { bootstrapObjectNames } from "../../infra/bootstrapJob";
+import { bootstrapSqlArgs, bootstrapSqlText, renderBootstrapSql } from "../bootstrapSql";
+import { databaseObjectName, databaseRoleObjectName } from "../names";
+import { desiredRoles } from "../roles";
 import { CREDENTIAL_SLOTS, loginCredentials } from "../rotation";
 import { migrationRecordName } from "../migration/phases";
 

@@ -4,10 +4,9 @@
 import { checkSharedClusterBudget, type SharedClusterSlots } from "../budget";
 import { PROJECT, type StackConfig } from "../config";
 import { STACK_LABEL } from "../labels";
-import { type ClusterSide, describeRef, type KubeObject } from "../live/kubeObjects";
-import { desiredRoles, externalRoleProblems } from "../infra/roleEntries";
-import { foreignRoleOwners, type LiveCluster, readRoleEntries } from "../infra/rolePatch";
-import { ROLE_PATCH_FIELD_MANAGER } from "../infra/role";
+import { type ClusterSide, describeRef, type KubeObject } from "../kubeObject";
+import { desiredRoles, externalRoleProblems } from "../roles";
+import { foreignRoleOwners, type LiveCluster, ROLE_PATCH_FIELD_MANAGER, readRoleEntries } from "../rolePatch";
 import YAML from "yaml";
 import type { LivePlatform } from "./livePlatform";
 import { caSecretName, superuserSecretName } from "./livePlatform";

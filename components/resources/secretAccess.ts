@@ -1,7 +1,7 @@
 // A cluster's access as the input of a dynamic resource that reads or writes it: the context, and the kubeconfig
 // as a secret (its contents may hold credentials, and a dynamic resource's inputs are stored in the state).
 import * as pulumi from "@pulumi/pulumi";
-import type { ClusterSide, KubeAccess } from "./kubeObjects";
+import type { ClusterSide, KubeAccess } from "../model/kubeObject";
 
 export function withSecretKubeconfig<T extends { kubeconfig?: string }>(access: T): Omit<T, "kubeconfig"> & { kubeconfig?: pulumi.Output<string> } {
     return { ...access, kubeconfig: access.kubeconfig === undefined ? undefined : pulumi.secret(access.kubeconfig) };

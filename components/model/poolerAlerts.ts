@@ -3,8 +3,8 @@
 // those CNPG's pooler exporter serves (pkg/management/pgbouncer/metricsserver: namespace cnpg, subsystem
 // pgbouncer_pools with labels database and user, and cnpg_pgbouncer_up); the PodMonitor's scrape adds the
 // namespace and pod labels.
-import type { StackConfig } from "../config";
-import { CREDENTIAL_SLOTS, loginCredentials } from "../rotation";
+import type { StackConfig } from "./config";
+import { CREDENTIAL_SLOTS, loginCredentials } from "./rotation";
 
 export interface AlertRule {
     alert: string;

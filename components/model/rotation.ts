@@ -5,7 +5,7 @@
 // Pure functions: which login role is which, what the live platform says about the last rotation, and what
 // this run does. The components wire ROTATION_ORDER with dependsOn and evidence waits.
 import type { StackConfig } from "./config";
-import type { KubeObject } from "./live/kubeObjects";
+import type { KubeObject } from "./kubeObject";
 
 export type CredentialSlot = "a" | "b";
 export const CREDENTIAL_SLOTS: CredentialSlot[] = ["a", "b"];
