@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
-import type { JsonPatchOp, LiveCluster } from "../components/infra/rolePatch";
+import type { JsonPatchOp, LiveCluster } from "../components/model/rolePatch";
 import { coreKinds, handlesCore, validateCore } from "./coreSchemas";
 import { CrdValidator, loadCrdSchemas } from "./crdSchemas";
 import { applyJsonPatch } from "./jsonPatch";

@@ -1,5 +1,5 @@
 // A minimal RFC 6902 applier (add, replace, remove, test): applies the role patch to the live Cluster fixture.
-import type { JsonPatchOp } from "../components/infra/rolePatch";
+import type { JsonPatchOp } from "../components/model/rolePatch";
 
 function parent(doc: any, pointer: string): [any, string] {
     const parts = pointer.split("/").slice(1).map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));

@@ -1,7 +1,7 @@
 // Rules that live in CNPG's webhook and controllers (not in its CRDs), and the wiring rules between the
 // objects this program emits. Pure functions over a set of Kubernetes objects.
-import { RESERVED_ROLE_NAMES, RESERVED_ROLE_PREFIXES } from "../components/config";
-import { type CnpgOperatorVersion, cnpgParameterNameProblems } from "../components/infra/poolerParameters";
+import { RESERVED_ROLE_NAMES, RESERVED_ROLE_PREFIXES } from "../components/model/config";
+import { type CnpgOperatorVersion, cnpgParameterNameProblems } from "../components/model/poolerParameters";
 import { type KubeObject, type Problem, describeObject } from "./types";
 
 type Any = Record<string, any>;

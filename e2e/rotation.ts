@@ -3,8 +3,8 @@
 // role, Vault version); then one `up` interrupted after each step of ROTATION_ORDER (a controller held back, or
 // the apps API server refusing the Deployment's update), re-run, never regenerating the login role in use.
 import type { Stack } from "@pulumi/pulumi/automation";
-import type { StackConfig } from "../components/config";
-import { CREDENTIALS_ANNOTATION, CREDENTIAL_SLOTS, type CredentialSlot, POD_CREDENTIALS_ANNOTATION, ROTATION_ANNOTATIONS, credentialsVersion, loginCredentials, loginRoleOf } from "../components/rotation";
+import type { StackConfig } from "../components/model/config";
+import { CREDENTIALS_ANNOTATION, CREDENTIAL_SLOTS, type CredentialSlot, POD_CREDENTIALS_ANNOTATION, ROTATION_ANNOTATIONS, credentialsVersion, loginCredentials, loginRoleOf } from "../components/model/rotation";
 import { assert, check } from "./checks";
 import type { RunningController } from "./controllers";
 import { type ApiServer, kubeRequest } from "./controlPlane";
