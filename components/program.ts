@@ -2,12 +2,12 @@
 // the Pulumi engine; scripts/synth.ts runs it under the mock runtime.
 import * as pulumi from "@pulumi/pulumi";
 import { AppsSide } from "./apps/appsSide";
-import { computeBudget, describeSharedClusterBudget } from "./model/budget";
 import { CONFIG_KEYS, ConfigError, PROJECT, type StackConfig, parseStackConfig } from "./model/config";
 import { InfraTenant } from "./infra/tenant";
 import { type LiveReader } from "./model/kubeObject";
 import { kubeLiveReader } from "./live/kubeObjects";
-import { type PlatformFacts, runPreflight } from "./preflight";
+import type { TenantPlan } from "./model/preflight/rules";
+import { runPreflight } from "./preflight";
 import { type CredentialFactory, vaultCredentials } from "./infra/vaultCredential";
 import { credentialProviders, kubeProvider } from "./providers";
 import { type InfraWiring, wiringFromStack } from "./wiring";
@@ -96,7 +96,7 @@ export async function runSynergyflowDb(config: StackConfig, reader: LiveReader, 
     return synergyflowDb(config, platform, stack, options);
 }
 
-export function synergyflowDb(config: StackConfig, platform: PlatformFacts | undefined, stack: string, options: ProgramOptions = {}): Record<string, pulumi.Output<unknown>> {
+export function synergyflowDb(config: StackConfig, platform: TenantPlan | undefined, stack: string, options: ProgramOptions = {}): Record<string, pulumi.Output<unknown>> {
     let wiring: InfraWiring;
     const outputs: Record<string, pulumi.Output<unknown>> = {};
     if (config.infraStack) {
@@ -107,8 +107,8 @@ export function synergyflowDb(config: StackConfig, platform: PlatformFacts | und
         const infra = new InfraTenant("synergyflow", { config, platform, stack, provider: kubeProvider("infra", config.infraCluster), credentials });
         wiring = infra.wiring;
         // The arithmetic in the preview: what can really connect to the shared cluster, and how it fits.
-        pulumi.log.info(describeSharedClusterBudget(config, platform.slots));
-        outputs["connectionBudget"] = pulumi.output(computeBudget(config, platform.slots));
+        pulumi.log.info(platform.budgetArithmetic);
+        outputs["connectionBudget"] = pulumi.output(platform.budget);
         outputs["roleStrategy"] = pulumi.output(infra.roleStrategy);
     }
     const apps = new AppsSide("synergyflow", { config, stack, wiring, ...(platform ? { migration: platform.migration } : {}), provider: kubeProvider("apps", config.appsCluster) });

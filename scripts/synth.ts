@@ -18,7 +18,8 @@ import { computeRolePatch, type LiveCluster } from "../components/model/rolePatc
 import { PASSWORD_POLICY } from "../components/infra/vaultCredential";
 import { type KubeObject } from "../components/model/kubeObject";
 import { fixtureLiveReader } from "../components/live/kubeObjects";
-import { type PlatformFacts, runPreflight } from "../components/preflight";
+import type { TenantPlan } from "../components/model/preflight/rules";
+import { runPreflight } from "../components/preflight";
 import { PreflightError } from "../components/model/preflight/rules";
 import { loadStackConfig, synergyflowDb } from "../components/program";
 
@@ -65,7 +66,7 @@ export interface SynthResult {
     outputs: Record<string, unknown>;
     files: string[];
     /** What the preflight took from the live dumps (undefined in split mode). */
-    platform: PlatformFacts | undefined;
+    platform: TenantPlan | undefined;
 }
 
 /** Reads a stack file into Pulumi's flat config map; `secure:` values cannot be decrypted offline. */

@@ -1,7 +1,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
+import { checkPoolerSizing, checkTimeouts } from "../components/model/budget";
 import { ConfigError, parseStackConfig } from "../components/model/config";
+import { type Problem, describeProblems, qualifiedKey } from "../components/model/problem";
 import { loadStackConfig } from "../components/program";
 import { readStackFile } from "../scripts/synth";
 import { projectConfigBlock } from "../scripts/project-config";
@@ -17,16 +19,23 @@ function devRaw(): Record<string, any> {
     return raw;
 }
 
-function problemsOf(mutate: (raw: Record<string, any>) => void): ConfigError {
+/**
+ * What a stack config's problems are before anything live is read: the config check's (ConfigError), or for a
+ * valid config the sizing the plan checks first (planTenant), as the refusal would print them.
+ */
+function problemsOf(mutate: (raw: Record<string, any>) => void): { problems: Problem[]; message: string } {
     const raw = devRaw();
     mutate(raw);
+    let config;
     try {
-        parseStackConfig(raw);
+        config = parseStackConfig(raw);
     } catch (error) {
-        if (error instanceof ConfigError) return error;
+        if (error instanceof ConfigError) return { problems: error.problems.map((p) => ({ ...p, key: qualifiedKey(p.key) })), message: error.message };
         throw error;
     }
-    throw new Error("expected the config to be rejected");
+    const sizing = [...checkPoolerSizing(config), ...checkTimeouts(config)];
+    if (sizing.length === 0) throw new Error("expected the config to be rejected");
+    return { problems: sizing.map((p) => ({ ...p, key: qualifiedKey(p.key) })), message: describeProblems(sizing) };
 }
 
 describe("stack config validation", () => {

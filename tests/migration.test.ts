@@ -1,4 +1,5 @@
 // The migration's phase rules and what each phase emits (components/migration/, components/apps/migrationJob.ts).
+import { qualifiedKey } from "../components/model/problem";
 import type { StackConfig } from "../components/model/config";
 import { ConfigError } from "../components/model/config";
 import { jobResultProvider } from "../components/resources/jobResult";
@@ -50,7 +51,7 @@ describe("migration phases", () => {
                 loadStackConfig(raw);
                 return [];
             } catch (error) {
-                return (error as ConfigError).problems.map((p) => `${p.key}: ${p.message}`);
+                return (error as ConfigError).problems.map((p) => `${qualifiedKey(p.key)}: ${p.message}`);
             }
         };
         expect(problems({ phase: "copy", source: { secretName: "s" } })).toEqual(["synergyflow-db:migration.source: must name either clusterName (the dedicated Cluster in synergyflow) or host, not neither"]);

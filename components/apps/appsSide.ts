@@ -14,7 +14,7 @@ import { ControllerEvidence } from "../resources/controllerEvidence";
 import type { EvidenceWait } from "../model/evidence";
 import { ROTATION_ANNOTATIONS, credentialsVersion } from "../model/rotation";
 import { PHASE_DOES, appsSideDuring, migrationRecordName, sourceHost } from "../model/migration/phases";
-import type { PlatformFacts } from "../preflight";
+import type { TenantPlan } from "../model/preflight/rules";
 import { MigrationJob } from "./migrationJob";
 import { reportedSearchPath } from "../model/bootstrapSql";
 
@@ -24,7 +24,7 @@ export interface AppsSideArgs {
     stack: string;
     wiring: InfraWiring;
     /** The migration's live facts (single-stack mode; the preflight read them). */
-    migration?: PlatformFacts["migration"];
+    migration?: TenantPlan["migration"];
     provider: k8s.Provider;
 }
 

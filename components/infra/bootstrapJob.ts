@@ -2,21 +2,15 @@
 // (a login role's in `operator` pooler auth, the cluster superuser's in `vault` auth), verifies the server
 // against the cluster's CA, and re-runs whenever the SQL changes (its name carries a hash of the SQL, so a new
 // SQL text is a new Job).
-import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { type BootstrapInputs, bootstrapJob, bootstrapSqlConfigMap } from "../build/bootstrapJob";
 import { bootstrapSqlText } from "../model/bootstrapSql";
+import { bootstrapObjectNames } from "../model/names";
 
 export interface BootstrapJobArgs extends BootstrapInputs {
     provider: k8s.Provider;
     dependsOn: pulumi.Resource[];
-}
-
-/** The names of the Job and its SQL ConfigMap: a new SQL text or image is a new Job. */
-export function bootstrapObjectNames(jobName: string, image: string, sql: string): { job: string; configMap: string } {
-    const sqlHash = createHash("sha256").update(image).update(sql).digest("hex").slice(0, 8);
-    return { job: `${jobName}-${sqlHash}`, configMap: `${jobName}-sql-${sqlHash}` };
 }
 
 export class BootstrapJob extends pulumi.ComponentResource {

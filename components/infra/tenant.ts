@@ -6,7 +6,7 @@ import type { StackConfig } from "../model/config";
 import { vaultExternalSecretManifest } from "../build/externalSecret";
 import { jdbcUrl, serverSslMode } from "../model/jdbc";
 import { platformLabels } from "../model/labels";
-import type { PlatformFacts } from "../preflight";
+import type { TenantPlan } from "../model/preflight/rules";
 import type { InfraWiring } from "../wiring";
 import { BootstrapJob } from "./bootstrapJob";
 import { authQuery, bootstrapSqlArgs, renderBootstrapSql } from "../model/bootstrapSql";
@@ -25,7 +25,7 @@ export interface InfraTenantArgs {
     /** The stack's name: its ownership label on every object. */
     stack: string;
     /** What the preflight read from the live platform. */
-    platform: PlatformFacts;
+    platform: TenantPlan;
     provider: k8s.Provider;
     /** Where the credentials come from: vaultCredentials(...) in the program. */
     credentials: CredentialFactory;

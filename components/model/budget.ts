@@ -1,14 +1,9 @@
 // Connection-budget arithmetic for the shared cluster, the pooler and the backend. Pure functions: each
 // problem carries the arithmetic in its message so a platform engineer sees at a glance what does not fit.
+import type { Problem } from "./problem";
 import type { StackConfig } from "./config";
 import { integerParameter } from "./poolerParameters";
 import { desiredRoles } from "./roles";
-
-export interface BudgetProblem {
-    /** The config key (without the project prefix) to change. */
-    key: string;
-    message: string;
-}
 
 /** What the live shared Cluster says about its connection slots (read by the preflight, see preflight/). */
 export interface SharedClusterSlots {
@@ -101,10 +96,10 @@ export function describeSharedClusterBudget(config: StackConfig, slots: SharedCl
  * and CNPG's own pooler role. A login role without a limit (-1) makes any sum meaningless: it is refused, naming
  * the role, rather than counted. Roles that cannot log in take no slot, whatever their limit says.
  */
-export function checkSharedClusterBudget(config: StackConfig, slots: SharedClusterSlots): BudgetProblem[] {
+export function checkSharedClusterBudget(config: StackConfig, slots: SharedClusterSlots): Problem[] {
     const { sharedCluster, tenant } = config;
     const budget = computeBudget(config, slots);
-    const problems: BudgetProblem[] = [];
+    const problems: Problem[] = [];
     const cluster = `${sharedCluster.namespace}/${sharedCluster.name}`;
     for (const role of slots.otherRoles.filter((r) => takesTenantSlots(r) && r.connectionLimit < 0)) {
         problems.push({
@@ -125,9 +120,9 @@ export function checkSharedClusterBudget(config: StackConfig, slots: SharedClust
 }
 
 /** Whether the pooler's and the backend's numbers fit each other and the role's limit (config only). */
-export function checkPoolerSizing(config: StackConfig): BudgetProblem[] {
+export function checkPoolerSizing(config: StackConfig): Problem[] {
     const { tenant, pooler, backend } = config;
-    const problems: BudgetProblem[] = [];
+    const problems: Problem[] = [];
     const p = pooler.parameters;
     const maxDb = integerParameter(p, "max_db_connections");
     const defaultPool = integerParameter(p, "default_pool_size") ?? 20;
@@ -180,7 +175,7 @@ export function checkPoolerSizing(config: StackConfig): BudgetProblem[] {
 }
 
 /** Hikari's lifetimes must end before anything in the path closes the connection under it. */
-export function checkTimeouts(config: StackConfig): BudgetProblem[] {
+export function checkTimeouts(config: StackConfig): Problem[] {
     const { hikari } = config.backend;
     const p = config.pooler.parameters;
     const limits: [string, number | undefined][] = [
@@ -188,7 +183,7 @@ export function checkTimeouts(config: StackConfig): BudgetProblem[] {
         ["pooler.parameters.client_idle_timeout", integerParameter(p, "client_idle_timeout")],
         ["pooler.exposure.pathIdleTimeoutSeconds", config.pooler.exposure.pathIdleTimeoutSeconds],
     ];
-    const problems: BudgetProblem[] = [];
+    const problems: Problem[] = [];
     for (const [key, seconds] of limits) {
         if (!seconds) continue;
         if (hikari.maxLifetimeMs >= seconds * 1000) {

@@ -3,10 +3,9 @@
 // before the program registers any resource.
 import { z } from "zod";
 import { checkPoolerParameters, DEFAULT_POOLER_PARAMETERS, SUPPORTED_OPERATOR_VERSIONS } from "./poolerParameters";
-import { checkPoolerSizing, checkTimeouts } from "./budget";
 import { cidrProblem, ipProblem, isIpAddress, parseGoDuration, parseQuantity } from "./parsers";
 
-export const PROJECT = "synergyflow-db";
+export { PROJECT } from "./names";
 
 const k8sName = z
     .string()
@@ -238,21 +237,8 @@ export type SharedClusterConfig = StackConfig["sharedCluster"];
 
 export const CONFIG_KEYS = Object.keys(configSchema.shape) as (keyof StackConfig)[];
 
-/** One problem with the stack config, addressed by its full key. */
-export interface ConfigProblem {
-    key: string;
-    message: string;
-}
-
-export class ConfigError extends Error {
-    constructor(readonly problems: ConfigProblem[]) {
-        super(
-            `invalid ${PROJECT} stack config (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
-                problems.map((p) => `  - ${p.key}: ${p.message}`).join("\n"),
-        );
-        this.name = "ConfigError";
-    }
-}
+import { ConfigError, type Problem } from "./problem";
+export { ConfigError };
 
 function valueAt(root: unknown, path: PropertyKey[]): unknown {
     let current: unknown = root;
@@ -265,10 +251,10 @@ function valueAt(root: unknown, path: PropertyKey[]): unknown {
 
 function fullKey(path: PropertyKey[]): string {
     const [top, ...rest] = path;
-    return `${PROJECT}:${String(top)}` + rest.map((s) => (typeof s === "number" ? `[${s}]` : `.${String(s)}`)).join("");
+    return String(top) + rest.map((s) => (typeof s === "number" ? `[${s}]` : `.${String(s)}`)).join("");
 }
 
-function describeIssue(issue: z.core.$ZodIssue, raw: unknown): ConfigProblem[] {
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
     const value = valueAt(raw, issue.path);
     const shown = value === undefined ? "(missing)" : JSON.stringify(value);
     switch (issue.code) {
@@ -320,9 +306,9 @@ export const REMOVED_KEYS: Record<string, string> = {
 };
 
 /** Reports and strips removed keys, so the rest of the config is still checked in the same run. */
-function removedKeyProblems(raw: Record<string, unknown>): { rest: Record<string, unknown>; problems: ConfigProblem[] } {
+function removedKeyProblems(raw: Record<string, unknown>): { rest: Record<string, unknown>; problems: Problem[] } {
     const rest = structuredClone(raw);
-    const problems: ConfigProblem[] = [];
+    const problems: Problem[] = [];
     for (const [dotted, message] of Object.entries(REMOVED_KEYS)) {
         const path = dotted.split(".");
         const parent = valueAt(rest, path.slice(0, -1)) as Record<string, unknown> | undefined;
@@ -338,7 +324,8 @@ function removedKeyProblems(raw: Record<string, unknown>): { rest: Record<string
 /**
  * Parses the raw config (keys without the project prefix) into the typed model, then runs the checks that
  * span several keys (PgBouncer parameters, role names, exposure, pooler sizing). Throws ConfigError with
- * every problem found. What only the live platform can tell (budget, names, superuser) is the preflight's.
+ * every problem found. What only the live platform can tell (budget, names, superuser), and the sizing of the
+ * pooler against the backend and the role limit, are the plan's (model/preflight/rules.ts planTenant).
  */
 export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
     const { rest, problems } = removedKeyProblems(raw);
@@ -351,82 +338,82 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
     return parsed.data;
 }
 
-function crossKeyProblems(config: StackConfig): ConfigProblem[] {
+function crossKeyProblems(config: StackConfig): Problem[] {
     const { tenant, pooler, sharedCluster, backend } = config;
-    const problems: ConfigProblem[] = [];
+    const problems: Problem[] = [];
 
     for (const problem of checkPoolerParameters(pooler.parameters, sharedCluster.operatorVersion)) {
-        problems.push({ key: `${PROJECT}:pooler.parameters.${problem.parameter}`, message: `${JSON.stringify(pooler.parameters[problem.parameter]) ?? "(missing)"} ${problem.message}` });
+        problems.push({ key: `pooler.parameters.${problem.parameter}`, message: `${JSON.stringify(pooler.parameters[problem.parameter]) ?? "(missing)"} ${problem.message}` });
     }
     if (pooler.authMode === "vault" && pooler.authRoleName === tenant.roleName) {
         problems.push({
-            key: `${PROJECT}:pooler.authRoleName`,
+            key: `pooler.authRoleName`,
             message: `${JSON.stringify(pooler.authRoleName)} equals tenant.roleName: the pooler's auth role must never be the application's role`,
         });
     }
     if (pooler.authMode === "vault" && tenant.roleReclaimPolicy === "delete") {
         problems.push({
-            key: `${PROJECT}:tenant.roleReclaimPolicy`,
+            key: `tenant.roleReclaimPolicy`,
             message: `"delete" with pooler.authMode "vault" cannot be destroyed cleanly: the auth role holds CONNECT on the postgres database and the lookup function there, so CNPG's plain DROP ROLE fails; use "retain", or pooler.authMode "operator" (nothing granted outside the tenant database)`,
         });
     }
     if (pooler.poolMode === "transaction" && pooler.parameters["max_prepared_statements"] === 0) {
         problems.push({
-            key: `${PROJECT}:pooler.parameters.max_prepared_statements`,
+            key: `pooler.parameters.max_prepared_statements`,
             message: `0 with pooler.poolMode "transaction" breaks PgJDBC, which prepares statements server-side after 5 executions ("prepared statement S_1 does not exist"); use a value > 0 (default 200)`,
         });
     }
     const dupSchemas = tenant.schemas.filter((s, i) => tenant.schemas.indexOf(s) !== i);
     if (dupSchemas.length > 0) {
-        problems.push({ key: `${PROJECT}:tenant.schemas`, message: `duplicate schema names: ${[...new Set(dupSchemas)].join(", ")}` });
+        problems.push({ key: `tenant.schemas`, message: `duplicate schema names: ${[...new Set(dupSchemas)].join(", ")}` });
     }
     const [major, minor] = sharedCluster.operatorVersion.split(".").map(Number);
     if (sharedCluster.roleStrategy === "databaseRole" && (major ?? 0) === 1 && (minor ?? 0) < 30) {
         problems.push({
-            key: `${PROJECT}:sharedCluster.roleStrategy`,
+            key: `sharedCluster.roleStrategy`,
             message: `"databaseRole" needs CNPG >= 1.30 but sharedCluster.operatorVersion is ${sharedCluster.operatorVersion}; allowed with this operator: "clusterPatch" | "external"`,
         });
     }
     if (pooler.name === sharedCluster.name) {
-        problems.push({ key: `${PROJECT}:pooler.name`, message: `${JSON.stringify(pooler.name)} equals the Cluster's name; CNPG rejects a Pooler named like its Cluster` });
+        problems.push({ key: `pooler.name`, message: `${JSON.stringify(pooler.name)} equals the Cluster's name; CNPG rejects a Pooler named like its Cluster` });
     }
 
     const exposure = pooler.exposure;
     if (exposure.mode === "external" && !exposure.host) {
-        problems.push({ key: `${PROJECT}:pooler.exposure.host`, message: `(missing) is required when pooler.exposure.mode is "external": the DNS name managed elsewhere` });
+        problems.push({ key: `pooler.exposure.host`, message: `(missing) is required when pooler.exposure.mode is "external": the DNS name managed elsewhere` });
     }
     if (exposure.mode !== "external") {
         // cnpg-system denies traffic from other namespaces: the policy must admit what actually arrives.
         const [key, other] = exposure.appsMasquerade ? ["appsNodeCidrs", "node"] : ["appsPodCidrs", "pod"];
         if (exposure[key as "appsNodeCidrs" | "appsPodCidrs"].length === 0) {
             problems.push({
-                key: `${PROJECT}:pooler.exposure.${key}`,
+                key: `pooler.exposure.${key}`,
                 message: `[] admits nothing: with pooler.exposure.appsMasquerade ${exposure.appsMasquerade} the pooler sees the apps cluster's ${other} addresses, so list that cluster's ${other} CIDRs (or set appsMasquerade to ${!exposure.appsMasquerade} if the platform ${exposure.appsMasquerade ? "exempts this range from masquerading" : "masquerades pod egress"})`,
             });
         }
     }
     if (exposure.mode === "loadBalancer" && exposure.loadBalancerIP === undefined && exposure.host === undefined) {
         problems.push({
-            key: `${PROJECT}:pooler.exposure.loadBalancerIP`,
+            key: `pooler.exposure.loadBalancerIP`,
             message: `(missing) is required in "loadBalancer" mode (or pooler.exposure.host): an address assigned later cannot be read in the run that creates its Service; reserve one in the infra cluster's LB IPAM pool`,
         });
     }
     if (exposure.mode !== "loadBalancer") {
         for (const field of ["loadBalancerIP"] as const) {
             if (exposure[field] !== undefined) {
-                problems.push({ key: `${PROJECT}:pooler.exposure.${field}`, message: `is only used when pooler.exposure.mode is "loadBalancer" (it is ${JSON.stringify(exposure.mode)})` });
+                problems.push({ key: `pooler.exposure.${field}`, message: `is only used when pooler.exposure.mode is "loadBalancer" (it is ${JSON.stringify(exposure.mode)})` });
             }
         }
     }
     if (exposure.mode === "clusterMesh" && exposure.host !== undefined) {
-        problems.push({ key: `${PROJECT}:pooler.exposure.host`, message: `is derived from the global Service name when pooler.exposure.mode is "clusterMesh"; remove it` });
+        problems.push({ key: `pooler.exposure.host`, message: `is derived from the global Service name when pooler.exposure.mode is "clusterMesh"; remove it` });
     }
     if (backend.maxSurge === 0 && backend.maxUnavailable === 0) {
-        problems.push({ key: `${PROJECT}:backend.maxSurge`, message: `0 together with backend.maxUnavailable 0 would make every rollout stall; set one of them >= 1` });
+        problems.push({ key: `backend.maxSurge`, message: `0 together with backend.maxUnavailable 0 would make every rollout stall; set one of them >= 1` });
     }
     if (backend.hikari.minimumIdle > backend.hikari.maximumPoolSize) {
         problems.push({
-            key: `${PROJECT}:backend.hikari.minimumIdle`,
+            key: `backend.hikari.minimumIdle`,
             message: `${backend.hikari.minimumIdle} exceeds backend.hikari.maximumPoolSize ${backend.hikari.maximumPoolSize}`,
         });
     }
@@ -439,24 +426,21 @@ function crossKeyProblems(config: StackConfig): ConfigProblem[] {
         ...(config.migration ? [["tenant.appName", tenant.appName, 42, `the migration's Jobs are named ${tenant.appName}-db-rollback-<8 hex>`] as [string, string, number, string]] : []),
     ];
     for (const [key, value, max, why] of derived) {
-        if (value.length > max) problems.push({ key: `${PROJECT}:${key}`, message: `${JSON.stringify(value)} is ${value.length} characters; at most ${max}: ${why}, and names stop at 63` });
+        if (value.length > max) problems.push({ key: `${key}`, message: `${JSON.stringify(value)} is ${value.length} characters; at most ${max}: ${why}, and names stop at 63` });
     }
     if (config.migration && !config.waitForControllers) {
-        problems.push({ key: `${PROJECT}:migration`, message: `needs waitForControllers true: the copy's verified result is read from its finished Job, and cutover refuses a copy without one` });
+        problems.push({ key: `migration`, message: `needs waitForControllers true: the copy's verified result is read from its finished Job, and cutover refuses a copy without one` });
     }
     if (config.migration && config.infraStack) {
-        problems.push({ key: `${PROJECT}:migration`, message: `runs from the stack that has the infra side too (infraStack is ${JSON.stringify(config.infraStack)}): its preflight reads both clusters` });
+        problems.push({ key: `migration`, message: `runs from the stack that has the infra side too (infraStack is ${JSON.stringify(config.infraStack)}): its preflight reads both clusters` });
     }
     const source = config.migration?.source;
     if (source && (source.clusterName === undefined) === (source.host === undefined)) {
-        problems.push({ key: `${PROJECT}:migration.source`, message: `must name either clusterName (the dedicated Cluster in ${backend.namespace}) or host, not ${source.clusterName ? "both" : "neither"}` });
+        problems.push({ key: `migration.source`, message: `must name either clusterName (the dedicated Cluster in ${backend.namespace}) or host, not ${source.clusterName ? "both" : "neither"}` });
     }
     if (source?.host !== undefined && source.caSecretName === undefined) {
-        problems.push({ key: `${PROJECT}:migration.source.caSecretName`, message: `(missing) is required with migration.source.host: the copy verifies the source's certificate (verify-full)` });
+        problems.push({ key: `migration.source.caSecretName`, message: `(missing) is required with migration.source.host: the copy verifies the source's certificate (verify-full)` });
     }
 
-    if (problems.length === 0) {
-        problems.push(...[...checkPoolerSizing(config), ...checkTimeouts(config)].map((p) => ({ key: `${PROJECT}:${p.key}`, message: p.message })));
-    }
     return problems;
 }

@@ -4,6 +4,7 @@
 // has it, then moves the backend to it; the login role it leaves keeps working until the next rotation.
 // Pure functions: which login role is which, what the live platform says about the last rotation, and what
 // this run does. The components wire ROTATION_ORDER with dependsOn and evidence waits.
+import type { Problem } from "./problem";
 import type { StackConfig } from "./config";
 import type { KubeObject } from "./kubeObject";
 
@@ -65,19 +66,13 @@ export interface RotationPlan {
     rotating: boolean;
 }
 
-export interface RotationProblem {
-    key: string;
-    message: string;
-    remedy: string;
-}
-
 /**
  * This run's rotation, from tenant.passwordRotation and the live evidence. The same inputs give the same plan, so
  * a run that failed half-way is finished by running `up` again with the same value. The login role in use is the
  * one the pods run on (their template); the backend's ExternalSecret moves one step earlier (ROTATION_ORDER), so
  * where the two disagree only the rotation that moved the record may finish.
  */
-export function planRotation(config: StackConfig, live: LiveCredentials): RotationPlan | RotationProblem {
+export function planRotation(config: StackConfig, live: LiveCredentials): RotationPlan | Problem {
     const rotation = config.tenant.passwordRotation;
     const logins = loginCredentials(config.tenant);
     const slotOf = (role: string | undefined) => CREDENTIAL_SLOTS.find((slot) => logins[slot].roleName === role);

@@ -6,6 +6,7 @@
 // extensions an application created with SQL. So the stack says what the source has, the preview refuses what the
 // copy could not create, and the copy checks the declaration against the live source before it changes anything
 // (an undeclared extension refuses the copy, naming it), and against the target (available, trusted, or there).
+import type { Problem } from "../problem";
 
 /** Who creates an extension on the target: the copy (as the tenant's owner: trusted extensions only), or the platform beforehand. */
 export type ExtensionCreator = "copy" | "platform";
@@ -50,14 +51,8 @@ export const TRUSTED_EXTENSIONS_PG16: readonly string[] = [
     "uuid-ossp",
 ];
 
-export interface ExtensionProblem {
-    key: string;
-    message: string;
-    remedy: string;
-}
-
 /** The preview's refusals: an extension declared "copy" that the owner cannot create on the shared cluster. */
-export function extensionProblems(plan: ExtensionPlan, databaseName: string): ExtensionProblem[] {
+export function extensionProblems(plan: ExtensionPlan, databaseName: string): Problem[] {
     const untrusted = Object.keys(plan)
         .filter((name) => plan[name] === "copy" && !TRUSTED_EXTENSIONS_PG16.includes(name))
         .sort();

@@ -1,5 +1,6 @@
 // The migration's phases as pure decisions: which move from the last phase (recorded on the apps cluster) to the
 // stack's migration.phase is allowed, and what each phase does, for the preview.
+import type { Problem } from "../problem";
 import type { StackConfig } from "../config";
 
 export type MigrationPhase = NonNullable<StackConfig["migration"]>["phase"];
@@ -31,14 +32,8 @@ export const PHASE_DOES: Record<MigrationPhase, string> = {
     done: "stops referring to the source; the dedicated Cluster and its volumes are left for its owner to delete",
 };
 
-export interface PhaseProblem {
-    key: string;
-    message: string;
-    remedy: string;
-}
-
 /** Whether this run may move from the recorded phase to the configured one (undefined: no migration block). */
-export function phaseProblem(config: StackConfig, record: MigrationRecord | undefined): PhaseProblem | undefined {
+export function phaseProblem(config: StackConfig, record: MigrationRecord | undefined): Problem | undefined {
     const next = config.migration?.phase;
     const previous = record?.phase ?? "none";
     if (next === undefined) {

@@ -2,9 +2,8 @@
 // for in the live clusters before anything is registered. Pure: derived from the config alone.
 import type { StackConfig } from "../config";
 import type { ObjectRef } from "../kubeObject";
-import { bootstrapObjectNames } from "../../infra/bootstrapJob";
 import { bootstrapSqlArgs, bootstrapSqlText, renderBootstrapSql } from "../bootstrapSql";
-import { databaseObjectName, databaseRoleObjectName } from "../names";
+import { bootstrapObjectNames, databaseObjectName, databaseRoleObjectName } from "../names";
 import { desiredRoles } from "../roles";
 import { CREDENTIAL_SLOTS, loginCredentials } from "../rotation";
 import { migrationRecordName } from "../migration/phases";

@@ -1,7 +1,7 @@
 // The preflight's decisions: pure functions from the config and the live platform to every problem `up` would
 // run into, each naming the config key to change, the live object in the way (and who owns it), and the way
 // out. The program registers nothing while any problem stands (preflight.ts).
-import { checkSharedClusterBudget, type SharedClusterSlots } from "../budget";
+import { checkPoolerSizing, checkSharedClusterBudget, checkTimeouts, computeBudget, type ConnectionBudget, describeSharedClusterBudget, type SharedClusterSlots } from "../budget";
 import { PROJECT, type StackConfig } from "../config";
 import { STACK_LABEL } from "../labels";
 import { type ClusterSide, describeRef, type KubeObject } from "../kubeObject";
@@ -11,18 +11,10 @@ import YAML from "yaml";
 import type { LivePlatform } from "./livePlatform";
 import { caSecretName, superuserSecretName } from "./livePlatform";
 import { ourRoleNames } from "./plannedObjects";
-import { phaseProblem, readMigrationRecord, sourceCaSecretName } from "../migration/phases";
+import { type MigrationRecord, phaseProblem, readMigrationRecord, sourceCaSecretName } from "../migration/phases";
 import { extensionProblems } from "../migration/extensions";
-import { CREDENTIAL_SLOTS, type RotationPlan, type RotationProblem, liveCredentials, loginCredentials, planRotation } from "../rotation";
-
-export interface PreflightProblem {
-    /** The config key (without the project prefix) to change, or the one whose choice meets the problem. */
-    key: string;
-    message: string;
-    /** The live object concerned, and its owner where one can be told. */
-    live?: string;
-    remedy: string;
-}
+import { type Problem, PreflightError } from "../problem";
+import { CREDENTIAL_SLOTS, type RotationPlan, liveCredentials, loginCredentials, planRotation } from "../rotation";
 
 const describe = (object: KubeObject) => describeRef({ kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name });
 
@@ -45,7 +37,7 @@ export function describeOwner(object: KubeObject): string {
 const isOurs = (object: KubeObject | undefined, stack: string) => object?.metadata.labels?.[STACK_LABEL] === stack;
 
 /** Objects the stack will create that exist already and are not this stack's (nor made by a controller for it). */
-export function nameConflicts(live: LivePlatform): PreflightProblem[] {
+export function nameConflicts(live: LivePlatform): Problem[] {
     return live.planned.flatMap(({ object, live: existing, maker }) => {
         if (!existing || isOurs(existing, live.stack)) return [];
         const controller = existing.metadata.ownerReferences?.find((r) => r.controller);
@@ -100,14 +92,14 @@ export function sharedClusterSlots(config: StackConfig, live: LivePlatform): Sha
     };
 }
 
-function clusterProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {
+function clusterProblems(config: StackConfig, live: LivePlatform, slots: SharedClusterSlots | undefined): Problem[] {
     const { sharedCluster, pooler } = config;
     const where = `${sharedCluster.namespace}/${sharedCluster.name}`;
     const cluster = live.cluster;
     if (!cluster) {
         return [{ key: "sharedCluster.name", message: `the shared Cluster ${where} does not exist on the infra cluster (context ${config.infraCluster.context})`, remedy: `set ${PROJECT}:sharedCluster.name and .namespace to the platform's Cluster, or ${PROJECT}:infraCluster.context to the cluster that runs it` }];
     }
-    const problems: PreflightProblem[] = [];
+    const problems: Problem[] = [];
     if (pooler.authMode === "vault") {
         const secretName = superuserSecretName(cluster, sharedCluster.name);
         if (cluster.spec?.["enableSuperuserAccess"] !== true) {
@@ -131,11 +123,11 @@ function clusterProblems(config: StackConfig, live: LivePlatform): PreflightProb
         });
     }
     problems.push(...roleStrategyProblems(config, live, cluster));
-    problems.push(...checkSharedClusterBudget(config, sharedClusterSlots(config, live)).map((p) => ({ key: p.key, message: p.message, live: describe(cluster), remedy: `lower ${PROJECT}:tenant.connectionLimit (and the pooler's max_db_connections with it), or have the platform raise max_connections or another role's limit` })));
+    if (slots) problems.push(...checkSharedClusterBudget(config, slots).map((p) => ({ key: p.key, message: p.message, live: describe(cluster), remedy: `lower ${PROJECT}:tenant.connectionLimit (and the pooler's max_db_connections with it), or have the platform raise max_connections or another role's limit` })));
     return problems;
 }
 
-function roleStrategyProblems(config: StackConfig, live: LivePlatform, cluster: KubeObject): PreflightProblem[] {
+function roleStrategyProblems(config: StackConfig, live: LivePlatform, cluster: KubeObject): Problem[] {
     const { sharedCluster } = config;
     const desired = desiredRoles(config);
     const liveCluster = cluster as unknown as LiveCluster;
@@ -165,7 +157,7 @@ function roleStrategyProblems(config: StackConfig, live: LivePlatform, cluster: 
             ];
         }
         case "databaseRole": {
-            const problems: PreflightProblem[] = [];
+            const problems: Problem[] = [];
             if (live.databaseRoles === undefined) {
                 problems.push({ key: "sharedCluster.roleStrategy", message: `"databaseRole" needs the DatabaseRole kind (CNPG >= 1.30), which the infra cluster does not serve`, remedy: `upgrade the operator, or use "external"` });
             }
@@ -183,8 +175,8 @@ function roleStrategyProblems(config: StackConfig, live: LivePlatform, cluster: 
     }
 }
 
-function storeProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {
-    const problems: PreflightProblem[] = [];
+function storeProblems(config: StackConfig, live: LivePlatform): Problem[] {
+    const problems: Problem[] = [];
     for (const side of ["infra", "apps"] as const) {
         if (side === "infra" && config.infraStack) continue;
         const key = side === "infra" ? "externalSecrets.infraStore" : "externalSecrets.appsStore";
@@ -213,7 +205,7 @@ function storeProblems(config: StackConfig, live: LivePlatform): PreflightProble
     return problems;
 }
 
-function namespaceProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {
+function namespaceProblems(config: StackConfig, live: LivePlatform): Problem[] {
     const { backend } = config;
     if (backend.namespaceMode === "patch" && !live.appsNamespace) {
         return [{ key: "backend.namespaceMode", message: `"patch" expects the namespace ${backend.namespace} to exist on the apps cluster, and it does not`, remedy: `set ${PROJECT}:backend.namespaceMode to "create" (the program then owns and deletes it), or create it with the platform` }];
@@ -230,7 +222,7 @@ function plannedLive(live: LivePlatform, cluster: ClusterSide, kind: string, nam
 }
 
 /** This run's rotation from the live evidence of the last one (rotation.ts), or why it cannot start. */
-export function credentialRotation(config: StackConfig, live: LivePlatform): RotationPlan | RotationProblem {
+export function credentialRotation(config: StackConfig, live: LivePlatform): RotationPlan | Problem {
     const find = (cluster: ClusterSide, kind: string, name: string) => plannedLive(live, cluster, kind, name);
     const logins = loginCredentials(config.tenant);
     return planRotation(
@@ -251,9 +243,8 @@ export function keptLoginSecrets(config: StackConfig, live: LivePlatform): strin
 }
 
 /** The migration's phase move, and what its Jobs need on the apps cluster (the source's CA and credentials). */
-export function migrationProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {
-    const problems: PreflightProblem[] = [];
-    const record = readMigrationRecord(live.migration.record?.data);
+export function migrationProblems(config: StackConfig, live: LivePlatform, record: MigrationRecord | undefined): Problem[] {
+    const problems: Problem[] = [];
     const phase = phaseProblem(config, record);
     if (phase) problems.push({ ...phase, ...(live.migration.record ? { live: describeOwner(live.migration.record) } : {}) });
     const migration = config.migration;
@@ -279,33 +270,77 @@ export function migrationProblems(config: StackConfig, live: LivePlatform): Pref
     return problems;
 }
 
-function rotationProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {
-    const plan = credentialRotation(config, live);
-    if (!("message" in plan)) return [];
+function rotationProblems(config: StackConfig, live: LivePlatform, rotation: RotationPlan | Problem): Problem[] {
+    if (!("message" in rotation)) return [];
     const backendSecret = plannedLive(live, "apps", "ExternalSecret", config.backend.credentialsSecretName);
-    return [{ key: plan.key, message: plan.message, ...(backendSecret ? { live: describeOwner(backendSecret) } : {}), remedy: plan.remedy }];
+    return [{ ...rotation, ...(backendSecret ? { live: describeOwner(backendSecret) } : {}) }];
 }
 
-/** Every problem, in a stable order: the Cluster, the rotation, the migration, the names, the stores, the namespace. */
-export function preflightProblems(config: StackConfig, live: LivePlatform): PreflightProblem[] {
-    return [
-        ...(config.infraStack ? [] : [...clusterProblems(config, live), ...rotationProblems(config, live), ...migrationProblems(config, live)]),
+/** What this run does, decided once from the config and the live platform (the infra side; absent in split mode). */
+export interface TenantPlan {
+    cluster: LiveCluster;
+    /** The live slots and the budget over them (with its arithmetic, which the preview prints). */
+    slots: SharedClusterSlots;
+    budget: ConnectionBudget;
+    budgetArithmetic: string;
+    superuserSecretName: string;
+    caSecretName: string;
+    /** The PEM certificate of the cluster's CA: public, delivered to the apps cluster for verify-ca/full. */
+    serverCaCertificate: string;
+    /** spec.certificates.serverAltDNSNames: names the server certificate carries besides the Services'. */
+    serverAltDnsNames: string[];
+    /** Which login role the backend uses after this run, and which passwords it regenerates (rotation.ts). */
+    rotation: RotationPlan;
+    /** Login role password Secrets an earlier `retain` destroy kept: this run adopts them with new passwords. */
+    keptLoginSecrets: string[];
+    /** The migration's last record and the source's CA certificate (model/migration/). */
+    migration: { record?: MigrationRecord; sourceCaCertificate: string };
+}
+
+const fromBase64 = (value: string | undefined) => Buffer.from(value ?? "", "base64").toString("utf8");
+
+/**
+ * The preflight's one decision: every problem `up` would run into (the pooler's sizing, the Cluster and its
+ * budget, the rotation, the migration, the names, the stores, the namespace, in that order), and the plan the
+ * components emit when there is none. Each decision is computed once and used for both.
+ */
+export function planTenant(config: StackConfig, live: LivePlatform): { plan?: TenantPlan; problems: Problem[] } {
+    const sizing = [...checkPoolerSizing(config), ...checkTimeouts(config)];
+    const cluster = config.infraStack ? undefined : live.cluster;
+    const slots = cluster ? sharedClusterSlots(config, live) : undefined;
+    const rotation = cluster ? credentialRotation(config, live) : undefined;
+    const record = readMigrationRecord(live.migration.record?.data);
+    const problems = [
+        ...sizing,
+        ...(config.infraStack ? [] : [...clusterProblems(config, live, slots), ...(rotation ? rotationProblems(config, live, rotation) : []), ...migrationProblems(config, live, record)]),
         ...nameConflicts(live),
         ...storeProblems(config, live),
         ...namespaceProblems(config, live),
     ];
+    if (problems.length > 0 || !cluster || !slots || !rotation || "message" in rotation) return { problems };
+    const { name } = config.sharedCluster;
+    const certificates = cluster.spec?.["certificates"] as { serverAltDNSNames?: string[] } | undefined;
+    return {
+        problems,
+        plan: {
+            cluster: cluster as unknown as LiveCluster,
+            slots,
+            budget: computeBudget(config, slots),
+            budgetArithmetic: describeSharedClusterBudget(config, slots),
+            superuserSecretName: superuserSecretName(cluster, name),
+            caSecretName: caSecretName(cluster, name),
+            serverCaCertificate: fromBase64(live.caSecret?.data?.["ca.crt"]),
+            serverAltDnsNames: certificates?.serverAltDNSNames ?? [],
+            rotation,
+            keptLoginSecrets: keptLoginSecrets(config, live),
+            migration: { ...(record ? { record } : {}), sourceCaCertificate: fromBase64(live.migration.sourceCa?.data?.["ca.crt"]) },
+        },
+    };
 }
+
+/** Every problem (planTenant's), for tests and tools that only want the refusals. */
+export const preflightProblems = (config: StackConfig, live: LivePlatform): Problem[] => planTenant(config, live).problems;
 
 const indent = (text: string) => text.split("\n").map((line) => (line ? `        ${line}` : line)).join("\n");
 
-export class PreflightError extends Error {
-    constructor(readonly problems: PreflightProblem[]) {
-        super(
-            `${PROJECT} preflight against the live platform: ${problems.length} problem${problems.length === 1 ? "" : "s"}, nothing was created:\n` +
-                problems
-                    .map((p) => `  - ${PROJECT}:${p.key}: ${p.message}${p.live ? `\n      live: ${p.live}` : ""}\n      remedy: ${p.remedy}`)
-                    .join("\n"),
-        );
-        this.name = "PreflightError";
-    }
-}
+export { PreflightError };
