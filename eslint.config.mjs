@@ -14,7 +14,7 @@ export default tseslint.config(
     },
     {
         // Tests, checks and policies walk arbitrary Kubernetes objects and JSON schemas.
-        files: ["tests/**/*.ts", "integration/**/*.ts", "conformance/**/*.ts", "policy/**/*.ts", "e2e/**/*.ts"],
+        files: ["tests/**/*.ts", "components/**/*.test.ts", "integration/**/*.ts", "conformance/**/*.ts", "policy/**/*.ts", "e2e/**/*.ts"],
         rules: { "@typescript-eslint/no-explicit-any": "off" },
     },
 );

@@ -2,7 +2,8 @@
 /** @type {import('jest').Config} */
 module.exports = {
     testEnvironment: "node",
-    roots: ["<rootDir>/tests"],
+    // Unit tests live in tests/, and beside the pure builders they test (components/build/*.test.ts).
+    roots: ["<rootDir>/tests", "<rootDir>/components"],
     testMatch: ["**/*.test.ts"],
     transform: {
         "^.+\\.[tj]s$": ["ts-jest", { tsconfig: { allowJs: true, module: "commonjs", esModuleInterop: true, isolatedModules: true } }],

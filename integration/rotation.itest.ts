@@ -98,7 +98,7 @@ class PlayedPlatform {
 function startWait(platform: PlayedPlatform, step: string, waits: EvidenceWait[]) {
     let passed = false;
     const done = evidenceProvider(() => platform.reader(), 25)
-        .create!({ clusters: { infra: { context: "infra" }, apps: { context: "apps" } }, waits, timeoutSeconds: 30, step })
+        .create!({ clusters: { infra: { context: "infra" }, apps: { context: "apps" } }, cluster: waits[0]?.kind === "secretSynced" ? waits[0].cluster : "infra", waits, timeoutSeconds: 30, step })
         .then(() => void (passed = true));
     return { settled: () => passed, done };
 }

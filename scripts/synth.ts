@@ -192,9 +192,9 @@ function targetOf(record: RecordedResource): Target {
     }
     if (record.type.startsWith("vault:")) return "vault";
     if (record.type.startsWith("pulumi-nodejs:dynamic")) {
-        // An evidence wait reads the cluster its waits name; the role patch writes the infra cluster.
-        const waits = unwrapSecrets(record.inputs["waits"]) as { kind: string; cluster?: string }[] | undefined;
-        return waits?.every((w) => w.cluster === "apps") || record.inputs["cluster"] === "apps" ? "apps" : "infra";
+        // The role patch writes the shared Cluster; the waits name the cluster they read.
+        if (record.type.endsWith(":ClusterRolePatch")) return "infra";
+        return record.inputs["cluster"] === "apps" ? "apps" : "infra";
     }
     const providerName = record.provider?.split("::")[3];
     return providerName === "infra" || providerName === "apps" ? providerName : "none";

@@ -179,8 +179,7 @@ describe("infra tenant", () => {
             ],
         });
         expect(one(dev, "kubernetes:networking.k8s.io/v1:NetworkPolicy").spec.ingress).toEqual([{ from: [{ ipBlock: { cidr: "10.81.20.0/24" } }], ports: [{ protocol: "TCP", port: 5432 }] }]);
-        const unmasqueraded = await synth("dev", variantConfig("dev", {}, (c) => (c["synergyflow-db:pooler"].exposure.appsMasquerade = false)));
-        expect(one(unmasqueraded, "kubernetes:networking.k8s.io/v1:NetworkPolicy").spec.ingress[0].from).toEqual([{ ipBlock: { cidr: "10.245.0.0/16" } }]);
+        // A cluster that does not masquerade: its pod addresses (components/build/pooler.test.ts).
     });
 
     test("the bootstrap Job: operator auth runs as the login roles, vault auth as the superuser; passwords only by Secret reference; CA verified", async () => {
@@ -217,13 +216,7 @@ describe("infra tenant", () => {
         expect(dev.outputs["poolerHost"]).toBe("10.81.12.40");
         expect(prod.resources.some((r) => r.read)).toBe(false);
         expect(prod.outputs["poolerServiceName"]).toBe("synergyflow-pgbouncer");
-        const mesh = await synth("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:pooler"].exposure = { mode: "clusterMesh", appsNodeCidrs: ["10.80.20.0/24"] })));
-        expect(mesh.outputs["poolerHost"]).toBe("synergyflow-pgbouncer.cnpg-system.svc.cluster.local");
-        expect(one(mesh, "kubernetes:postgresql.cnpg.io/v1:Pooler").spec.serviceTemplate.metadata.annotations).toEqual({ "service.cilium.io/global": "true" });
-        const external = await synth("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:pooler"] = { ...c["synergyflow-db:pooler"], podMonitor: false, exposure: { mode: "external", host: "synergyflow-db.platform.internal" } })));
-        expect(external.outputs["poolerHost"]).toBe("synergyflow-db.platform.internal");
-        expect(byType(external, "kubernetes:networking.k8s.io/v1:NetworkPolicy")).toHaveLength(0);
-        expect(one(external, "kubernetes:postgresql.cnpg.io/v1:Pooler").spec.serviceTemplate).toBeUndefined();
+        // clusterMesh and external exposure: components/build/pooler.test.ts (the builders these outputs come from).
     });
 
     test("TLS: verify-ca against an address, verify-full for a name the server certificate carries", async () => {

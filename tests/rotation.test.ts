@@ -87,7 +87,7 @@ describe("evidence waits", () => {
         { kind: "secretSynced", cluster: "infra", namespace: "cnpg-system", secretName: "synergyflow-app-role-password-b", credentials: "synergyflow_app_b@4" },
         { kind: "passwordApplied", namespace: "cnpg-system", clusterName: "shared-postgres", roleName: "synergyflow_app_b", secretName: "synergyflow-app-role-password-b", declaredBy: "cluster" },
     ];
-    const state = { clusters: { infra: { context: "infra" }, apps: { context: "apps" } }, waits, timeoutSeconds: 1, step: "login role passwords applied in PostgreSQL" };
+    const state = { clusters: { infra: { context: "infra" }, apps: { context: "apps" } }, cluster: "infra" as const, waits, timeoutSeconds: 1, step: "login role passwords applied in PostgreSQL" };
 
     test("passes once ESO wrote the version and CNPG reports the Secret's resourceVersion applied", async () => {
         let objects = [secret("synergyflow-app-role-password-b", "100", "3"), cluster({ synergyflow_app_b: "100" })];

@@ -92,6 +92,7 @@ export class AppsSide extends pulumi.ComponentResource {
                   `${name}-credentials-synced`,
                   {
                       clusters: { infra: config.infraCluster, apps: config.appsCluster },
+                      cluster: "apps",
                       step: "backend credentials synced",
                       timeoutSeconds: config.evidenceTimeoutSeconds,
                       waits: pulumi

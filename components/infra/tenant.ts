@@ -143,6 +143,7 @@ export class InfraTenant extends pulumi.ComponentResource {
                   `${name}-passwords-applied`,
                   {
                       clusters,
+                      cluster: "infra",
                       step: "login role passwords applied in PostgreSQL",
                       timeoutSeconds: config.evidenceTimeoutSeconds,
                       waits: pulumi.all(CREDENTIAL_SLOTS.map((slot) => login[slot].credential.vaultVersion)).apply((versions) =>

@@ -1,6 +1,7 @@
 // The few calls the role patch makes against the infra cluster, behind an interface so the dynamic provider's
 // logic is tested without a cluster. The real client is @kubernetes/client-node, loaded only when used.
 import type { JsonPatchOp, LiveCluster } from "../model/rolePatch";
+import { kubeClientNode, loadKubeConfig } from "./kubeClient";
 
 export interface ClusterAccessSpec {
     context: string;
@@ -18,15 +19,8 @@ export interface SharedClusterApi {
 }
 
 export async function kubeSharedClusterApi(access: ClusterAccessSpec): Promise<SharedClusterApi> {
-    // ESM-only package: Node >= 22 loads it through require().
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const client = require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");
-    const kubeConfig = new client.KubeConfig();
-    if (access.kubeconfig === undefined) kubeConfig.loadFromDefault();
-    else if (access.kubeconfig.trimStart().startsWith("apiVersion") || access.kubeconfig.includes("\n")) kubeConfig.loadFromString(access.kubeconfig);
-    else kubeConfig.loadFromFile(access.kubeconfig);
-    kubeConfig.setCurrentContext(access.context);
-    const api = kubeConfig.makeApiClient(client.CustomObjectsApi);
+    const client = kubeClientNode();
+    const api = loadKubeConfig(access).makeApiClient(client.CustomObjectsApi);
     const ref = { group: "postgresql.cnpg.io", version: "v1", namespace: access.namespace, plural: "clusters", name: access.clusterName };
     return {
         get: async () => (await api.getNamespacedCustomObject(ref)) as LiveCluster,

@@ -5,23 +5,15 @@ import * as path from "node:path";
 import YAML from "yaml";
 
 import { type ClusterSide, type KubeAccess, type KubeObject, type LiveReader, describeRef } from "../model/kubeObject";
+import { kubeClientNode, loadKubeConfig } from "./kubeClient";
 
 /** Reads through the API servers of both clusters with the stack's kube contexts. */
 export function kubeLiveReader(access: Record<ClusterSide, KubeAccess>): LiveReader {
-    // ESM-only package: Node >= 22 loads it through require().
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const client = require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");
     const apis = new Map<ClusterSide, import("@kubernetes/client-node").KubernetesObjectApi>();
     const api = (cluster: ClusterSide) => {
         let existing = apis.get(cluster);
         if (!existing) {
-            const kubeConfig = new client.KubeConfig();
-            const { kubeconfig, context } = access[cluster];
-            if (kubeconfig === undefined) kubeConfig.loadFromDefault();
-            else if (kubeconfig.includes("\n")) kubeConfig.loadFromString(kubeconfig);
-            else kubeConfig.loadFromFile(kubeconfig);
-            kubeConfig.setCurrentContext(context);
-            existing = client.KubernetesObjectApi.makeApiClient(kubeConfig);
+            existing = kubeClientNode().KubernetesObjectApi.makeApiClient(loadKubeConfig(access[cluster]));
             apis.set(cluster, existing);
         }
         return existing;

@@ -1,5 +1,6 @@
 // The clusterPatch role strategy as a Pulumi dynamic resource: our entries in the shared Cluster's
 // spec.managed.roles, added, updated and removed with guarded JSON Patches, read back on refresh.
+import { pollUntil } from "../live/poll";
 import * as pulumi from "@pulumi/pulumi";
 import { withSecretKubeconfig } from "./secretAccess";
 import type { CnpgRoleFields } from "../model/crds";
@@ -23,8 +24,6 @@ export interface RolePatchState extends ClusterAccessSpec {
     /** Field managers other than ours that own spec.managed.roles. */
     foreignOwners?: string[];
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The provider logic, given a way to reach the cluster (the real client, or a fake in tests). */
 export function rolePatchProvider(
@@ -54,17 +53,17 @@ export function rolePatchProvider(
         // A re-run (the entries already absent) patches nothing: CNPG's status is then judged as it stands.
         const afterAbsent = absent.length > 0 ? await api.jsonPatch(absent) : await api.get();
         const version = absent.length > 0 ? (afterAbsent.metadata.resourceVersion ?? "") : undefined;
-        const deadline = Date.now() + state.dropTimeoutSeconds * 1000;
-        let current = afterAbsent;
-        while (state.dropTimeoutSeconds > 0 && !roleNames.every((n) => roleDropped(current, n, version))) {
-            if (Date.now() > deadline) {
-                throw new Error(
-                    `CNPG has not dropped ${roleNames.join(", ")} within ${state.dropTimeoutSeconds}s; the entries stay with ensure: absent. ` +
-                        `Check the Cluster's status.managedRolesStatus (a role that still owns objects cannot be dropped), then re-run.`,
-                );
-            }
-            await sleep(pollIntervalMs);
-            current = await api.get();
+        if (state.dropTimeoutSeconds > 0) {
+            let current = afterAbsent;
+            await pollUntil(async () => (roleNames.every((n) => roleDropped(current, n, version)) ? true : void (current = await api.get())), {
+                timeoutSeconds: state.dropTimeoutSeconds,
+                intervalMs: pollIntervalMs,
+                timedOut: () =>
+                    new Error(
+                        `CNPG has not dropped ${roleNames.join(", ")} within ${state.dropTimeoutSeconds}s; the entries stay with ensure: absent. ` +
+                            `Check the Cluster's status.managedRolesStatus (a role that still owns objects cannot be dropped), then re-run.`,
+                    ),
+            });
         }
         const removal = computeRoleRemovalPatch(await api.get(), roleNames);
         if (removal.length > 0) await api.jsonPatch(removal);

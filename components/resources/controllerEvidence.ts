@@ -5,18 +5,19 @@ import * as pulumi from "@pulumi/pulumi";
 import { type EvidenceWait, evidenceRefs, missingEvidence } from "../model/evidence";
 import { type ClusterSide, type KubeAccess, type LiveReader } from "../model/kubeObject";
 import { kubeLiveReader } from "../live/kubeObjects";
+import { pollUntil } from "../live/poll";
 import { secretClusters } from "./secretAccess";
 
 export interface EvidenceState {
     /** What each wait reads through: the stack's kube contexts. */
     clusters: Record<ClusterSide, KubeAccess>;
+    /** The cluster whose controllers this step waits for (what the plan and synth show it against). */
+    cluster: ClusterSide;
     waits: EvidenceWait[];
     timeoutSeconds: number;
     /** For messages: which step of the rotation this is. */
     step: string;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** What is still missing of every wait, read once. */
 export async function missingNow(reader: LiveReader, waits: EvidenceWait[]): Promise<string[]> {
@@ -28,19 +29,23 @@ export async function missingNow(reader: LiveReader, waits: EvidenceWait[]): Pro
 export function evidenceProvider(connect: (clusters: Record<ClusterSide, KubeAccess>) => LiveReader, pollIntervalMs = 1000): pulumi.dynamic.ResourceProvider {
     async function await_(state: EvidenceState): Promise<EvidenceState> {
         const reader = connect(state.clusters);
-        const deadline = Date.now() + state.timeoutSeconds * 1000;
-        for (;;) {
-            const missing = await missingNow(reader, state.waits);
-            if (missing.length === 0) return state;
-            if (Date.now() > deadline) {
-                throw new Error(
-                    `${state.step}: no evidence within ${state.timeoutSeconds}s that the controllers did their part: ${missing.join("; ")}. ` +
-                        `Nothing after this step was changed, so the backend still uses a working password. Check the ExternalSecret's status and External Secrets' logs, ` +
-                        `and the Cluster's status.managedRolesStatus (CNPG), then run \`pulumi up\` again with the same tenant.passwordRotation.`,
-                );
-            }
-            await sleep(pollIntervalMs);
-        }
+        let missing: string[] = [];
+        return pollUntil(
+            async () => {
+                missing = await missingNow(reader, state.waits);
+                return missing.length === 0 ? state : undefined;
+            },
+            {
+                timeoutSeconds: state.timeoutSeconds,
+                intervalMs: pollIntervalMs,
+                timedOut: () =>
+                    new Error(
+                        `${state.step}: no evidence within ${state.timeoutSeconds}s that the controllers did their part: ${missing.join("; ")}. ` +
+                            `Nothing after this step was changed, so the backend still uses a working password. Check the ExternalSecret's status and External Secrets' logs, ` +
+                            `and the Cluster's status.managedRolesStatus (CNPG), then run \`pulumi up\` again with the same tenant.passwordRotation.`,
+                    ),
+            },
+        );
     }
     return {
         async create(inputs: EvidenceState) {
@@ -57,6 +62,7 @@ export function evidenceProvider(connect: (clusters: Record<ClusterSide, KubeAcc
 
 export interface ControllerEvidenceArgs {
     clusters: Record<ClusterSide, KubeAccess>;
+    cluster: ClusterSide;
     waits: pulumi.Input<EvidenceWait[]>;
     timeoutSeconds: number;
     step: string;
@@ -64,6 +70,6 @@ export interface ControllerEvidenceArgs {
 
 export class ControllerEvidence extends pulumi.dynamic.Resource {
     constructor(name: string, args: ControllerEvidenceArgs, opts?: pulumi.CustomResourceOptions) {
-        super(evidenceProvider(kubeLiveReader), name, { clusters: secretClusters(args.clusters), waits: args.waits, timeoutSeconds: args.timeoutSeconds, step: args.step }, opts, "synergyflow-db", "ControllerEvidence");
+        super(evidenceProvider(kubeLiveReader), name, { clusters: secretClusters(args.clusters), cluster: args.cluster, waits: args.waits, timeoutSeconds: args.timeoutSeconds, step: args.step }, opts, "synergyflow-db", "ControllerEvidence");
     }
 }

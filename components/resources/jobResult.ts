@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { secretClusters } from "./secretAccess";
 import { type ClusterSide, type KubeAccess, type KubeObject, type LiveReader } from "../model/kubeObject";
 import { kubeLiveReader } from "../live/kubeObjects";
+import { pollUntil } from "../live/poll";
 
 export interface JobResultState {
     clusters: Record<ClusterSide, KubeAccess>;
@@ -34,25 +35,27 @@ export function jobOutcome(job: KubeObject | undefined, pods: KubeObject[]): { s
 export function jobResultProvider(connect: (clusters: Record<ClusterSide, KubeAccess>) => LiveReader, pollIntervalMs = 2000): pulumi.dynamic.ResourceProvider {
     async function wait(state: JobResultState): Promise<JobResultState> {
         const reader = connect(state.clusters);
-        const deadline = Date.now() + state.timeoutSeconds * 1000;
         const job = `Job ${state.namespace}/${state.jobName} on the ${state.cluster} cluster`;
-        for (;;) {
-            const live = await reader.get({ cluster: state.cluster, apiVersion: "batch/v1", kind: "Job", namespace: state.namespace, name: state.jobName });
-            const pods = ((await reader.list(state.cluster, "v1", "Pod", state.namespace)) ?? []).filter((p) => p.metadata.labels?.["job-name"] === state.jobName);
-            const outcome = jobOutcome(live, pods);
-            if (outcome && !outcome.succeeded) throw new Error(`${job} failed: ${outcome.message || "(no message)"}\nIt is not retried on its own; to run it again: ${state.rerun}`);
-            if (outcome) {
-                let result: Record<string, unknown>;
-                try {
-                    result = JSON.parse(outcome.message) as Record<string, unknown>;
-                } catch {
-                    result = { message: outcome.message };
-                }
-                return { ...state, result };
-            }
-            if (Date.now() > deadline) throw new Error(`${job} has not finished within ${state.timeoutSeconds}s; it is left running: check its pod's log (kubectl --context ${state.cluster} -n ${state.namespace} logs job/${state.jobName})`);
-            await new Promise((resolve) => setTimeout(resolve, pollIntervalMs));
+        const outcome = await pollUntil(
+            async () => {
+                const live = await reader.get({ cluster: state.cluster, apiVersion: "batch/v1", kind: "Job", namespace: state.namespace, name: state.jobName });
+                const pods = ((await reader.list(state.cluster, "v1", "Pod", state.namespace)) ?? []).filter((p) => p.metadata.labels?.["job-name"] === state.jobName);
+                return jobOutcome(live, pods);
+            },
+            {
+                timeoutSeconds: state.timeoutSeconds,
+                intervalMs: pollIntervalMs,
+                timedOut: () => new Error(`${job} has not finished within ${state.timeoutSeconds}s; it is left running: check its pod's log (kubectl --context ${state.cluster} -n ${state.namespace} logs job/${state.jobName})`),
+            },
+        );
+        if (!outcome.succeeded) throw new Error(`${job} failed: ${outcome.message || "(no message)"}\nIt is not retried on its own; to run it again: ${state.rerun}`);
+        let result: Record<string, unknown>;
+        try {
+            result = JSON.parse(outcome.message) as Record<string, unknown>;
+        } catch {
+            result = { message: outcome.message };
         }
+        return { ...state, result };
     }
     return {
         async create(inputs: JobResultState) {

@@ -1,0 +1,123 @@
+// The migration's Job on the apps cluster, built pure: its scripts in a ConfigMap, the source's CA, and the Job
+// that reaches the dedicated cluster in-cluster and the tenant database through the pooler as the backend does
+// (login role, verify-ca), running the phase's script on the restricted psql container with every credential
+// from a Secret, and reporting its result in its termination message. apps/migrationJob.ts registers them.
+import { createHash } from "node:crypto";
+import type * as k8s from "@pulumi/kubernetes";
+import type { Input } from "@pulumi/pulumi";
+import type { StackConfig } from "../model/config";
+import { SERVER_CA_DIR } from "../model/jdbc";
+import { sourceHost } from "../model/migration/phases";
+import { copyScript, fingerprintSql, rollbackScript } from "../model/migration/scripts";
+import { libpqEnv, restrictedPsqlContainer } from "./psqlContainer";
+import { POSTGRES_UID, restrictedJobPod } from "./securityContext";
+
+const SOURCE_CA_DIR = "/etc/synergyflow-db/source-ca";
+
+export type MigrationJobKind = "copy" | "rollback";
+
+/** The tenant database as the backend reaches it (the pooler). */
+export interface MigrationTarget {
+    host: string;
+    port: number;
+    database: string;
+    sslMode: string;
+}
+
+/** The Job's scripts: the fingerprint both sides are compared with, and the phase's own. */
+export function migrationScripts(config: StackConfig, job: MigrationJobKind): Record<string, string> {
+    const migration = config.migration!;
+    const { tenant } = config;
+    return {
+        "fingerprint.sql": fingerprintSql(tenant.schemas),
+        [`${job}.sh`]: job === "copy" ? copyScript({ schemas: tenant.schemas, replaceTarget: migration.replaceTarget, extensions: migration.extensions }) : rollbackScript(),
+    };
+}
+
+/**
+ * The Job's name: a new script, image or setting is a new Job under a new name (a Job's template cannot change),
+ * and so a new result reader (keyed on the Job's name): everything that changes the Job is in the hash
+ * (replaceTarget and the deadline too, which the script does not show).
+ */
+export function migrationJobName(config: StackConfig, job: MigrationJobKind, scripts: Record<string, string>): string {
+    const { image, source, replaceTarget, timeoutSeconds, extensions } = config.migration!;
+    const hash = createHash("sha256").update(JSON.stringify({ image, source, replaceTarget, timeoutSeconds, extensions, scripts })).digest("hex").slice(0, 8);
+    return `${config.tenant.appName}-db-${job}-${hash}`;
+}
+
+export function migrationScriptsConfigMap(config: StackConfig, name: string, scripts: Record<string, string>, labels: Record<string, string>): k8s.types.input.core.v1.ConfigMap {
+    return { metadata: { name, namespace: config.backend.namespace, labels }, data: scripts };
+}
+
+export function sourceCaConfigMap(config: StackConfig, certificate: string, labels: Record<string, string>): k8s.types.input.core.v1.ConfigMap {
+    return { metadata: { namespace: config.backend.namespace, labels }, data: { "ca.crt": certificate } };
+}
+
+export interface MigrationJobInputs {
+    config: StackConfig;
+    job: MigrationJobKind;
+    name: string;
+    target: MigrationTarget;
+    scriptsConfigMapName: Input<string>;
+    serverCaConfigMapName: Input<string>;
+    sourceCaConfigMapName: Input<string>;
+    labels: Record<string, string>;
+}
+
+export function migrationJobSpec(inputs: MigrationJobInputs): k8s.types.input.batch.v1.JobSpec {
+    const { config, job, target } = inputs;
+    const migration = config.migration!;
+    const { backend, tenant } = config;
+    const fromSecret = (secret: string, key: string) => ({ valueFrom: { secretKeyRef: { name: secret, key } } });
+    return {
+        // Never retried on its own: a failed copy leaves the source writable and says what to run.
+        backoffLimit: 0,
+        activeDeadlineSeconds: migration.timeoutSeconds,
+        template: {
+            metadata: { labels: inputs.labels },
+            spec: restrictedJobPod(POSTGRES_UID, {
+                containers: [
+                    restrictedPsqlContainer({
+                        name: job,
+                        image: migration.image,
+                        command: ["bash", `/migration/${job}.sh`],
+                        env: [
+                            { name: "SOURCE_HOST", value: sourceHost(migration.source) },
+                            { name: "SOURCE_PORT", value: String(migration.source.port) },
+                            { name: "SOURCE_DATABASE", value: migration.source.database },
+                            { name: "SOURCE_USER", ...fromSecret(migration.source.secretName, "username") },
+                            { name: "SOURCE_PASSWORD", ...fromSecret(migration.source.secretName, "password") },
+                            { name: "SOURCE_SSLMODE", value: "verify-full" },
+                            { name: "SOURCE_SSLROOTCERT", value: `${SOURCE_CA_DIR}/ca.crt` },
+                            { name: "REPLACE_TARGET", value: String(migration.replaceTarget) },
+                            ...libpqEnv({
+                                host: target.host,
+                                port: String(target.port),
+                                database: target.database,
+                                sslMode: target.sslMode,
+                                sslRootCert: `${SERVER_CA_DIR}/ca.crt`,
+                                appName: `${tenant.appName}-db-${job}`,
+                                credentials: { secretName: backend.credentialsSecretName, usernameKey: backend.usernameEnv, passwordKey: backend.passwordEnv },
+                            }),
+                        ],
+                        // The script writes its JSON result to the termination log; on failure the log's end says why.
+                        reportsResult: true,
+                        resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "1Gi" } },
+                        volumeMounts: [
+                            { name: "scripts", mountPath: "/migration", readOnly: true },
+                            { name: "server-ca", mountPath: SERVER_CA_DIR, readOnly: true },
+                            { name: "source-ca", mountPath: SOURCE_CA_DIR, readOnly: true },
+                            { name: "tmp", mountPath: "/tmp" },
+                        ],
+                    }),
+                ],
+                volumes: [
+                    { name: "scripts", configMap: { name: inputs.scriptsConfigMapName } },
+                    { name: "server-ca", configMap: { name: inputs.serverCaConfigMapName } },
+                    { name: "source-ca", configMap: { name: inputs.sourceCaConfigMapName } },
+                    { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
+                ],
+            }),
+        },
+    };
+}
