@@ -5,7 +5,7 @@
 // Why the restore may go through the transaction pooler: the dump (custom format, large objects included) is
 // turned into one script by `pg_restore --single-transaction` and piped into psql, so its session-level SETs and
 // every statement run inside one transaction, on one server connection; PgBouncer's server_reset_query
-// (RESET ALL, always) clears the SETs before the connection serves anyone else. Not plain `pg_dump` output into
+// (RESET ALL; RESET ROLE, always) clears the SETs before the connection serves anyone else. Not plain `pg_dump` output into
 // `psql --single-transaction`: plain output wraps the large objects in its own BEGIN/COMMIT, whose COMMIT would
 // end the transaction half-way and leave the rest to run statement by statement on any server connection.
 // Large objects are SQL calls (lo_create, lowrite on descriptor 0 inside the transaction), not the fastpath
