@@ -1,5 +1,5 @@
 // The whole program: config -> providers -> infra tenant -> apps side -> stack outputs. index.ts runs it under
-// the Pulumi engine; scripts/synth.ts runs it under the mock runtime.
+// the Pulumi engine; tools/synth.ts runs it under the mock runtime.
 import * as pulumi from "@pulumi/pulumi";
 import { AppsSide } from "./apps/appsSide";
 import { CONFIG_KEYS, ConfigError, PROJECT, type StackConfig, parseStackConfig } from "./model/config";

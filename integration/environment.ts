@@ -15,7 +15,7 @@ import { CNPG_POOLER_ROLE } from "../components/model/bootstrapSql";
 import { desiredRoles } from "../components/model/roles";
 import { SERVER_CA_FILE } from "../components/model/jdbc";
 import { loadStackConfig } from "../components/program";
-import { type SynthResult, readStackFile, runSynth } from "../scripts/synth";
+import { type SynthResult, readStackFile, runSynth } from "../tools/synth";
 import { SUPERUSER_PLATFORM, byType, variantConfig, vaultAuthConfig } from "../tests/harness";
 import { databaseSql, passwordSql, poolerIntegrationSql, roleSql } from "./cnpgEmulation";
 import { type BootstrapScripts } from "../components/model/bootstrapSql";

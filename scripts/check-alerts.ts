@@ -11,7 +11,7 @@ import YAML from "yaml";
 import { type AlertRule, SERVER_CONNECTIONS_ALERT_RATIO, poolerAlertRules } from "../components/model/poolerAlerts";
 import { loadStackConfig } from "../components/program";
 import type { StackConfig } from "../components/model/config";
-import { readStackFile } from "./synth";
+import { readStackFile } from "../tools/synth";
 import { loginCredentials } from "../components/model/rotation";
 
 const ROOT = path.join(__dirname, "..");

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { poolerAlertRules } from "../components/model/poolerAlerts";
 import { loadStackConfig } from "../components/program";
-import { readStackFile } from "../scripts/synth";
+import { readStackFile } from "../tools/synth";
 import { ROOT, byType, synth, variantConfig } from "./harness";
 
 const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");

@@ -2,7 +2,7 @@
 // rollouts on datasource and password changes, and split mode.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { RecordedResource } from "../scripts/synth";
+import type { RecordedResource } from "../tools/synth";
 import { type HarnessResult, ROOT, byType, generatedPasswords, preflightRefusal, synth, variantConfig } from "./harness";
 import { livePlatformCopy, platformAfter } from "./support/fixtures";
 

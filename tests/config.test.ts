@@ -5,7 +5,7 @@ import { checkPoolerSizing, checkTimeouts } from "../components/model/budget";
 import { ConfigError, parseStackConfig } from "../components/model/config";
 import { type Problem, describeProblems, qualifiedKey } from "../components/model/problem";
 import { loadStackConfig } from "../components/program";
-import { readStackFile } from "../scripts/synth";
+import { readStackFile } from "../tools/synth";
 import { projectConfigBlock } from "../scripts/project-config";
 import { ROOT } from "./harness";
 

@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
-import { type RecordedResource, type SynthResult, mockPassword } from "../scripts/synth";
+import { type RecordedResource, type SynthResult, mockPassword } from "../tools/synth";
 import { cachedAcrossWorkers, synthKey } from "./synthCache";
 
 export const ROOT = path.join(__dirname, "..");
@@ -29,7 +29,7 @@ async function synthNow(stack: string, configFile?: string, liveClusterFile?: st
     process.setMaxListeners(process.getMaxListeners() + 1);
     try {
         await jest.isolateModulesAsync(async () => {
-            const { runSynth } = (await import("../scripts/synth")) as typeof import("../scripts/synth");
+            const { runSynth } = (await import("../tools/synth")) as typeof import("../tools/synth");
             result = await runSynth({ stack, outDir, configFile, liveClusterFile, liveDir });
             // Serializing a dynamic provider opens a v8 inspector session in this copy of @pulumi/pulumi that is
             // never closed: close it, or the worker cannot exit when the file is done.
@@ -105,7 +105,7 @@ export async function preflightRefusal(configFile: string, liveDir: string, stac
     const { loadStackConfig } = await import("../components/program");
     const { runPreflight } = await import("../components/preflight");
     const { fixtureLiveReader } = await import("../components/live/kubeObjects");
-    const { readStackFile } = await import("../scripts/synth");
+    const { readStackFile } = await import("../tools/synth");
     try {
         await runPreflight(loadStackConfig(readStackFile(configFile).config), fixtureLiveReader(liveDir), stack);
     } catch (error) {

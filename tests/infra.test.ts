@@ -1,6 +1,6 @@
 // The infra side under mocks: which provider each resource goes to, what it sets, what is secret.
-import type { RecordedResource, SynthResult } from "../scripts/synth";
-import { isSecretWrapper } from "../scripts/synth";
+import type { RecordedResource, SynthResult } from "../tools/synth";
+import { isSecretWrapper } from "../tools/synth";
 import { type HarnessResult, SUPERUSER_PLATFORM, byType, generatedPasswords, synth, variantConfig, vaultAuthConfig } from "./harness";
 import { databaseRolePlatform, livePlatformCopy } from "./support/fixtures";
 

@@ -8,7 +8,7 @@ import { TRUSTED_EXTENSIONS_PG16, extensionProblems } from "../components/model/
 import { phaseProblem } from "../components/model/migration/phases";
 import { copyScript, fingerprintSql } from "../components/model/migration/scripts";
 import { loadStackConfig } from "../components/program";
-import { readStackFile } from "../scripts/synth";
+import { readStackFile } from "../tools/synth";
 import { type HarnessResult, ROOT, byType, preflightRefusal, synth, variantConfig } from "./harness";
 import { migrationPlatform } from "./support/fixtures";
 

@@ -1,7 +1,7 @@
 // The policy pack's policies, called directly with resource arguments built from synth (no PolicyPack server).
 import type { PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs } from "@pulumi/policy";
 import { connectionBudget, explicitProvider, noSecretMaterial, policies, poolerHbaRestricted, restrictedInNamespace } from "../policy/policies";
-import { type RecordedResource, unwrapSecrets } from "../scripts/synth";
+import { type RecordedResource, unwrapSecrets } from "../tools/synth";
 import { type HarnessResult, synth } from "./harness";
 
 function resourceArgs(r: { type: string; name: string; props: Record<string, any>; providerName?: string }): ResourceValidationArgs {

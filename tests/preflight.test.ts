@@ -6,7 +6,7 @@ import { type LivePlatform, readLivePlatform } from "../components/model/preflig
 import { runPreflight } from "../components/preflight";
 import { PreflightError, preflightProblems, sharedClusterSlots } from "../components/model/preflight/rules";
 import { loadStackConfig } from "../components/program";
-import { readStackFile } from "../scripts/synth";
+import { readStackFile } from "../tools/synth";
 import { ROOT, SUPERUSER_PLATFORM, variantConfig, vaultAuthConfig } from "./harness";
 import { livePlatformCopy } from "./support/fixtures";
 

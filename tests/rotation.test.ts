@@ -6,8 +6,8 @@ import type { EvidenceWait } from "../components/model/evidence";
 import type { KubeObject, LiveReader } from "../components/model/kubeObject";
 import { loadStackConfig } from "../components/program";
 import { type LiveCredentials, ROTATION_ORDER, type RotationStep, planRotation, rolloutPending } from "../components/model/rotation";
-import type { RecordedResource } from "../scripts/synth";
-import { readStackFile } from "../scripts/synth";
+import type { RecordedResource } from "../tools/synth";
+import { readStackFile } from "../tools/synth";
 import { type HarnessResult, ROOT, SUPERUSER_PLATFORM, synth, variantConfig, vaultAuthConfig } from "./harness";
 import { databaseRolePlatform, livePlatformCopy, platformAfter } from "./support/fixtures";
 

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { MASK, unwrapSecrets } from "../scripts/synth";
+import { MASK, unwrapSecrets } from "../tools/synth";
 import { ROOT, SUPERUSER_PLATFORM, allRenderedText, generatedPasswords, synth, synthProcess, variantConfig, vaultAuthConfig } from "./harness";
 
 /** synth in its own process on a config it must refuse: exit status 2, nothing on stdout, nothing written. Its stderr. */

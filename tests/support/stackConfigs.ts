@@ -2,7 +2,7 @@
 import * as path from "node:path";
 import type { StackConfig } from "../../components/model/config";
 import { loadStackConfig } from "../../components/program";
-import { readStackFile } from "../../scripts/synth";
+import { readStackFile } from "../../tools/synth";
 
 const ROOT = path.join(__dirname, "..", "..");
 
