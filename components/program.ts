@@ -6,7 +6,7 @@ import { CONFIG_KEYS, ConfigError, PROJECT, type StackConfig, parseStackConfig }
 import { InfraTenant } from "./infra/tenant";
 import { type LiveReader } from "./model/kubeObject";
 import { kubeLiveReader } from "./live/kubeObjects";
-import type { TenantPlan } from "./model/preflight/rules";
+import { type TenantPlan, planNotices } from "./model/preflight/rules";
 import { runPreflight } from "./preflight";
 import { type CredentialFactory, vaultCredentials } from "./infra/vaultCredential";
 import { credentialProviders, kubeProvider } from "./providers";
@@ -97,6 +97,10 @@ export async function runSynergyflowDb(config: StackConfig, reader: LiveReader, 
 }
 
 export function synergyflowDb(config: StackConfig, platform: TenantPlan | undefined, stack: string, options: ProgramOptions = {}): Record<string, pulumi.Output<unknown>> {
+    // What the preview says besides the changes: the budget's arithmetic, warnings, a migration phase's meaning.
+    const notices = planNotices(config, platform);
+    for (const warning of notices.warnings) pulumi.log.warn(warning);
+    for (const info of notices.infos) pulumi.log.info(info);
     let wiring: InfraWiring;
     const outputs: Record<string, pulumi.Output<unknown>> = {};
     if (config.infraStack) {
@@ -106,8 +110,6 @@ export function synergyflowDb(config: StackConfig, platform: TenantPlan | undefi
         const credentials = options.credentials ?? vaultCredentials(credentialProviders(config), config.vault.kvMount);
         const infra = new InfraTenant("synergyflow", { config, platform, stack, provider: kubeProvider("infra", config.infraCluster), credentials });
         wiring = infra.wiring;
-        // The arithmetic in the preview: what can really connect to the shared cluster, and how it fits.
-        pulumi.log.info(platform.budgetArithmetic);
         outputs["connectionBudget"] = pulumi.output(platform.budget);
         outputs["roleStrategy"] = pulumi.output(infra.roleStrategy);
     }

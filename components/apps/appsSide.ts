@@ -151,7 +151,6 @@ export class AppsSide extends pulumi.ComponentResource {
 
         if (config.migration) {
             const phase = config.migration.phase;
-            if (args.migration?.record?.phase !== phase) pulumi.log.info(`migration phase ${JSON.stringify(phase)}${during.job ? ` (${during.job} Job)` : ""}: ${PHASE_DOES[phase]}`, this);
             // The Job runs once the backend is at 0 replicas: no writer is left when the source goes read-only.
             const job = during.job
                 ? new MigrationJob(

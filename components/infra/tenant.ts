@@ -109,19 +109,6 @@ export class InfraTenant extends pulumi.ComponentResource {
             );
             auth = { secretName: pooler.authSecretName, query: authQuery(pooler.authFunctionSchema) };
         }
-        for (const kept of platform.keptLoginSecrets) {
-            pulumi.log.warn(
-                `adopting Secret ${namespace}/${kept}, kept by an earlier destroy (roleReclaimPolicy retain): its login role gets a new password from this run (the earlier one's random state went with the destroy); nothing uses the old one, the backend starts only once PostgreSQL has the new`,
-                this,
-            );
-        }
-        if (plan.rotating && !config.waitForControllers) {
-            pulumi.log.warn(
-                `rotating to ${logins[plan.active].roleName}: waitForControllers is false, so no step waits for External Secrets or CNPG; the backend may roll before PostgreSQL has the new password`,
-                this,
-            );
-        }
-
         const tenantRoles = new TenantRoles(
             `${name}-roles`,
             {

@@ -11,7 +11,7 @@ import YAML from "yaml";
 import type { LivePlatform } from "./livePlatform";
 import { caSecretName, superuserSecretName } from "./livePlatform";
 import { ourRoleNames } from "./plannedObjects";
-import { type MigrationRecord, phaseProblem, readMigrationRecord, sourceCaSecretName } from "../migration/phases";
+import { type MigrationRecord, PHASE_DOES, appsSideDuring, phaseProblem, readMigrationRecord, sourceCaSecretName } from "../migration/phases";
 import { extensionProblems } from "../migration/extensions";
 import { type Problem, PreflightError } from "../problem";
 import { CREDENTIAL_SLOTS, type RotationPlan, liveCredentials, loginCredentials, planRotation } from "../rotation";
@@ -336,6 +336,30 @@ export function planTenant(config: StackConfig, live: LivePlatform): { plan?: Te
             migration: { ...(record ? { record } : {}), sourceCaCertificate: fromBase64(live.migration.sourceCa?.data?.["ca.crt"]) },
         },
     };
+}
+
+/** What the preview says about this run besides its changes: warnings, and what a migration phase does. */
+export function planNotices(config: StackConfig, plan: TenantPlan | undefined): { warnings: string[]; infos: string[] } {
+    const warnings: string[] = [];
+    const infos: string[] = [];
+    if (plan) {
+        const logins = loginCredentials(config.tenant);
+        for (const kept of plan.keptLoginSecrets) {
+            warnings.push(
+                `adopting Secret ${config.sharedCluster.namespace}/${kept}, kept by an earlier destroy (roleReclaimPolicy retain): its login role gets a new password from this run (the earlier one's random state went with the destroy); nothing uses the old one, the backend starts only once PostgreSQL has the new`,
+            );
+        }
+        if (plan.rotation.rotating && !config.waitForControllers) {
+            warnings.push(`rotating to ${logins[plan.rotation.active].roleName}: waitForControllers is false, so no step waits for External Secrets or CNPG; the backend may roll before PostgreSQL has the new password`);
+        }
+        infos.push(plan.budgetArithmetic);
+    }
+    const phase = config.migration?.phase;
+    if (phase && plan?.migration.record?.phase !== phase) {
+        const job = appsSideDuring(config, plan?.migration.record).job;
+        infos.push(`migration phase ${JSON.stringify(phase)}${job ? ` (${job} Job)` : ""}: ${PHASE_DOES[phase]}`);
+    }
+    return { warnings, infos };
 }
 
 /** Every problem (planTenant's), for tests and tools that only want the refusals. */
