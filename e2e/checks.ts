@@ -27,6 +27,16 @@ export function assert(condition: unknown, message: string): asserts condition {
     if (!condition) throw new Error(message);
 }
 
+/** The message an engine operation fails with; throws when it succeeds (`what` names it). */
+export async function failureOf(what: string, operation: () => Promise<unknown>): Promise<string> {
+    try {
+        await operation();
+    } catch (error) {
+        return String((error as Error).message);
+    }
+    throw new Error(`expected ${what} to fail`);
+}
+
 /** Polls `probe` until it gives a value; a probe that throws counts as "not yet", unless `probeErrorsEnd`. */
 export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60000, probeErrorsEnd = false): Promise<T> {
     const deadline = Date.now() + timeoutMs;

@@ -5,7 +5,7 @@
 import type { Stack } from "@pulumi/pulumi/automation";
 import type { StackConfig } from "../components/model/config";
 import { CREDENTIALS_ANNOTATION, CREDENTIAL_SLOTS, type CredentialSlot, POD_CREDENTIALS_ANNOTATION, ROTATION_ANNOTATIONS, credentialsVersion, loginCredentials, loginRoleOf } from "../components/model/rotation";
-import { assert, check } from "./checks";
+import { assert, check, failureOf } from "./checks";
 import type { RunningController } from "./controllers";
 import { type ApiServer, kubeRequest } from "./controlPlane";
 import type { OpenBao } from "./openbao";
@@ -39,14 +39,7 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
     const slotOf = (pair: string) => CREDENTIAL_SLOTS.find((slot) => logins[slot].roleName === loginRoleOf(pair)) as CredentialSlot;
     const rotate = async (value: string) => stack.setConfig("synergyflow-db:tenant.passwordRotation", { value }, true);
     const up = async () => stack.up({ onOutput });
-    const failingUp = async () => {
-        try {
-            await stack.up({ onOutput });
-        } catch (error) {
-            return String((error as Error).message);
-        }
-        throw new Error("expected up to fail");
-    };
+    const failingUp = () => failureOf("up", () => stack.up({ onOutput }));
 
     /** What every Secret and the pods name after a finished run: each login role's own pair, the backend's on one. */
     const consistent = async (): Promise<CredentialSlot> => {
@@ -138,12 +131,7 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
             async () => {
                 // Before the re-run: the record is ahead of the pods, and only this rotation may finish it.
                 await rotate("10");
-                let refused = "";
-                try {
-                    await stack.preview({ onOutput });
-                } catch (error) {
-                    refused = String((error as Error).message);
-                }
+                const refused = await failureOf("the preview", () => stack.preview({ onOutput }));
                 assert(refused.includes("still run on"), `a new rotation while the record is ahead of the pods was not refused: ${refused.slice(-400)}`);
                 await rotate("9");
                 await kubeRequest(apps, "DELETE", `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${policy}`);

@@ -26,7 +26,7 @@ import { migrationChecks } from "./migration";
 import { rotationChecks } from "./rotation";
 import { findControllers, type RunningController, startExternalSecrets, startWorkloads } from "./controllers";
 import { type ApiServer, findToolchain, kubeRequest, startApiServer, writeKubeconfig } from "./controlPlane";
-import { assert, check, results, skip, skipped, until } from "./checks";
+import { assert, check, failureOf, results, skip, skipped, until } from "./checks";
 import { type OpenBao, startOpenBao } from "./openbao";
 
 const ROOT = path.join(__dirname, "..");
@@ -295,14 +295,7 @@ async function main(): Promise<number> {
             ).flat();
             return withTimes ? named : named.map(([name]) => name);
         }
-        const previewError = async () => {
-            try {
-                await stack.preview({ onOutput });
-            } catch (error) {
-                return String((error as Error).message);
-            }
-            throw new Error("expected the preview to fail");
-        };
+        const previewError = () => failureOf("the preview", () => stack.preview({ onOutput }));
 
         await check("preflight: the platform's Cluster without our entry refuses the preview, printing the entry; nothing is created", async () => {
             const message = await previewError();
