@@ -1,6 +1,9 @@
 // Two local Kubernetes control planes (etcd + kube-apiserver each) on loopback, for the real-engine test, with
-// kube-controller-manager's garbage collector, namespace, deployment, replicaset and job controllers. No kubelet:
-// pods run only where the test adds kube-scheduler and kwok's fake nodes (controllers.ts).
+// kube-controller-manager's garbage collector, namespace, deployment, replicaset and job controllers, and what real
+// pods need (ServiceAccounts and their tokens, the kube-root-ca.crt ConfigMap, EndpointSlices, PV binding). Pods
+// run where the test adds kube-scheduler with kwok's fake nodes (controllers.ts) or a real node (node/node.ts).
+// Addresses a node's pods could be sent to (Service ClusterIPs, the kubernetes Service's endpoint) are in
+// 198.18.0.0/15 only.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as https from "node:https";
@@ -10,8 +13,19 @@ export interface ApiServer {
     name: string;
     url: string;
     token: string;
+    /** The serving certificate followed by its self-signed CA (kube-apiserver writes both into --cert-dir): a
+     * bundle that verifies the server at 127.0.0.1, the advertise address and the kubernetes Service's address. */
+    certFile?: string;
+    /** The CA of --client-ca-file and its key: a node's components log in with certificates it signs. */
+    clientCa?: { certFile: string; keyFile: string };
     stop(): Promise<void>;
 }
+
+/** Where Service ClusterIPs come from (the benchmarking range, as every address a node's pods may reach). */
+export const SERVICE_CIDR = "198.19.0.0/16";
+/** The kubernetes Service's endpoint: the host's end of a node's link, where node/node.ts forwards to the
+ * server's loopback port. A server with no node advertises it too (nothing then routes there). */
+export const ADVERTISE_ADDRESS = "198.18.0.1";
 
 /** Every server and controller process the e2e started: killed when the test process exits, however it exits. */
 const children = new Set<ChildProcess>();
@@ -23,6 +37,14 @@ export function track(child: ChildProcess): ChildProcess {
 process.on("exit", () => {
     for (const child of children) child.kill("SIGKILL");
 });
+
+/**
+ * [command, args] that the kernel kills when this process dies, however it dies (setpriv's parent-death signal,
+ * kept across its exec): a SIGKILLed test leaves no etcd or API server holding its ports for the next run.
+ */
+export function boundToParent(command: string, args: string[]): [string, string[]] {
+    return fs.existsSync("/usr/bin/setpriv") ? ["/usr/bin/setpriv", ["--pdeathsig", "KILL", "--", command, ...args]] : [command, args];
+}
 
 async function stopAll(processes: ChildProcess[]): Promise<void> {
     await Promise.all(
@@ -80,10 +102,21 @@ export async function startApiServer(name: string, toolchain: Toolchain, workDir
     fs.writeFileSync(path.join(dir, "tokens.csv"), `${token},e2e-admin,e2e-admin,"system:masters"\n`);
     execFileSync("openssl", ["genrsa", "-out", path.join(dir, "sa.key"), "2048"], { stdio: "pipe" });
     execFileSync("openssl", ["rsa", "-in", path.join(dir, "sa.key"), "-pubout", "-out", path.join(dir, "sa.pub")], { stdio: "pipe" });
+    // Client certificates: the node's kubelet and kube-proxy log in as themselves, and the API server reaches the
+    // kubelet's log and exec endpoints with a certificate the node's kubelet trusts through the same CA.
+    const pki = path.join(dir, "client-pki");
+    fs.mkdirSync(pki, { recursive: true });
+    const clientCa = { certFile: path.join(pki, "ca.crt"), keyFile: path.join(pki, "ca.key") };
+    const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=e2e-${name}-client-ca`, "-days", "2", "-keyout", clientCa.keyFile, "-out", clientCa.certFile);
+    const kubeletClient = { cert: path.join(pki, "kubelet-client.crt"), key: path.join(pki, "kubelet-client.key") };
+    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/O=system:masters/CN=kube-apiserver-kubelet-client", "-keyout", kubeletClient.key, "-out", path.join(pki, "kubelet-client.csr"));
+    fs.writeFileSync(path.join(pki, "client.ext"), "extendedKeyUsage = clientAuth\nkeyUsage = critical, digitalSignature\n");
+    openssl("x509", "-req", "-in", path.join(pki, "kubelet-client.csr"), "-CA", clientCa.certFile, "-CAkey", clientCa.keyFile, "-CAcreateserial", "-days", "2", "-extfile", path.join(pki, "client.ext"), "-out", kubeletClient.cert);
     const log = fs.openSync(path.join(dir, "logs.txt"), "a");
     const processes: ChildProcess[] = [];
     processes.push(
-        track(spawn(toolchain.etcd, [
+        track(spawn(...boundToParent(toolchain.etcd, [
             "--data-dir", path.join(dir, "etcd"),
             "--listen-client-urls", `http://127.0.0.1:${etcdPort}`,
             "--advertise-client-urls", `http://127.0.0.1:${etcdPort}`,
@@ -91,10 +124,10 @@ export async function startApiServer(name: string, toolchain: Toolchain, workDir
             "--initial-advertise-peer-urls", `http://127.0.0.1:${etcdPort + 1}`,
             "--initial-cluster", `default=http://127.0.0.1:${etcdPort + 1}`,
             "--name", "default",
-        ], { stdio: ["ignore", log, log] })),
+        ]), { stdio: ["ignore", log, log] })),
     );
     processes.push(
-        track(spawn(toolchain.kubeApiserver, [
+        track(spawn(...boundToParent(toolchain.kubeApiserver, [
             `--etcd-servers=http://127.0.0.1:${etcdPort}`,
             "--bind-address=127.0.0.1",
             `--secure-port=${apiPort}`,
@@ -104,13 +137,18 @@ export async function startApiServer(name: string, toolchain: Toolchain, workDir
             "--service-account-issuer=https://kubernetes.default.svc",
             `--service-account-key-file=${path.join(dir, "sa.pub")}`,
             `--service-account-signing-key-file=${path.join(dir, "sa.key")}`,
-            "--service-cluster-ip-range=10.96.0.0/16",
-            "--disable-admission-plugins=ServiceAccount",
+            `--service-cluster-ip-range=${SERVICE_CIDR}`,
+            `--advertise-address=${ADVERTISE_ADDRESS}`,
+            `--client-ca-file=${clientCa.certFile}`,
+            `--kubelet-client-certificate=${kubeletClient.cert}`,
+            `--kubelet-client-key=${kubeletClient.key}`,
+            // A node's Hostname address does not resolve on the host; its InternalIP is routed (node/node.ts).
+            "--kubelet-preferred-address-types=InternalIP",
             "--enable-priority-and-fairness=false",
             // Debian's etcd 3.4 cannot serve watch-progress requests, which streaming lists need: clients fall
             // back to list + watch.
             "--feature-gates=WatchList=false",
-        ], { stdio: ["ignore", log, log] })),
+        ]), { stdio: ["ignore", log, log] })),
     );
     const url = `https://127.0.0.1:${apiPort}`;
     const deadline = Date.now() + 120000;
@@ -123,18 +161,24 @@ export async function startApiServer(name: string, toolchain: Toolchain, workDir
     }
     // The garbage collector (Pulumi deletes with foreground propagation, which waits for it to clear the
     // foregroundDeletion finalizer), the namespace controller, and what turns Deployments and Jobs into pods.
+    // For real pods (ServiceAccount admission is on): each namespace's default ServiceAccount, the
+    // kube-root-ca.crt ConfigMap their token volume carries (the server's own CA bundle), EndpointSlices that
+    // CoreDNS and kube-proxy read, and PVC-to-PV binding (CNPG's instance volumes).
     const kubeconfig = path.join(dir, "kubeconfig");
+    const certFile = path.join(dir, "certs", "apiserver.crt");
     writeKubeconfig(kubeconfig, [{ name, url, token, stop: async () => undefined }]);
     processes.push(
-        track(spawn(toolchain.kubeControllerManager, [
+        track(spawn(...boundToParent(toolchain.kubeControllerManager, [
             `--kubeconfig=${kubeconfig}`,
-            "--controllers=garbagecollector,namespace,deployment,replicaset,job",
+            "--controllers=garbagecollector,namespace,deployment,replicaset,job,serviceaccount,serviceaccount-token,root-ca-cert-publisher,endpointslice,persistentvolume-binder",
+            `--root-ca-file=${certFile}`,
+            `--service-account-private-key-file=${path.join(dir, "sa.key")}`,
             "--leader-elect=false",
             "--use-service-account-credentials=false",
             "--secure-port=0",
-        ], { stdio: ["ignore", log, log] })),
+        ]), { stdio: ["ignore", log, log] })),
     );
-    return { name, url, token, stop: () => stopAll(processes) };
+    return { name, url, token, certFile, clientCa, stop: () => stopAll(processes) };
 }
 
 /** A kubeconfig with one context per API server, named like the platform's (infra, apps). */

@@ -135,6 +135,9 @@ spec:
       phase: {{ if eq $code "0" }}Succeeded{{ else }}Failed{{ end }}
 `;
 
+/** The annotation kwok's fake nodes carry and kwok selects its nodes by. */
+export const KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node";
+
 /**
  * kube-scheduler and kwok for one cluster, and `nodes` fake nodes kwok manages with its default (fast)
  * stages: scheduled pods become Running and Ready, pods of a Job complete (or, with `playedJobs`, end as the
@@ -147,14 +150,16 @@ export async function startWorkloads(binaries: NonNullable<ControllerBinaries["w
     const stages = path.join(workDir, `kwok-stages-${server.name}.yaml`);
     const stock = binaries.stages.filter((f) => !(playedJobs && f.endsWith("pod-complete.yaml"))).map((f) => fs.readFileSync(f, "utf8"));
     fs.writeFileSync(stages, [...stock, ...(playedJobs ? [PLAYED_JOB_POD_STAGE] : [])].join("\n---\n"));
-    const kwok = startProcess(`kwok-${server.name}`, binaries.kwok, [`--kubeconfig=${kubeconfig}`, "--manage-all-nodes=true", `--config=${stages}`], workDir);
+    // Only its own fake nodes (they carry the annotation below): a real node on the same server (node/node.ts) is
+    // its kubelet's, and kwok's stages would overwrite that node's and its pods' status.
+    const kwok = startProcess(`kwok-${server.name}`, binaries.kwok, [`--kubeconfig=${kubeconfig}`, `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION}=fake`, `--config=${stages}`], workDir);
     for (let i = 0; i < nodes; i++) {
         const name = `kwok-${server.name}-${i}`;
         const resources = { cpu: "32", memory: "256Gi", pods: "110" };
         await kubeRequest(server, "POST", "/api/v1/nodes", {
             apiVersion: "v1",
             kind: "Node",
-            metadata: { name, annotations: { "kwok.x-k8s.io/node": "fake" }, labels: { "kubernetes.io/hostname": name, type: "kwok" } },
+            metadata: { name, annotations: { [KWOK_NODE_ANNOTATION]: "fake" }, labels: { "kubernetes.io/hostname": name, type: "kwok" } },
             status: { allocatable: resources, capacity: resources },
         });
         // The API server taints a new node not-ready; the node lifecycle controller (not run here: kwok sends no

@@ -37,6 +37,9 @@ export const NODE_NETWORK = {
     clusterDomain: "cluster.local",
 } as const;
 
+/** The label a real node carries (kwok's fake nodes do not). */
+export const REAL_NODE_LABEL = "e2e.synergyflow-db/real-node";
+
 const NAMES = { hostVeth: "sfdb-host0", nodeVeth: "sfdb-node0", bridge: "sfdb-br0", cgroupRoot: "synergyflow-db-e2e", cni: "synergyflow-e2e" } as const;
 export const STATE_DIR = "/run/synergyflow-db-e2e";
 const STATE_FILE = path.join(STATE_DIR, "node.json");
@@ -107,6 +110,8 @@ interface NodeState {
     sysctls: Record<string, string>;
     /** NS_DIR was bind-mounted onto itself to get private propagation (only where its parent mount is shared). */
     nsDirBound?: boolean;
+    /** The watchdog that removes the node if its owner dies without stopping it (SIGKILL). */
+    reaper?: { pid: number; start: string };
     processes: TrackedProcess[];
 }
 
@@ -276,7 +281,7 @@ function teardown(state: NodeState | undefined): string[] {
     step("remove the host's veth", () => {
         // Deleting the node's netns deletes the pair; this is for a netns that is gone but a link that is not.
         if (sh("ip", ["-o", "link", "show"]).includes(` ${NAMES.hostVeth}@`)) sh("ip", ["link", "del", NAMES.hostVeth]);
-        if (sh("ip", ["route", "show", NODE_NETWORK.podCidr]).trim()) sh("ip", ["route", "del", NODE_NETWORK.podCidr]);
+        for (const cidr of [NODE_NETWORK.podCidr, NODE_NETWORK.serviceCidr]) if (sh("ip", ["route", "show", cidr]).trim()) sh("ip", ["route", "del", cidr]);
     });
     step("remove cgroups", () => {
         let left: string[] = [];
@@ -323,7 +328,15 @@ function teardown(state: NodeState | undefined): string[] {
  * put back; namespaces, links and cgroups are found by their fixed names). Refuses while that run's process lives.
  */
 export function cleanupStale(): { cleaned: boolean; problems: string[] } {
-    const state = readState();
+    let state = readState();
+    // A killed run's watchdog may be removing it right now: two teardowns at once, or one still running while a
+    // new node sets up under the same names, would undo each other. Let it finish.
+    if (state?.reaper && state.reaper.pid !== process.pid) {
+        const reaper = state.reaper;
+        const deadline = Date.now() + 60000;
+        while (procStart(reaper.pid) === reaper.start && Date.now() < deadline) sleepSync(200);
+        state = readState();
+    }
     const leftovers = state || isMountpoint(MNT_NS) || isMountpoint(NET_NS) || nodeCgroups().length > 0;
     if (!leftovers) return { cleaned: false, problems: [] };
     if (state && state.ownerPid !== process.pid && procStart(state.ownerPid) === state.ownerStart) {
@@ -334,15 +347,18 @@ export function cleanupStale(): { cleaned: boolean; problems: string[] } {
 
 export interface NodeOptions {
     server: ApiServer;
-    /** The API server's serving certificate bundle (controlPlane's <workDir>/<name>/certs/apiserver.crt), to verify
-     * it for real; without it the node's clients skip verification as the e2e's own kubeconfigs do. */
+    /** The API server's serving certificate bundle (default server.certFile), to verify it for real; without
+     * either the node's clients skip verification as the e2e's own kubeconfigs do. */
     apiServerCertFile?: string;
-    /** A CA the API server trusts for client certificates (--client-ca-file): the node's components then log in
-     * with certificates it signs (system:node:<name> in system:nodes, system:kube-proxy, coredns) instead of the
-     * server's token. */
+    /** A CA the API server trusts for client certificates (--client-ca-file; default server.clientCa): the node's
+     * components then log in with certificates it signs (system:node:<name> in system:nodes, system:kube-proxy,
+     * coredns) instead of the server's token. */
     clientCa?: { certFile: string; keyFile: string };
     /** Node name (default synergyflow-e2e-node). */
     name?: string;
+    /** Labels the kubelet registers the node with, besides REAL_NODE_LABEL=true (what a nodeSelector picks it by
+     * when kwok's fake nodes share the API server). */
+    labels?: Record<string, string>;
     /** Where logs go (kept after stop); default a new dir under the system temp dir. */
     logDir?: string;
     /** Images (names from images.json) to import; default all. */
@@ -365,6 +381,13 @@ export interface RunningNode {
     /** A container's log (its CRI log file, read on the node's disk: the API server cannot reach the kubelet's
      * log endpoint without a client certificate of its own), one line per log line, timestamps removed. */
     podLogs(namespace: string, pod: string, container?: string): string;
+    /**
+     * A local PersistentVolume on this node (nothing here provisions volumes): its directory is made in the node's
+     * work dir, owned by uid:gid (CNPG's postgres is 26:26), and goes with the node. Create the returned object
+     * with the API; a PVC of the same storageClassName binds to it (the controller-manager's PV binder), and its
+     * nodeAffinity keeps the pods that use it on this node.
+     */
+    localVolume(name: string, options: { size: string; storageClassName: string; uid: number; gid: number }): any;
     /** Stops every process, removes namespaces, link, route, cgroups, work dir, restores sysctls; throws listing
      * whatever it could not remove. Idempotent. */
     stop(): Promise<void>;
@@ -410,6 +433,38 @@ function clientCertificate(ca: { certFile: string; keyFile: string }, dir: strin
     fs.writeFileSync(path.join(dir, `${name}.ext`), "extendedKeyUsage = clientAuth\nkeyUsage = critical, digitalSignature\n");
     openssl("x509", "-req", "-in", csr, "-CA", ca.certFile, "-CAkey", ca.keyFile, "-CAcreateserial", "-days", "2", "-extfile", path.join(dir, `${name}.ext`), "-out", cert);
     return { cert, key };
+}
+
+/**
+ * A detached watchdog (its own session, so a signal to the test's process group spares it): while the owner lives
+ * and the state file exists it only polls; if the owner dies with the state file still there (SIGKILL: no exit
+ * handler ran) it runs `cli.ts cleanup-stale`, so the host is put back without waiting for a next run.
+ */
+function startReaper(state: NodeState, logDir: string): void {
+    const script = [
+        `while [ -e "$STATE" ]; do`,
+        // /proc/<pid>/stat after the command name: field 1 is the state, field 20 the start time.
+        `  s=$(sed 's/.*) //' /proc/$OWNER/stat 2>/dev/null) || break`,
+        `  [ "$(echo "$s" | cut -d' ' -f1)" = Z ] && break`,
+        `  [ "$(echo "$s" | cut -d' ' -f20)" = "$OWNER_START" ] || break`,
+        "  sleep 1",
+        "done",
+        `[ -e "$STATE" ] || exit 0`,
+        `echo "owner $OWNER gone with the node still up: cleaning up"`,
+        `exec "$NODE" -r "$TS_NODE" "$CLI" cleanup-stale`,
+    ].join("\n");
+    const log = fs.openSync(path.join(logDir, "reaper.log"), "a");
+    const child = spawn("sh", ["-c", script], {
+        detached: true,
+        stdio: ["ignore", log, log],
+        env: { ...process.env, STATE: STATE_FILE, OWNER: String(state.ownerPid), OWNER_START: state.ownerStart, NODE: process.execPath, TS_NODE: require.resolve("ts-node/register/transpile-only"), CLI: path.join(__dirname, "cli.ts") },
+    });
+    fs.closeSync(log);
+    child.unref();
+    if (child.pid !== undefined) {
+        state.reaper = { pid: child.pid, start: procStart(child.pid) ?? "" };
+        writeState(state);
+    }
 }
 
 /** Starts the node; on any failure everything started so far is removed before the error is thrown. */
@@ -459,6 +514,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     };
     process.on("exit", onExit);
     if (options.handleSignals !== false) for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, onSignal);
+    startReaper(state, logDir);
 
     const children: ChildProcess[] = [];
     const launch = (component: string, command: string, args: string[], opts: { inNode?: boolean; group?: boolean; env?: Record<string, string> } = {}) => {
@@ -511,6 +567,8 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
         sh("ip", ["addr", "add", `${NODE_NETWORK.hostIp}/${NODE_NETWORK.linkPrefix}`, "dev", NAMES.hostVeth]);
         sh("ip", ["link", "set", NAMES.hostVeth, "up"]);
         sh("ip", ["route", "add", NODE_NETWORK.podCidr, "via", NODE_NETWORK.nodeIp, "dev", NAMES.hostVeth]);
+        // ClusterIPs from the host too: kube-proxy's rules in the node's netns catch them on the way in.
+        sh("ip", ["route", "add", NODE_NETWORK.serviceCidr, "via", NODE_NETWORK.nodeIp, "dev", NAMES.hostVeth]);
         // In the node's netns only (both are per-namespace): routing between the link and the bridge, and bridged
         // pod-to-pod traffic through kube-proxy's rules.
         inNet("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.bridge.bridge-nf-call-iptables=1");
@@ -528,11 +586,13 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
         const apiUrl = `https://${NODE_NETWORK.hostIp}:${apiPort}`;
         const certDir = path.join(work, "pki");
         fs.mkdirSync(certDir);
+        const caBundle = options.apiServerCertFile ?? options.server.certFile;
+        const clientCa = options.clientCa ?? options.server.clientCa;
         const kubeconfig = (file: string, user: string, subject: string) => {
-            const cluster = options.apiServerCertFile
-                ? { server: apiUrl, "certificate-authority": options.apiServerCertFile, "tls-server-name": new URL(options.server.url).hostname }
+            const cluster = caBundle
+                ? { server: apiUrl, "certificate-authority": caBundle, "tls-server-name": new URL(options.server.url).hostname }
                 : { server: apiUrl, "insecure-skip-tls-verify": true };
-            const credentials = options.clientCa ? (({ cert, key }) => ({ "client-certificate": cert, "client-key": key }))(clientCertificate(options.clientCa, certDir, user, subject)) : { token: options.server.token };
+            const credentials = clientCa ? (({ cert, key }) => ({ "client-certificate": cert, "client-key": key }))(clientCertificate(clientCa, certDir, user, subject)) : { token: options.server.token };
             fs.writeFileSync(file, JSON.stringify({ apiVersion: "v1", kind: "Config", clusters: [{ name: "node", cluster }], users: [{ name: user, user: credentials }], contexts: [{ name: "node", context: { cluster: "node", user } }], "current-context": "node" }, null, 2), { mode: 0o600 });
             return file;
         };
@@ -625,7 +685,8 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
                 address: NODE_NETWORK.nodeIp,
                 healthzBindAddress: NODE_NETWORK.nodeIp,
                 readOnlyPort: 0,
-                authentication: { anonymous: { enabled: false }, webhook: { enabled: true } },
+                // The API server's kubelet client certificate (logs, exec) is signed by the same client CA.
+                authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, ...(clientCa ? { x509: { clientCAFile: clientCa.certFile } } : {}) },
                 authorization: { mode: "Webhook" },
                 clusterDNS: [NODE_NETWORK.nodeIp],
                 clusterDomain: NODE_NETWORK.clusterDomain,
@@ -641,7 +702,8 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
                 maxPods: 40,
             }, null, 2),
         );
-        launch("kubelet", binaries.kubelet, [`--config=${kubeletConfig}`, `--kubeconfig=${kubeletKubeconfig}`, `--hostname-override=${name}`, `--node-ip=${NODE_NETWORK.nodeIp}`, "--v=1"], { env: tmpEnv });
+        const labels = Object.entries({ [REAL_NODE_LABEL]: "true", ...options.labels }).map(([k, v]) => `${k}=${v}`).join(",");
+        launch("kubelet", binaries.kubelet, [`--config=${kubeletConfig}`, `--kubeconfig=${kubeletKubeconfig}`, `--hostname-override=${name}`, `--node-ip=${NODE_NETWORK.nodeIp}`, `--node-labels=${labels}`, "--v=1"], { env: tmpEnv });
 
         // kube-proxy: iptables mode (no IPVS in this kernel); conntrack limits untouched (global, and read-only
         // outside the host's netns); NodePorts only on the node's address.
@@ -730,6 +792,27 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
                 }
             }
             return out;
+        },
+        localVolume(volumeName, { size, storageClassName, uid, gid }) {
+            // /var/lib in the node's mount namespace is the work dir's var-lib (see the namespaces above).
+            const inNode = `/var/lib/e2e-volumes/${volumeName}`;
+            const dir = path.join(state.workDir!, "fs", "var-lib", "e2e-volumes", volumeName);
+            fs.mkdirSync(dir, { recursive: true });
+            fs.chownSync(dir, uid, gid);
+            fs.chmodSync(dir, 0o700);
+            return {
+                apiVersion: "v1",
+                kind: "PersistentVolume",
+                metadata: { name: volumeName },
+                spec: {
+                    capacity: { storage: size },
+                    accessModes: ["ReadWriteOnce"],
+                    persistentVolumeReclaimPolicy: "Retain",
+                    storageClassName,
+                    local: { path: inNode },
+                    nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [name] }] }] } },
+                },
+            };
         },
         async stop() {
             const problems = stopSync();

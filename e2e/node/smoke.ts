@@ -1,16 +1,18 @@
-// The real node, end to end and alone: an API server from e2e/controlPlane.ts, the EndpointSlice controller
-// (Services need endpoints for CoreDNS and kube-proxy), one node (e2e/node/node.ts), then pods from the local
-// images: PostgreSQL passing a readiness probe, PgBouncer in front of it found through CoreDNS, a psql client pod
-// that resolves both Services and queries through PgBouncer, and the host reaching PgBouncer through a kube-proxy
-// NodePort on the node's address. Then everything stops and the host must be exactly as before.
+// The real node, end to end and alone: an API server from e2e/controlPlane.ts (with its controller-manager:
+// ServiceAccounts, EndpointSlices), one node (e2e/node/node.ts), then pods from the local images: PostgreSQL
+// passing a readiness probe, PgBouncer in front of it found through CoreDNS, a psql client pod that resolves the
+// Services (and kubernetes.default into the Service range) and queries through PgBouncer by its name and by a
+// ClusterIP (kube-proxy), its log read through the API server (the kubelet's client certificate), and the host
+// reaching PgBouncer through a kube-proxy NodePort on the node's address. Then everything stops and the host must
+// be exactly as before.
 //   ./npm24 exec ts-node -- --transpile-only e2e/node/smoke.ts
 // Prints each step's time; exits 1 on any failure (with the error), and always prints the host-state diff.
 import * as fs from "node:fs";
+import * as https from "node:https";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Client } from "pg";
-import { type ApiServer, findToolchain, kubeRequest, startApiServer, writeKubeconfig } from "../controlPlane";
-import { type RunningController, startProcess } from "../controllers";
+import { type ApiServer, findToolchain, kubeRequest, SERVICE_CIDR, startApiServer } from "../controlPlane";
 import { diffSnapshots, hostSnapshot } from "./hostState";
 import { type RunningNode, cleanupStale, startNode } from "./node";
 
@@ -77,7 +79,6 @@ function objects(node: RunningNode): any[] {
         "",
     ].join("\n");
     return [
-        { apiVersion: "v1", kind: "Namespace", metadata: { name: NS } },
         {
             apiVersion: "v1",
             kind: "Pod",
@@ -145,11 +146,35 @@ function clientPod(node: RunningNode): any {
                 command: ["sh", "-ec", [
                     `getent hosts pg.${NS}.svc.cluster.local | sed 's/^/pg-resolves-to /'`,
                     `getent hosts pgbouncer.${NS}.svc.cluster.local | sed 's/^/pgbouncer-resolves-to /'`,
+                    // Short names through the search path kubelet writes into the pod's resolv.conf.
+                    "getent hosts kubernetes.default | sed 's/^/kubernetes-resolves-to /'",
                     `psql "host=pgbouncer.${NS}.svc.cluster.local port=6432 user=postgres dbname=postgres" -Atc "select 'through-pgbouncer ' || current_setting('server_version')"`,
+                    // A ClusterIP: kube-proxy's DNAT in the node's netns.
+                    `psql "host=pgbouncer-nodeport port=6432 user=postgres dbname=postgres" -Atc "select 'through-clusterip ' || inet_client_addr()"`,
                 ].join("\n")],
             }],
         },
     };
+}
+
+const WORK_PREFIX = "synergyflow-node-smoke-";
+/** Work dirs of earlier smoke runs that were killed (their owner pid is gone): etcd's data and the logs. */
+function removeStaleWorkDirs(): void {
+    for (const dir of fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith(WORK_PREFIX)).map((d) => path.join(os.tmpdir(), d))) {
+        // A run that ended (failed) marked its logs to keep; one without an owner file is not ours to judge.
+        if (!fs.existsSync(path.join(dir, "owner.pid")) || fs.existsSync(path.join(dir, "keep"))) continue;
+        const owner = Number(fs.readFileSync(path.join(dir, "owner.pid"), "utf8").trim());
+        let alive = false;
+        try {
+            alive = fs.readFileSync(`/proc/${owner}/cmdline`, "utf8").includes("smoke.ts");
+        } catch {
+            /* gone */
+        }
+        if (!alive) {
+            console.log(`removing ${dir} (a killed run's)`);
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    }
 }
 
 async function main(): Promise<number> {
@@ -158,22 +183,23 @@ async function main(): Promise<number> {
     // A killed earlier run first: its leftovers would otherwise show up in the "before" snapshot.
     const stale = cleanupStale();
     if (stale.cleaned) console.log(`removed a stale node${stale.problems.length ? `, leaving: ${stale.problems.join("; ")}` : ""}`);
+    removeStaleWorkDirs();
     const before = hostSnapshot();
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-node-smoke-"));
-    console.log(`work dir ${work}`);
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), WORK_PREFIX));
+    fs.writeFileSync(path.join(work, "owner.pid"), `${process.pid}\n`);
+    console.log(`work dir ${work}, pid ${process.pid}`);
     let server: ApiServer | undefined;
-    let endpoints: RunningController | undefined;
     let node: RunningNode | undefined;
     let failure: unknown;
     try {
         server = await timed("api server", () => startApiServer("infra", toolchain, work, ETCD_PORT, API_PORT));
-        const kubeconfig = path.join(work, "endpointslice.kubeconfig");
-        writeKubeconfig(kubeconfig, [server]);
-        endpoints = startProcess("kube-controller-manager-endpointslice", toolchain.kubeControllerManager, [`--kubeconfig=${kubeconfig}`, "--controllers=endpointslice", "--leader-elect=false", "--secure-port=0"], work);
         const s = server;
-        node = await timed("node start", () => startNode({ server: s, apiServerCertFile: path.join(work, "infra", "certs", "apiserver.crt"), logDir: path.join(work, "node-logs") }));
+        node = await timed("node start", () => startNode({ server: s, logDir: path.join(work, "node-logs") }));
         console.log(`node phases (ms): ${JSON.stringify(node.timings)}`);
         const n = node;
+        await kubeRequest(s, "POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
+        // ServiceAccount admission refuses pods until the controller-manager has made the namespace's default one.
+        await until("the default ServiceAccount", () => kubeRequest(s, "GET", `/api/v1/namespaces/${NS}/serviceaccounts/default`), 30000);
         for (const o of objects(n)) {
             const base = o.kind === "Namespace" ? "/api/v1/namespaces" : `/api/v1/namespaces/${NS}/${o.kind.toLowerCase()}s`;
             await kubeRequest(s, "POST", base, o);
@@ -192,7 +218,21 @@ async function main(): Promise<number> {
         if (client.status.phase !== "Succeeded") throw new Error(`client pod ${podStatus(client)}`);
         const pgIp = (await kubeRequest(s, "GET", `/api/v1/namespaces/${NS}/pods/pg`)).status.podIP;
         if (!output.includes(`pg-resolves-to ${pgIp}`)) throw new Error(`pg.${NS}.svc did not resolve to the pod's address ${pgIp}`);
+        const kubernetesIp = (await kubeRequest(s, "GET", "/api/v1/namespaces/default/services/kubernetes")).spec.clusterIP as string;
+        if (!kubernetesIp.startsWith(SERVICE_CIDR.split(".").slice(0, 2).join(".") + ".") || !output.includes(`kubernetes-resolves-to ${kubernetesIp}`)) throw new Error(`kubernetes.default did not resolve to its ClusterIP ${kubernetesIp} (in ${SERVICE_CIDR})`);
         if (!/through-pgbouncer 17\./.test(output)) throw new Error("no answer from PostgreSQL through PgBouncer");
+        if (!/through-clusterip /.test(output)) throw new Error("no answer through the ClusterIP");
+        // The same log through the API server: it reaches the kubelet with its client certificate.
+        const viaApi = await new Promise<string>((resolve, reject) => {
+            const req = https.get(`${s.url}/api/v1/namespaces/${NS}/pods/client/log`, { headers: { Authorization: `Bearer ${s.token}` }, ca: fs.readFileSync(s.certFile!) }, (res) => {
+                let text = "";
+                res.on("data", (d) => (text += d));
+                res.on("end", () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`pod log through the API server: HTTP ${res.statusCode}: ${text}`))));
+            });
+            req.on("error", reject);
+        });
+        if (viaApi.trim() !== output.trim()) throw new Error(`the pod log through the API server differs from the node's file:\n${viaApi}`);
+        console.log("client log through the API server (kubelet client certificate): same as on the node's disk");
 
         const svc = await kubeRequest(s, "GET", `/api/v1/namespaces/${NS}/services/pgbouncer-nodeport`);
         const nodePort = svc.spec.ports[0].nodePort;
@@ -214,7 +254,6 @@ async function main(): Promise<number> {
     await timed("stop", async () => {
         const errors: string[] = [];
         await node?.stop().catch((e) => errors.push(e.message));
-        await endpoints?.stop().catch((e) => errors.push(e.message));
         await server?.stop().catch((e) => errors.push(e.message));
         if (errors.length) failure ??= new Error(errors.join("; "));
     });
@@ -223,7 +262,10 @@ async function main(): Promise<number> {
     if (failure) console.error(`FAILED: ${(failure as Error).stack ?? failure}`);
     console.log(`times (ms): ${JSON.stringify(times)}`);
     if (!failure && diff.length === 0) fs.rmSync(work, { recursive: true, force: true });
-    else console.log(`logs kept in ${work}`);
+    else {
+        fs.writeFileSync(path.join(work, "keep"), "");
+        console.log(`logs kept in ${work}`);
+    }
     return failure || diff.length ? 1 : 0;
 }
 
