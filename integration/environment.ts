@@ -95,8 +95,16 @@ export interface TenantEnvironmentOptions {
 export async function startTenantEnvironment(authMode: AuthModeUnderTest = "operator", options: TenantEnvironmentOptions = {}): Promise<TenantEnvironment> {
     const { configFile, liveDir } = stackVariant(authMode);
     const config = loadStackConfig(readStackFile(configFile).config);
-    // One synth per process (each jest test file has its own module registry).
-    const result = await runSynth({ stack: "prod", configFile, liveDir, outDir: fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-synth-")) });
+    // One synth per process (each jest test file has its own module registry). The program's preview notes (the
+    // budget's arithmetic) go to the mock runtime's console: not this tier's output.
+    const print = console.log;
+    console.log = () => undefined;
+    let result: Awaited<ReturnType<typeof runSynth>>;
+    try {
+        result = await runSynth({ stack: "prod", configFile, liveDir, outDir: fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-synth-")) });
+    } finally {
+        console.log = print;
+    }
     const platform = result.platform;
     if (!platform) throw new Error("the integration tier needs the infra side");
     const input = (type: string) => byType(result, type).map((r) => r.inputs as any);

@@ -172,7 +172,8 @@ describe("isolation on the shared cluster", () => {
             expect(me.rows[0]).toEqual({ rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolreplication: false, rolbypassrls: false, rolconnlimit: env.config.tenant.connectionLimit });
             // The owner it acts as (current_user) has no attribute either, and no logins at all.
             const owner = await c.query(`SELECT rolcanlogin, ${attributes} FROM pg_roles WHERE rolname = current_user`);
-            expect(owner.rows[0]).toEqual({ rolcanlogin: false, rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolreplication: false, rolbypassrls: false, rolconnlimit: 0 });
+            // connectionLimit -1 is CNPG's default (a declared 0 comes back as -1); NOLOGIN keeps it out of every slot anyway.
+            expect(owner.rows[0]).toEqual({ rolcanlogin: false, rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolreplication: false, rolbypassrls: false, rolconnlimit: -1 });
             expect(await errorOf(c.query("CREATE DATABASE sneaky"))).toMatch(/permission denied to create database/);
             expect(await errorOf(c.query("CREATE ROLE sneaky"))).toMatch(/permission denied to create role/);
         });
