@@ -46,18 +46,17 @@ export function boundToParent(command: string, args: string[]): [string, string[
     return fs.existsSync("/usr/bin/setpriv") ? ["/usr/bin/setpriv", ["--pdeathsig", "KILL", "--", command, ...args]] : [command, args];
 }
 
+/** Stops the processes last-started first, each before the next: kube-apiserver's graceful shutdown still writes
+ * to etcd (its lease and the kubernetes endpoint), and with etcd stopped beside it, it hung until the SIGKILL. */
 async function stopAll(processes: ChildProcess[]): Promise<void> {
-    await Promise.all(
-        [...processes].reverse().map(
-            (p) =>
-                new Promise<void>((resolve) => {
-                    if (p.exitCode !== null || p.signalCode !== null) return resolve();
-                    p.once("exit", () => resolve());
-                    p.kill("SIGTERM");
-                    setTimeout(() => p.kill("SIGKILL"), 10000).unref();
-                }),
-        ),
-    );
+    for (const p of [...processes].reverse()) {
+        await new Promise<void>((resolve) => {
+            if (p.exitCode !== null || p.signalCode !== null) return resolve();
+            p.once("exit", () => resolve());
+            p.kill("SIGTERM");
+            setTimeout(() => p.kill("SIGKILL"), 10000).unref();
+        });
+    }
 }
 
 export interface Toolchain {

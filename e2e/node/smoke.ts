@@ -253,8 +253,8 @@ async function main(): Promise<number> {
     }
     await timed("stop", async () => {
         const errors: string[] = [];
-        await node?.stop().catch((e) => errors.push(e.message));
-        await server?.stop().catch((e) => errors.push(e.message));
+        await timed("node stop", async () => node?.stop().catch((e) => errors.push(e.message)));
+        await timed("api server stop", async () => server?.stop().catch((e) => errors.push(e.message)));
         if (errors.length) failure ??= new Error(errors.join("; "));
     });
     const diff = diffSnapshots(before, hostSnapshot());
