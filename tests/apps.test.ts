@@ -1,3 +1,4 @@
+import { containerSecretNames } from "../components/build/psqlContainer";
 // The apps side under mocks: provider, JDBC host, no credential outside Secrets, probes, security contexts,
 // rollouts on datasource and password changes, and split mode.
 import * as fs from "node:fs";
@@ -25,6 +26,7 @@ describe("apps side", () => {
             "kubernetes:core/v1:ConfigMap",
             "kubernetes:core/v1:NamespacePatch",
             "kubernetes:external-secrets.io/v1:ExternalSecret",
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy",
         ]);
         for (const r of apps) expect(providerOf(r)).toBe("apps");
         // Besides creations, only the wait for the backend's Secret (it reads the apps cluster, writes nothing).
@@ -77,9 +79,9 @@ describe("apps side", () => {
         const texts = [JSON.stringify(datasourceOf(prod).inputs), JSON.stringify(pod)];
         for (const text of texts) for (const p of passwords) expect(text).not.toContain(p);
         for (const container of [...pod.initContainers, ...pod.containers]) {
-            for (const env of container.env) {
-                if (/PASSWORD/.test(env.name)) expect(env.valueFrom.secretKeyRef.name).toBe("synergyflow-db-credentials");
-            }
+            // Credentials only as files of the backend's Secret: no Secret value or reference in any env.
+            for (const env of container.env ?? []) expect(env.valueFrom).toBeUndefined();
+            expect(containerSecretNames(pod, container)).toEqual(["synergyflow-db-credentials"]);
             expect(JSON.stringify(container.command ?? [])).not.toMatch(/PGPASSWORD=|--password/);
         }
         expect(Object.keys((datasourceOf(prod).inputs as any).data).filter((k) => /PASSWORD|USERNAME/.test(k))).toEqual([]);
@@ -96,8 +98,9 @@ describe("apps side", () => {
         expect(backend.readinessProbe.httpGet).toEqual({ path: "/actuator/health/readiness", port: "http" });
         const init = deployment.spec.template.spec.initContainers[0];
         expect(init.name).toBe("wait-for-db");
-        expect(init.command[2]).toContain("SELECT current_user");
-        expect(init.env.map((e: any) => e.name)).toEqual(["WAIT_FOR_DB_OWNER", "WAIT_FOR_DB_SEARCH_PATH", "PGUSER", "PGPASSWORD"]);
+        expect(init.command.slice(3, 5)).toEqual(["with-credentials", "sh"]);
+        expect(init.command[6]).toContain("SELECT current_user");
+        expect(init.env.map((e: any) => e.name)).toEqual(["WAIT_FOR_DB_OWNER", "WAIT_FOR_DB_SEARCH_PATH"]);
         // It waits for the session the bootstrap sets up: the owner, with the module schemas then public.
         expect(init.env.slice(0, 2).map((e: any) => e.value)).toEqual(["synergyflow_app", "synergyflow_users, synergyflow_incidents, synergyflow_changes, synergyflow_knowledge, synergyflow_tasks, synergyflow_audit, synergyflow_workflows, public"]);
     });

@@ -122,6 +122,34 @@ describe("stack config validation", () => {
         expect(error.message).toContain(`${key}: `);
     });
 
+    test("images: a tag or a sha256 digest (validated), each problem naming its key; uids non-root; the hardening keys' defaults", () => {
+        const digest = "a".repeat(64);
+        const pinned = parseStackConfig({ ...devRaw(), backend: { ...devRaw().backend, image: `registry.example.internal/synergyflow/backend:1.0.0@sha256:${digest}`, waitForDbImage: `postgres@sha256:${digest}` } });
+        expect(pinned.backend.image).toBe(`registry.example.internal/synergyflow/backend:1.0.0@sha256:${digest}`);
+        const error = problemsOf((r) => {
+            r.backend.image = "registry.example.internal/backend@sha256:abc";
+            r.backend.waitForDbImage = "Postgres:16";
+            r.pooler.bootstrapImage = `postgres@sha512:${digest}`;
+            r.backend.runAsUser = 0;
+            r.networkPolicies = { backend: { extraPorts: [70000] } };
+        });
+        expect(error.problems.map((p) => [p.key, p.message])).toEqual([
+            ["synergyflow-db:pooler.bootstrapImage", expect.stringContaining("has a malformed digest: pin as <name>[:tag]@sha256:<64 lowercase hex digits>")],
+            ["synergyflow-db:backend.image", expect.stringContaining("has a malformed digest")],
+            ["synergyflow-db:backend.runAsUser", expect.stringContaining("must be >= 1: the pods run as non-root")],
+            ["synergyflow-db:backend.waitForDbImage", expect.stringContaining("must be an image reference")],
+            ["synergyflow-db:networkPolicies.backend.extraPorts[0]", expect.stringContaining("must be a port from 1 to 65535")],
+        ]);
+        const defaults = parseStackConfig(devRaw());
+        expect([defaults.backend.runAsUser, defaults.pooler.bootstrapRunAsUser]).toEqual([10001, 10001]);
+        expect(defaults.networkPolicies).toEqual({
+            jobs: true,
+            backend: { mode: "ingress", name: "synergyflow-backend", ingressFrom: [], extraPorts: [] },
+            dnsNamespaceSelector: { "kubernetes.io/metadata.name": "kube-system" },
+            dnsPodSelector: { "k8s-app": "kube-dns" },
+        });
+    });
+
     test("every problem is reported at once", () => {
         const error = problemsOf((r) => {
             r.pooler.poolMode = "statement";

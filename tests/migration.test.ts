@@ -1,3 +1,4 @@
+import { containerSecretNames } from "../components/build/psqlContainer";
 // The migration's phase rules and what each phase emits (components/migration/, components/apps/migrationJob.ts).
 import { qualifiedKey } from "../components/model/problem";
 import type { StackConfig } from "../components/model/config";
@@ -15,7 +16,7 @@ import { migrationPlatform } from "./support/fixtures";
 const SOURCE = { clusterName: "synergyflow-db", database: "synergyflow", secretName: "synergyflow-db-app" };
 const prod: StackConfig = loadStackConfig(readStackFile(`${ROOT}/Pulumi.prod.yaml`).config);
 const inPhase = (phase: string, extra: Record<string, unknown> = {}) => variantConfig("prod", { "synergyflow-db:migration": { phase, source: SOURCE, ...extra } });
-const withPhase = (phase?: "copy" | "cutover" | "rollback" | "done"): StackConfig => ({ ...prod, ...(phase ? { migration: { phase, source: { ...SOURCE, port: 5432 }, replaceTarget: false, extensions: {}, image: "img", timeoutSeconds: 60 } } : {}) });
+const withPhase = (phase?: "copy" | "cutover" | "rollback" | "done"): StackConfig => ({ ...prod, ...(phase ? { migration: { phase, source: { ...SOURCE, port: 5432 }, replaceTarget: false, extensions: {}, image: "img", runAsUser: 10001, resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { cpu: "2", memory: "1Gi" } }, egressCidrs: [], timeoutSeconds: 60 } } : {}) });
 
 describe("migration phases", () => {
     test.each([
@@ -55,7 +56,13 @@ describe("migration phases", () => {
             }
         };
         expect(problems({ phase: "copy", source: { secretName: "s" } })).toEqual(["synergyflow-db:migration.source: must name either clusterName (the dedicated Cluster in synergyflow) or host, not neither"]);
-        expect(problems({ phase: "copy", source: { host: "db.example.internal", secretName: "s" } })).toEqual([expect.stringContaining("synergyflow-db:migration.source.caSecretName: (missing) is required with migration.source.host")]);
+        expect(problems({ phase: "copy", source: { host: "db.example.internal", secretName: "s" } })).toEqual([
+            // A NetworkPolicy cannot name a host: the Job's egress needs the addresses it resolves to.
+            expect.stringContaining("synergyflow-db:migration.egressCidrs: [] leaves the migration Job's NetworkPolicy nowhere to send the source's (db.example.internal) traffic"),
+            expect.stringContaining("synergyflow-db:migration.source.caSecretName: (missing) is required with migration.source.host"),
+        ]);
+        expect(problems({ phase: "copy", source: { host: "db.example.internal", caSecretName: "ca", secretName: "s" }, egressCidrs: ["10.9.0.0/24"] })).toEqual([]);
+        expect(problems({ phase: "copy", source: { host: "10.9.0.7", caSecretName: "ca", secretName: "s" } })).toEqual([]);
         expect(problems({ phase: "later", source: SOURCE })).toEqual([`synergyflow-db:migration.phase: "later" is not allowed; allowed values: "copy" | "cutover" | "rollback" | "done"`]);
         expect(problems({ phase: "copy", source: SOURCE }, { "synergyflow-db:infraStack": "platform/synergyflow-db/prod-infra" })).toEqual([expect.stringContaining("synergyflow-db:migration: runs from the stack that has the infra side too")]);
     });
@@ -74,24 +81,25 @@ describe("what each phase emits", () => {
         expect(job.metadata.name).toMatch(/^synergyflow-db-copy-[0-9a-f]{8}$/);
         expect(job.spec).toMatchObject({ backoffLimit: 0, activeDeadlineSeconds: 3600 });
         const container = job.spec.template.spec.containers[0];
-        expect(container.command).toEqual(["bash", "/migration/copy.sh"]);
+        expect(container.command.slice(3)).toEqual(["with-credentials", "bash", "/migration/copy.sh"]);
         expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ["ALL"] } });
         expect(job.spec.template.spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
-        const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value ?? e.valueFrom.secretKeyRef]));
-        expect(env).toMatchObject({
-            SOURCE_HOST: "synergyflow-db-rw",
-            SOURCE_USER: { name: "synergyflow-db-app", key: "username" },
-            SOURCE_PASSWORD: { name: "synergyflow-db-app", key: "password" },
-            SOURCE_SSLMODE: "verify-full",
-            PGHOST: "10.80.12.40",
-            PGUSER: { name: "synergyflow-db-credentials", key: "DB_USERNAME" },
-            PGPASSWORD: { name: "synergyflow-db-credentials", key: "DB_PASSWORD" },
-            PGSSLMODE: "verify-ca",
-        });
+        const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+        expect(env).toMatchObject({ SOURCE_HOST: "synergyflow-db-rw", SOURCE_SSLMODE: "verify-full", PGHOST: "10.80.12.40", PGSSLMODE: "verify-ca" });
+        // Both logins from mounted Secret files, exported by the command just before the script runs.
+        for (const name of ["SOURCE_USER", "SOURCE_PASSWORD", "PGUSER", "PGPASSWORD"]) expect(env[name]).toBeUndefined();
+        expect(containerSecretNames(job.spec.template.spec, container)).toEqual(["synergyflow-db-app", "synergyflow-db-credentials"]);
+        // Its NetworkPolicy is created before it: the pod starts confined to the pooler, the source and DNS.
+        const policy = result.resources.find((r) => r.type === "kubernetes:networking.k8s.io/v1:NetworkPolicy" && (r.inputs as any).metadata.name === "synergyflow-db-migration")!;
+        expect((policy.inputs as any).spec.egress.slice(0, 2)).toEqual([
+            { to: [{ ipBlock: { cidr: "10.80.12.40/32" } }], ports: [{ protocol: "TCP", port: 5432 }] },
+            { to: [{ podSelector: { matchLabels: { "cnpg.io/cluster": "synergyflow-db" } } }], ports: [{ protocol: "TCP", port: 5432 }] },
+        ]);
         expect(container.terminationMessagePolicy).toBe("FallbackToLogsOnError");
         // The Job waits for the Deployment's scale-down: no writer is left when the source goes read-only.
         const job_ = result.resources.find((r) => r.type === "kubernetes:batch/v1:Job" && (r.inputs as any).metadata.namespace === "synergyflow")!;
         expect(job_.dependsOn).toContain("synergyflow-backend-deployment");
+        expect(job_.dependsOn).toContain(policy.name);
         // The JobResult is its only wait (it reports the script's message); a replacement (a new script, or
         // `--replace` after a failure) deletes the fixed-name Job first.
         expect(job.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true" });
@@ -116,14 +124,15 @@ describe("what each phase emits", () => {
     test("rollback: first the backend at 0 and the report Job; the next run puts it on the dedicated cluster with its own credentials and CA", async () => {
         const first = await synth("prod", inPhase("rollback"), undefined, migrationPlatform({ phase: "cutover" }));
         expect(deployment(first).spec.replicas).toBe(0);
-        expect(jobs(first).map((j) => j.spec.template.spec.containers[0].command)).toEqual([["bash", "/migration/rollback.sh"]]);
+        expect(jobs(first).map((j) => j.spec.template.spec.containers[0].command.slice(4))).toEqual([["bash", "/migration/rollback.sh"]]);
         const second = await synth("prod", inPhase("rollback"), undefined, migrationPlatform({ phase: "rollback" }));
         expect(deployment(second).spec.replicas).toBe(3);
         expect(jobs(second)).toEqual([]);
         expect(datasource(second)).toMatchObject({ PGHOST: "synergyflow-db-rw", PGSSLMODE: "verify-full" });
         expect(datasource(second).SPRING_DATASOURCE_URL).toMatch(/^jdbc:postgresql:\/\/synergyflow-db-rw:5432\/synergyflow\?sslmode=verify-full&/);
         const backend = deployment(second).spec.template.spec.containers[0];
-        expect(backend.env.find((e: any) => e.name === "DB_PASSWORD").valueFrom.secretKeyRef).toEqual({ name: "synergyflow-db-app", key: "password" });
+        expect(containerSecretNames(deployment(second).spec.template.spec, backend)).toEqual(["synergyflow-db-app"]);
+        expect(deployment(second).spec.template.spec.volumes.find((v: any) => v.name === "spring-credentials").secret.items.map((i: any) => i.key)).toEqual(["username", "password"]);
         const ca = byType(second, "kubernetes:core/v1:ConfigMap").map((c) => c.inputs as any).find((c) => c.data?.["ca.crt"] && c.metadata.namespace === "synergyflow" && !c.metadata.name);
         expect(ca.data["ca.crt"]).toContain("DEDICATED");
     });

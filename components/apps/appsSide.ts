@@ -129,6 +129,7 @@ export class AppsSide extends pulumi.ComponentResource {
             `${name}-backend`,
             {
                 config: backend,
+                networkPolicies: config.networkPolicies,
                 namespace: backend.namespace,
                 datasourceConfigMapName: this.datasourceConfigMapName,
                 serverCaConfigMapName: serverCa.metadata.name,

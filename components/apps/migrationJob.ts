@@ -3,7 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../model/config";
 import { JobResult } from "../resources/jobResult";
-import { type MigrationJobKind, type MigrationTarget, migrationJobName, migrationJobSpec, migrationScripts, migrationScriptsConfigMap, sourceCaConfigMap } from "../build/migrationJob";
+import { type MigrationJobKind, type MigrationTarget, migrationJobName, migrationJobSpec, migrationNetworkPolicy, migrationScripts, migrationScriptsConfigMap, sourceCaConfigMap } from "../build/migrationJob";
 
 export interface MigrationJobArgs {
     config: StackConfig;
@@ -35,6 +35,11 @@ export class MigrationJob extends pulumi.ComponentResource {
         const jobName = migrationJobName(config, args.job, scripts);
         const scriptMap = new k8s.core.v1.ConfigMap(`${name}-scripts`, migrationScriptsConfigMap(config, jobName, scripts, args.labels), childOpts);
         const sourceCa = new k8s.core.v1.ConfigMap(`${name}-source-ca`, sourceCaConfigMap(config, args.sourceCaCertificate, args.labels), childOpts);
+        // Before the Job: its pod starts under the policy.
+        const manifest = pulumi.output(args.target).apply((target) => migrationNetworkPolicy(config, target, args.labels));
+        const policy = config.networkPolicies.jobs
+            ? [new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, { metadata: manifest.apply((m) => m.metadata as k8s.types.input.meta.v1.ObjectMeta), spec: manifest.apply((m) => m.spec as k8s.types.input.networking.v1.NetworkPolicySpec) }, childOpts)]
+            : [];
         const job = new k8s.batch.v1.Job(
             `${name}-job`,
             {
@@ -45,7 +50,7 @@ export class MigrationJob extends pulumi.ComponentResource {
                 ),
             },
             // Its name is fixed: a replacement (a new script, `--replace` after a failure) deletes the old one first.
-            { ...childOpts, dependsOn: args.dependsOn, deleteBeforeReplace: true },
+            { ...childOpts, dependsOn: [...args.dependsOn, ...policy], deleteBeforeReplace: true },
         );
         const clusters = { infra: config.infraCluster, apps: config.appsCluster };
         this.result = config.waitForControllers

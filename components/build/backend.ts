@@ -1,5 +1,5 @@
-// The SynergyFlow backend Deployment, built pure: datasource from the ConfigMap, credentials from the synced
-// Secret, a wait-for-db init container that proves the session is the owner with the tenant's search_path
+// The SynergyFlow backend Deployment, built pure: datasource from the ConfigMap, credentials as files of the synced
+// Secret (Spring Boot reads them as a config tree), a wait-for-db init container that proves the session is the owner with the tenant's search_path
 // through the pooler, and the pod template's credentials pair (login role @ Vault version) so a rotation rolls
 // the pods. The component (apps/backend.ts) only registers it.
 import type * as k8s from "@pulumi/kubernetes";
@@ -8,11 +8,22 @@ import type { BackendConfig } from "../model/config";
 import { SERVER_CA_DIR } from "../model/jdbc";
 import { POD_CREDENTIALS_ANNOTATION } from "../model/rotation";
 import { waitForDbEnv, waitForDbScript } from "../model/waitForDb";
+import { type CredentialFiles, credentialExports, credentialMount, credentialVolume, restrictedPsqlContainer } from "./psqlContainer";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "./securityContext";
 
-const APP_UID = 1000;
-/** uid of the postgres user in the alpine PostgreSQL image. */
-const PSQL_UID = 70;
+export const BACKEND_HTTP_PORT = 8080;
+/**
+ * Spring Boot's config tree (since 2.4): every file in the directory is a property named like the file. Imported
+ * through the environment, it ranks above the application's own application.yml and below OS environment
+ * variables; not `optional:`, so a missing directory stops the start instead of starting without credentials.
+ */
+export const SPRING_CREDENTIALS_DIR = "/etc/synergyflow-db/spring-credentials/";
+const WAIT_FOR_DB_CREDENTIALS_DIR = "/etc/synergyflow-db/db-credentials";
+// One psql query in a loop: a CPU limit costs nothing.
+const WAIT_FOR_DB_RESOURCES = { requests: { cpu: "10m", memory: "16Mi" }, limits: { cpu: "100m", memory: "64Mi" } };
+
+/** The pods' selector (the Deployment's and the backend NetworkPolicy's). */
+export const backendPodSelector = (labels: Record<string, string>) => ({ "app.kubernetes.io/name": labels["app.kubernetes.io/name"] ?? "", "app.kubernetes.io/component": "backend" });
 
 export interface BackendInputs {
     config: BackendConfig;
@@ -34,8 +45,6 @@ export interface BackendInputs {
 
 export function backendDeployment(inputs: BackendInputs): k8s.types.input.apps.v1.Deployment {
     const { config } = inputs;
-    const secretKeys: Record<string, string> = { [config.usernameEnv]: inputs.credentialKeys.username, [config.passwordEnv]: inputs.credentialKeys.password };
-    const fromSecret = (env: string) => ({ secretKeyRef: { name: inputs.credentialsSecretName, key: secretKeys[env] as string } });
     const probe = (path: string, failureThreshold: number) => ({
         httpGet: { path, port: "http" },
         periodSeconds: 10,
@@ -43,6 +52,7 @@ export function backendDeployment(inputs: BackendInputs): k8s.types.input.apps.v
         failureThreshold,
     });
     const serverCaMount = { name: "server-ca", mountPath: SERVER_CA_DIR, readOnly: true };
+    const dbCredentials: CredentialFiles = { volume: "db-credentials", dir: WAIT_FOR_DB_CREDENTIALS_DIR, secretName: inputs.credentialsSecretName, usernameKey: inputs.credentialKeys.username, passwordKey: inputs.credentialKeys.password };
     return {
         metadata: {
             name: config.deploymentName,
@@ -52,53 +62,56 @@ export function backendDeployment(inputs: BackendInputs): k8s.types.input.apps.v
         },
         spec: {
             replicas: inputs.replicas,
-            selector: { matchLabels: { "app.kubernetes.io/name": inputs.labels["app.kubernetes.io/name"] ?? "", "app.kubernetes.io/component": "backend" } },
+            selector: { matchLabels: backendPodSelector(inputs.labels) },
             // Surge is part of the connection budget: (replicas + maxSurge) x Hikari maximum pool.
             strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: config.maxSurge, maxUnavailable: config.maxUnavailable } },
             template: {
                 metadata: { labels: inputs.labels, annotations: { [POD_CREDENTIALS_ANNOTATION]: inputs.credentialsVersion } },
                 spec: {
                     automountServiceAccountToken: false,
-                    securityContext: restrictedPodSecurityContext(APP_UID),
+                    securityContext: restrictedPodSecurityContext(config.runAsUser),
                     initContainers: [
-                        {
+                        restrictedPsqlContainer({
                             name: "wait-for-db",
                             image: config.waitForDbImage,
                             command: ["sh", "-c", waitForDbScript(config.waitForDbAttempts)],
                             envFrom: [{ configMapRef: { name: inputs.datasourceConfigMapName } }],
-                            env: [
-                                ...waitForDbEnv(inputs.expectedSession),
-                                { name: "PGUSER", valueFrom: fromSecret(config.usernameEnv) },
-                                { name: "PGPASSWORD", valueFrom: fromSecret(config.passwordEnv) },
-                            ],
-                            securityContext: { ...restrictedContainerSecurityContext, runAsUser: PSQL_UID, runAsGroup: PSQL_UID },
-                            volumeMounts: [serverCaMount],
-                            resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "64Mi" } },
-                        },
+                            env: waitForDbEnv(inputs.expectedSession),
+                            credentials: credentialExports(dbCredentials),
+                            volumeMounts: [serverCaMount, credentialMount(dbCredentials)],
+                            resources: WAIT_FOR_DB_RESOURCES,
+                        }),
                     ],
                     containers: [
                         {
                             name: "backend",
                             image: config.image,
-                            ports: [{ name: "http", containerPort: 8080 }],
+                            ports: [{ name: "http", containerPort: BACKEND_HTTP_PORT }],
                             envFrom: [{ configMapRef: { name: inputs.datasourceConfigMapName } }],
-                            env: [
-                                { name: config.usernameEnv, valueFrom: fromSecret(config.usernameEnv) },
-                                { name: config.passwordEnv, valueFrom: fromSecret(config.passwordEnv) },
-                                { name: "SPRING_DATASOURCE_USERNAME", valueFrom: fromSecret(config.usernameEnv) },
-                                { name: "SPRING_DATASOURCE_PASSWORD", valueFrom: fromSecret(config.passwordEnv) },
-                            ],
+                            env: [{ name: "SPRING_CONFIG_IMPORT", value: `configtree:${SPRING_CREDENTIALS_DIR}` }],
                             livenessProbe: probe("/actuator/health/liveness", 3),
                             readinessProbe: probe("/actuator/health/readiness", 3),
                             startupProbe: probe("/actuator/health/liveness", 30),
                             resources: config.resources,
                             securityContext: restrictedContainerSecurityContext,
-                            volumeMounts: [{ name: "tmp", mountPath: "/tmp" }, serverCaMount],
+                            volumeMounts: [{ name: "tmp", mountPath: "/tmp" }, serverCaMount, { name: "spring-credentials", mountPath: SPRING_CREDENTIALS_DIR, readOnly: true }],
                         },
                     ],
                     volumes: [
                         { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
                         { name: "server-ca", configMap: { name: inputs.serverCaConfigMapName } },
+                        credentialVolume(dbCredentials),
+                        {
+                            name: "spring-credentials",
+                            secret: {
+                                secretName: inputs.credentialsSecretName,
+                                items: [
+                                    { key: inputs.credentialKeys.username, path: "spring.datasource.username" },
+                                    { key: inputs.credentialKeys.password, path: "spring.datasource.password" },
+                                ],
+                                defaultMode: 0o440,
+                            },
+                        },
                     ],
                 },
             },

@@ -5,14 +5,18 @@
 import { createHash } from "node:crypto";
 import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
-import type { StackConfig } from "../model/config";
+import { knownPoolerAddress, type StackConfig } from "../model/config";
 import { SERVER_CA_DIR } from "../model/jdbc";
 import { sourceHost } from "../model/migration/phases";
 import { copyScript, fingerprintSql, rollbackScript } from "../model/migration/scripts";
-import { libpqEnv, restrictedPsqlContainer } from "./psqlContainer";
-import { POSTGRES_UID, restrictedJobPod } from "./securityContext";
+import { isIpAddress } from "../model/parsers";
+import { addressPeer, jobNetworkPolicy } from "./networkPolicy";
+import { type CredentialFiles, credentialExports, credentialMount, credentialVolume, libpqEnv, restrictedPsqlContainer } from "./psqlContainer";
+import { restrictedJobPod } from "./securityContext";
 
 const SOURCE_CA_DIR = "/etc/synergyflow-db/source-ca";
+/** The PostgreSQL port on a CNPG Cluster's instance pods. */
+const POSTGRES_PORT = 5432;
 
 export type MigrationJobKind = "copy" | "rollback";
 
@@ -40,8 +44,8 @@ export function migrationScripts(config: StackConfig, job: MigrationJobKind): Re
  * (replaceTarget and the deadline too, which the script does not show).
  */
 export function migrationJobName(config: StackConfig, job: MigrationJobKind, scripts: Record<string, string>): string {
-    const { image, source, replaceTarget, timeoutSeconds, extensions } = config.migration!;
-    const hash = createHash("sha256").update(JSON.stringify({ image, source, replaceTarget, timeoutSeconds, extensions, scripts })).digest("hex").slice(0, 8);
+    const { image, source, replaceTarget, timeoutSeconds, extensions, runAsUser, resources } = config.migration!;
+    const hash = createHash("sha256").update(JSON.stringify({ image, source, replaceTarget, timeoutSeconds, extensions, runAsUser, resources, scripts })).digest("hex").slice(0, 8);
     return `${config.tenant.appName}-db-${job}-${hash}`;
 }
 
@@ -64,18 +68,49 @@ export interface MigrationJobInputs {
     labels: Record<string, string>;
 }
 
+/** The Job's pods: their own component, so that neither the backend's policy nor theirs selects the other's pods. */
+export const migrationPodLabels = (labels: Record<string, string>) => ({ ...labels, "app.kubernetes.io/component": "migration" });
+
+/** One policy for the copy and rollback Jobs' pods (fixed name: the Jobs' names change with every setting). */
+export const migrationNetworkPolicyName = (config: StackConfig) => `${config.tenant.appName}-db-migration`;
+
+/**
+ * The Job's pods reach the tenant database (the pooler's address), the source (its Cluster's pods, or its
+ * address) and DNS, nothing else; nothing reaches them. A DNS name cannot be in a policy: migration.egressCidrs
+ * stands for it (the config check requires it then).
+ */
+export function migrationNetworkPolicy(config: StackConfig, target: MigrationTarget, labels: Record<string, string>): k8s.types.input.networking.v1.NetworkPolicy {
+    const { source, egressCidrs } = config.migration!;
+    const extra = egressCidrs.map(addressPeer);
+    const poolerAddress = isIpAddress(target.host) ? target.host : knownPoolerAddress(config.pooler);
+    const tcp = (port: number) => [{ protocol: "TCP", port }];
+    const toSource =
+        source.clusterName !== undefined
+            ? { to: [{ podSelector: { matchLabels: { "cnpg.io/cluster": source.clusterName } } }], ports: tcp(POSTGRES_PORT) }
+            : { to: [...(source.host !== undefined && isIpAddress(source.host) ? [addressPeer(source.host)] : []), ...extra], ports: tcp(source.port) };
+    return jobNetworkPolicy({
+        name: migrationNetworkPolicyName(config),
+        namespace: config.backend.namespace,
+        labels,
+        podSelector: migrationPodLabels(labels),
+        egress: [{ to: [...(poolerAddress ? [addressPeer(poolerAddress)] : []), ...extra], ports: tcp(target.port) }, toSource],
+        config: config.networkPolicies,
+    });
+}
+
 export function migrationJobSpec(inputs: MigrationJobInputs): k8s.types.input.batch.v1.JobSpec {
     const { config, job, target } = inputs;
     const migration = config.migration!;
     const { backend, tenant } = config;
-    const fromSecret = (secret: string, key: string) => ({ valueFrom: { secretKeyRef: { name: secret, key } } });
+    const sourceFiles: CredentialFiles = { volume: "source-credentials", dir: "/credentials/source", secretName: migration.source.secretName, usernameKey: "username", passwordKey: "password" };
+    const targetFiles: CredentialFiles = { volume: "target-credentials", dir: "/credentials/target", secretName: backend.credentialsSecretName, usernameKey: backend.usernameEnv, passwordKey: backend.passwordEnv };
     return {
         // Never retried on its own: a failed copy leaves the source writable and says what to run.
         backoffLimit: 0,
         activeDeadlineSeconds: migration.timeoutSeconds,
         template: {
-            metadata: { labels: inputs.labels },
-            spec: restrictedJobPod(POSTGRES_UID, {
+            metadata: { labels: migrationPodLabels(inputs.labels) },
+            spec: restrictedJobPod(migration.runAsUser, {
                 containers: [
                     restrictedPsqlContainer({
                         name: job,
@@ -85,8 +120,6 @@ export function migrationJobSpec(inputs: MigrationJobInputs): k8s.types.input.ba
                             { name: "SOURCE_HOST", value: sourceHost(migration.source) },
                             { name: "SOURCE_PORT", value: String(migration.source.port) },
                             { name: "SOURCE_DATABASE", value: migration.source.database },
-                            { name: "SOURCE_USER", ...fromSecret(migration.source.secretName, "username") },
-                            { name: "SOURCE_PASSWORD", ...fromSecret(migration.source.secretName, "password") },
                             { name: "SOURCE_SSLMODE", value: "verify-full" },
                             { name: "SOURCE_SSLROOTCERT", value: `${SOURCE_CA_DIR}/ca.crt` },
                             { name: "REPLACE_TARGET", value: String(migration.replaceTarget) },
@@ -97,17 +130,19 @@ export function migrationJobSpec(inputs: MigrationJobInputs): k8s.types.input.ba
                                 sslMode: target.sslMode,
                                 sslRootCert: `${SERVER_CA_DIR}/ca.crt`,
                                 appName: `${tenant.appName}-db-${job}`,
-                                credentials: { secretName: backend.credentialsSecretName, usernameKey: backend.usernameEnv, passwordKey: backend.passwordEnv },
                             }),
                         ],
+                        credentials: { ...credentialExports(sourceFiles, "SOURCE_USER", "SOURCE_PASSWORD"), ...credentialExports(targetFiles) },
                         // The script writes its JSON result to the termination log; on failure the log's end says why.
                         reportsResult: true,
-                        resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "1Gi" } },
+                        resources: migration.resources,
                         volumeMounts: [
                             { name: "scripts", mountPath: "/migration", readOnly: true },
                             { name: "server-ca", mountPath: SERVER_CA_DIR, readOnly: true },
                             { name: "source-ca", mountPath: SOURCE_CA_DIR, readOnly: true },
                             { name: "tmp", mountPath: "/tmp" },
+                            credentialMount(sourceFiles),
+                            credentialMount(targetFiles),
                         ],
                     }),
                 ],
@@ -116,6 +151,8 @@ export function migrationJobSpec(inputs: MigrationJobInputs): k8s.types.input.ba
                     { name: "server-ca", configMap: { name: inputs.serverCaConfigMapName } },
                     { name: "source-ca", configMap: { name: inputs.sourceCaConfigMapName } },
                     { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
+                    credentialVolume(sourceFiles),
+                    credentialVolume(targetFiles),
                 ],
             }),
         },

@@ -13,9 +13,6 @@ export const restrictedContainerSecurityContext: k8s.types.input.core.v1.Securit
     seccompProfile: { type: "RuntimeDefault" },
 };
 
-/** uid of the postgres user in CNPG's PostgreSQL images (the Jobs that run psql). */
-export const POSTGRES_UID = 26;
-
 /** A Job's pod that runs once, without the API token, as `uid` under the restricted profile. */
 export function restrictedJobPod(uid: number, spec: k8s.types.input.core.v1.PodSpec): k8s.types.input.core.v1.PodSpec {
     return { restartPolicy: "Never", automountServiceAccountToken: false, securityContext: restrictedPodSecurityContext(uid), ...spec };

@@ -4,11 +4,13 @@
 // SQL text is a new Job).
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { type BootstrapInputs, bootstrapJob, bootstrapSqlConfigMap } from "../build/bootstrapJob";
+import { type BootstrapInputs, bootstrapJob, bootstrapNetworkPolicy, bootstrapSqlConfigMap } from "../build/bootstrapJob";
+import type { NetworkPoliciesConfig } from "../model/config";
 import { bootstrapSqlText } from "../model/bootstrapSql";
 import { bootstrapObjectNames } from "../model/names";
 
 export interface BootstrapJobArgs extends BootstrapInputs {
+    networkPolicies: NetworkPoliciesConfig;
     provider: k8s.Provider;
     dependsOn: pulumi.Resource[];
 }
@@ -21,7 +23,12 @@ export class BootstrapJob extends pulumi.ComponentResource {
         const childOpts = { parent: this, provider: args.provider };
         const names = bootstrapObjectNames(args.jobName, args.image, bootstrapSqlText(args.sql));
         const script = new k8s.core.v1.ConfigMap(`${name}-sql`, bootstrapSqlConfigMap(args, names.configMap), childOpts);
-        this.job = new k8s.batch.v1.Job(`${name}-job`, bootstrapJob(args, names.job, script.metadata.name), { ...childOpts, dependsOn: args.dependsOn });
+        // Before the Job: its pods start under the policy. Named after the Job's base name: it selects every run.
+        const policy = args.networkPolicies.jobs ? [new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, bootstrapNetworkPolicy(args, args.networkPolicies), childOpts)] : [];
+        // The name follows the SQL and the image only; a new pod shape under the same name (a program upgrade) is a
+        // replacement, which must delete the finished Job first (a create would meet the old name). The SQL is
+        // idempotent: running it again is harmless.
+        this.job = new k8s.batch.v1.Job(`${name}-job`, bootstrapJob(args, names.job, script.metadata.name), { ...childOpts, dependsOn: [...args.dependsOn, ...policy], deleteBeforeReplace: true });
         this.registerOutputs({ jobName: this.job.metadata.name });
     }
 }

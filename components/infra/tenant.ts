@@ -199,6 +199,8 @@ export class InfraTenant extends pulumi.ComponentResource {
                     loginRoleSecrets: CREDENTIAL_SLOTS.map((slot) => logins[slot].passwordSecretName),
                     caSecretName: platform.caSecretName,
                     image: pooler.bootstrapImage,
+                    runAsUser: pooler.bootstrapRunAsUser,
+                    networkPolicies: config.networkPolicies,
                     sql: renderBootstrapSql(bootstrapSqlArgs(config)),
                     labels,
                     waitForCompletion: config.waitForControllers,

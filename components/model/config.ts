@@ -47,6 +47,24 @@ const labelSelector = z
     .record(z.string().regex(labelKey, "must be a Kubernetes label key such as kubernetes.io/metadata.name"), z.string().regex(labelValue, "must be a Kubernetes label value (at most 63 characters of A-Z a-z 0-9 - _ .)"))
     .refine((labels) => Object.keys(labels).length > 0, "must name at least one label: an empty selector would admit every namespace");
 
+// A container image: name[:tag], pinned with @sha256:<64 hex> (a digest is immutable: the node runs exactly what
+// was reviewed). A malformed digest would only fail at pull time, on the node; refuse it here.
+const IMAGE_NAME = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/;
+export function imageProblem(text: string): string | undefined {
+    const at = text.indexOf("@");
+    const name = at < 0 ? text : text.slice(0, at);
+    if (!IMAGE_NAME.test(name)) return "must be an image reference such as registry.example.internal/team/app:1.0 (lowercase repository, optional :tag)";
+    if (at >= 0 && !/^sha256:[0-9a-f]{64}$/.test(text.slice(at + 1))) return "has a malformed digest: pin as <name>[:tag]@sha256:<64 lowercase hex digits>";
+    return undefined;
+}
+export const isDigestPinned = (image: string) => image.includes("@sha256:");
+const image = (defaultRef: string) => parsed(imageProblem).default(defaultRef);
+// The uid a pod runs as. Non-root is enforced (runAsNonRoot); 10000 and above stays clear of the node's own users
+// (what scanners ask, CKV_K8S_40); lower values are accepted for images that need theirs.
+const uid = z.number().int("must be an integer").min(1, "must be >= 1: the pods run as non-root").max(2147483647, "must be at most 2147483647");
+export const DEFAULT_POD_UID = 10001;
+const port = z.number().int("must be an integer").min(1, "must be a port from 1 to 65535").max(65535, "must be a port from 1 to 65535");
+
 const clusterAccess = (defaultContext: string) =>
     z.strictObject({
         context: z.string().min(1, "must not be empty").default(defaultContext),
@@ -119,7 +137,9 @@ export const configSchema = z.strictObject({
             authSecretName: k8sName.default("synergyflow-pooler-auth"),
             authFunctionSchema: pgIdentifier.default("synergyflow_pooler_auth"),
             bootstrapJobName: k8sName.default("synergyflow-db-bootstrap"),
-            bootstrapImage: z.string().min(1).default("ghcr.io/cloudnative-pg/postgresql:16.8"),
+            bootstrapImage: image("ghcr.io/cloudnative-pg/postgresql:16.8"),
+            // psql runs as any uid once PGUSER is set: the image's postgres user (26) is not needed.
+            bootstrapRunAsUser: uid.default(DEFAULT_POD_UID),
             exposure: z
                 .strictObject({
                     mode: z.enum(["loadBalancer", "clusterMesh", "external"]).default("loadBalancer"),
@@ -168,7 +188,9 @@ export const configSchema = z.strictObject({
             namespaceMode: z.enum(["create", "patch"]).default("patch"),
             podSecurityLevel: z.enum(["baseline", "restricted"]).default("baseline"),
             deploymentName: k8sName.default("synergyflow-backend"),
-            image: z.string().min(1).default("registry.example.internal/synergyflow/backend:1.0.0"),
+            image: image("registry.example.internal/synergyflow/backend:1.0.0"),
+            // The backend pod's uid (wait-for-db included): the image must run as it (a JVM needs no passwd entry).
+            runAsUser: uid.default(DEFAULT_POD_UID),
             replicas: positiveInt.default(3),
             maxSurge: nonNegativeInt.default(1),
             maxUnavailable: nonNegativeInt.default(0),
@@ -186,8 +208,30 @@ export const configSchema = z.strictObject({
             credentialsSecretName: k8sName.default("synergyflow-db-credentials"),
             usernameEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name").default("DB_USERNAME"),
             passwordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name").default("DB_PASSWORD"),
-            waitForDbImage: z.string().min(1).default("postgres:16.8-alpine"),
+            waitForDbImage: image("postgres:16.8-alpine"),
             waitForDbAttempts: positiveInt.default(30),
+        })
+        .prefault({}),
+    // The pods' NetworkPolicies: the Jobs' egress (bootstrap, migration) and the backend's ingress.
+    networkPolicies: z
+        .strictObject({
+            // Each Job's pods may reach only their database(s) and DNS, and accept nothing.
+            jobs: z.boolean().default(true),
+            // ingress: a policy that selects the backend and limits what reaches it, with no egress rule, so its
+            // other egress (Kafka, OPA, ...) is untouched; none: no policy.
+            backend: z
+                .strictObject({
+                    mode: z.enum(["ingress", "none"]).default("ingress"),
+                    name: k8sName.default("synergyflow-backend"),
+                    // Namespaces admitted to the backend's http port; [] = any source (only the port is limited).
+                    ingressFrom: z.array(labelSelector).default([]),
+                    // Other ports of the backend pod that must stay reachable (a sidecar's, JMX, ...).
+                    extraPorts: z.array(port).default([]),
+                })
+                .prefault({}),
+            // Where the cluster DNS runs (both clusters): the Jobs resolve the -rw Services' names through it.
+            dnsNamespaceSelector: labelSelector.default({ "kubernetes.io/metadata.name": "kube-system" }),
+            dnsPodSelector: labelSelector.default({ "k8s-app": "kube-dns" }),
         })
         .prefault({}),
     // false on test clusters without CNPG/ESO controllers or kubelets: do not wait for Ready/Complete.
@@ -218,7 +262,14 @@ export const configSchema = z.strictObject({
             // or "platform" (created there beforehand); checked at preview and by the copy (migration/extensions.ts).
             extensions: z.record(z.string().regex(/^[a-z0-9_-]+$/, "must be an extension name (a-z, 0-9, '_', '-')").max(63), z.enum(["copy", "platform"])).default({}),
             // pg_dump and psql: at least the source's major version (16.6).
-            image: z.string().min(1).default("ghcr.io/cloudnative-pg/postgresql:16.8"),
+            image: image("ghcr.io/cloudnative-pg/postgresql:16.8"),
+            runAsUser: uid.default(DEFAULT_POD_UID),
+            // A CPU limit keeps the copy from starving the node's other pods; the backend is stopped meanwhile, so
+            // a low one lengthens the outage: size it to the node.
+            resources: resources.default({ requests: { cpu: "250m", memory: "256Mi" }, limits: { cpu: "2", memory: "1Gi" } }),
+            // Where the Job's NetworkPolicy lets it connect when the pooler's or the source's address is a DNS
+            // name (a policy holds addresses, not names): the CIDRs those names resolve to.
+            egressCidrs: z.array(cidr).default([]),
             timeoutSeconds: positiveInt.default(3600),
         })
         .optional(),
@@ -234,10 +285,19 @@ export type StackConfig = z.infer<typeof configSchema>;
 export type PoolerConfig = StackConfig["pooler"];
 export type BackendConfig = StackConfig["backend"];
 export type SharedClusterConfig = StackConfig["sharedCluster"];
+export type NetworkPoliciesConfig = StackConfig["networkPolicies"];
 
 export const CONFIG_KEYS = Object.keys(configSchema.shape) as (keyof StackConfig)[];
 
 import { ConfigError, type Problem } from "./problem";
+
+/** The pooler's address as the apps cluster reaches it, when it is an IP address (a NetworkPolicy can name it). */
+export function knownPoolerAddress(pooler: PoolerConfig): string | undefined {
+    const { exposure } = pooler;
+    if (exposure.mode === "loadBalancer" && exposure.loadBalancerIP) return exposure.loadBalancerIP;
+    if (exposure.mode !== "clusterMesh" && exposure.host !== undefined && isIpAddress(exposure.host)) return exposure.host;
+    return undefined;
+}
 export { ConfigError };
 
 function valueAt(root: unknown, path: PropertyKey[]): unknown {
@@ -437,6 +497,18 @@ function crossKeyProblems(config: StackConfig): Problem[] {
     const source = config.migration?.source;
     if (source && (source.clusterName === undefined) === (source.host === undefined)) {
         problems.push({ key: `migration.source`, message: `must name either clusterName (the dedicated Cluster in ${backend.namespace}) or host, not ${source.clusterName ? "both" : "neither"}` });
+    }
+    if (config.migration && config.networkPolicies.jobs && config.migration.egressCidrs.length === 0) {
+        const names = [
+            ...(knownPoolerAddress(pooler) === undefined ? [`the pooler's (${pooler.exposure.host ?? `${pooler.name}.${sharedCluster.namespace}.svc.cluster.local`})`] : []),
+            ...(source?.host !== undefined && !isIpAddress(source.host) ? [`the source's (${source.host})`] : []),
+        ];
+        if (names.length > 0) {
+            problems.push({
+                key: `migration.egressCidrs`,
+                message: `[] leaves the migration Job's NetworkPolicy nowhere to send ${names.join(" and ")} traffic: a NetworkPolicy holds addresses, not DNS names; list the CIDRs they resolve to, or set networkPolicies.jobs false`,
+            });
+        }
     }
     if (source?.host !== undefined && source.caSecretName === undefined) {
         problems.push({ key: `migration.source.caSecretName`, message: `(missing) is required with migration.source.host: the copy verifies the source's certificate (verify-full)` });

@@ -18,6 +18,7 @@ export interface PlannedObject {
 
 const CNPG = "postgresql.cnpg.io/v1";
 const ESO = "external-secrets.io/v1";
+const NETPOL = "networking.k8s.io/v1";
 
 /** The roles the program declares on the shared cluster (the tenant's, and the pooler auth role in vault mode). */
 export function ourRoleNames(config: StackConfig): string[] {
@@ -36,7 +37,7 @@ export function plannedObjects(config: StackConfig): PlannedObject[] {
         infra(CNPG, "Pooler", pooler.name, "pooler.name");
         infra("v1", "Service", pooler.name, "pooler.name", { apiVersion: CNPG, kind: "Pooler", name: pooler.name });
         infra("policy/v1", "PodDisruptionBudget", pooler.podDisruptionBudgetName, "pooler.podDisruptionBudgetName");
-        if (pooler.exposure.mode !== "external" || pooler.podMonitor) infra("networking.k8s.io/v1", "NetworkPolicy", pooler.exposure.networkPolicyName, "pooler.exposure.networkPolicyName");
+        if (pooler.exposure.mode !== "external" || pooler.podMonitor) infra(NETPOL, "NetworkPolicy", pooler.exposure.networkPolicyName, "pooler.exposure.networkPolicyName");
         if (pooler.podMonitor) {
             infra("monitoring.coreos.com/v1", "PodMonitor", pooler.name, "pooler.name");
             infra("monitoring.coreos.com/v1", "PrometheusRule", pooler.name, "pooler.name");
@@ -55,10 +56,14 @@ export function plannedObjects(config: StackConfig): PlannedObject[] {
         const names = bootstrapObjectNames(pooler.bootstrapJobName, pooler.bootstrapImage, bootstrapSqlText(renderBootstrapSql(bootstrapSqlArgs(config))));
         infra("batch/v1", "Job", names.job, "pooler.bootstrapJobName");
         infra("v1", "ConfigMap", names.configMap, "pooler.bootstrapJobName");
+        if (config.networkPolicies.jobs) infra(NETPOL, "NetworkPolicy", pooler.bootstrapJobName, "pooler.bootstrapJobName");
     }
     apps(ESO, "ExternalSecret", backend.namespace, backend.credentialsSecretName, "backend.credentialsSecretName");
     apps("v1", "Secret", backend.namespace, backend.credentialsSecretName, "backend.credentialsSecretName", { apiVersion: ESO, kind: "ExternalSecret", name: backend.credentialsSecretName });
     apps("apps/v1", "Deployment", backend.namespace, backend.deploymentName, "backend.deploymentName");
+    if (config.networkPolicies.backend.mode === "ingress") apps(NETPOL, "NetworkPolicy", backend.namespace, config.networkPolicies.backend.name, "networkPolicies.backend.name");
+    // build/migrationJob.ts migrationNetworkPolicyName (model/ does not import the builders).
+    if (config.migration && config.networkPolicies.jobs) apps(NETPOL, "NetworkPolicy", backend.namespace, `${tenant.appName}-db-migration`, "tenant.appName");
     if (config.migration) apps("v1", "ConfigMap", backend.namespace, migrationRecordName(config), "migration.phase");
     if (pooler.exposure.mode === "clusterMesh") apps("v1", "Service", sharedCluster.namespace, pooler.name, "pooler.name");
     return objects;
