@@ -134,6 +134,7 @@ describe("evidence waits", () => {
     test("only a changed wait is a change: no-change runs do not poll", async () => {
         const provider = evidenceProvider(() => fakeReader(() => []), 20);
         expect((await provider.diff!("id", state, state)).changes).toBe(false);
+        expect((await provider.diff!("id", state, { ...state, timeoutSeconds: 6 })).changes).toBe(false);
         expect((await provider.diff!("id", state, { ...state, waits: [{ ...(waits[0] as EvidenceWait & { kind: "secretSynced" }), credentials: "synergyflow_app_b@5" }] })).changes).toBe(true);
     });
 });

@@ -51,8 +51,9 @@ export function evidenceProvider(connect: (clusters: Record<ClusterSide, KubeAcc
         async create(inputs: EvidenceState) {
             return { id: inputs.step, outs: await await_(inputs) };
         },
+        // Only new evidence to wait for is a change: a new timeout (evidenceTimeoutSeconds) alone needs no wait.
         async diff(_id: string, olds: EvidenceState, news: EvidenceState) {
-            return { changes: JSON.stringify(olds.waits) !== JSON.stringify(news.waits) || olds.timeoutSeconds !== news.timeoutSeconds };
+            return { changes: JSON.stringify(olds.waits) !== JSON.stringify(news.waits) };
         },
         async update(_id: string, _olds: EvidenceState, news: EvidenceState) {
             return { outs: await await_(news) };
