@@ -609,7 +609,7 @@ async function main(): Promise<number> {
             assert(up.summary.result === "succeeded", `up: ${up.summary.result}`);
             const roles = ((await kubeRequest(infraServer, "GET", DATABASE_ROLES)).items as any[]).map((r) => `${r.spec.name}:${r.spec.login}:${r.spec.connectionLimit}`);
             const limit = config.tenant.connectionLimit;
-            assert(JSON.stringify(roles.sort()) === JSON.stringify([`${config.tenant.roleName}:false:0`, `${logins.a.roleName}:true:${limit}`, `${logins.b.roleName}:true:${limit}`]), `DatabaseRoles: ${roles.join(", ")}`);
+            assert(JSON.stringify(roles.sort()) === JSON.stringify([`${config.tenant.roleName}:false:-1`, `${logins.a.roleName}:true:${limit}`, `${logins.b.roleName}:true:${limit}`]), `DatabaseRoles: ${roles.join(", ")}`);
             assert(JSON.stringify((await kubeRequest(infraServer, "GET", CLUSTER)).spec) === clusterBefore, "the shared Cluster changed");
             await stack.up({ expectNoChanges: true, onOutput });
         });
