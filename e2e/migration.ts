@@ -10,6 +10,7 @@ import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { Stack } from "@pulumi/pulumi/automation";
 import type { StackConfig } from "../components/model/config";
+import { containerSecretNames } from "../components/build/psqlContainer";
 import { migrationRecordName } from "../components/model/migration/phases";
 import { assert, check, until } from "./checks";
 import { PLAYED_EXIT_CODE, PLAYED_TERMINATION_MESSAGE } from "./controllers";
@@ -51,7 +52,8 @@ export async function migrationChecks(ctx: MigrationContext): Promise<void> {
         const byName = (name?: string) => configMaps.find((c) => c.metadata.name === name);
         const datasourceName = pod.containers[0].envFrom?.find((e: any) => e.configMapRef)?.configMapRef.name;
         const caName = (pod.volumes as any[]).map((v) => v.configMap?.name).find((n) => byName(n)?.data?.["ca.crt"]);
-        const secrets = new Set<string>([...pod.containers, ...(pod.initContainers ?? [])].flatMap((c: any) => c.env ?? []).map((e: any) => e.valueFrom?.secretKeyRef?.name).filter(Boolean));
+        // Credentials reach the pods as mounted files (the Secrets behind the volumes) or Secret references.
+        const secrets = new Set<string>([...pod.containers, ...(pod.initContainers ?? [])].flatMap((c: any) => containerSecretNames(pod, c)));
         return {
             spec: backend.spec,
             replicas: backend.spec.replicas as number,
@@ -117,7 +119,10 @@ export async function migrationChecks(ctx: MigrationContext): Promise<void> {
         const container = pod.spec.containers[0];
         assert(pod.spec.automountServiceAccountToken === false && pod.spec.securityContext?.runAsNonRoot === true, "the Job's pod mounts the API token or may run as root");
         const env = container.env as any[];
-        for (const name of ["SOURCE_PASSWORD", "PGPASSWORD", "SOURCE_USER", "PGUSER"]) assert(env.find((e) => e.name === name)?.valueFrom?.secretKeyRef, `${name} is not read from a Secret`);
+        // The credentials are files from the two Secrets, never in the pod spec's environment.
+        for (const name of ["SOURCE_PASSWORD", "PGPASSWORD", "SOURCE_USER", "PGUSER"]) assert(!env.some((e) => e.name === name), `${name} is in the container's environment, not read from a mounted Secret`);
+        const mounted = containerSecretNames(pod.spec, container);
+        for (const secret of [config.migration!.source.secretName, config.backend.credentialsSecretName]) assert(mounted.includes(secret), `the Job does not mount Secret ${secret} (it mounts ${mounted.join(", ")})`);
         assert(!JSON.stringify(pod).includes(sourcePassword), "the source's password is in the pod spec");
         assert(env.find((e) => e.name === "SOURCE_HOST")?.value === `${SOURCE_CLUSTER}-rw` && env.find((e) => e.name === "SOURCE_SSLMODE")?.value === "verify-full", "the source is not reached at its -rw Service with verify-full");
         const job = await kubeRequest(apps, "GET", `/apis/batch/v1/namespaces/${ns}/jobs/${pod.metadata.labels["job-name"]}`);
