@@ -5,59 +5,24 @@
 // plugins cannot be built here, so the test's credential factory generates each password and writes it into
 // OpenBao at the key the program names (HTTP API); OpenBao -> ESO -> Secret then runs for real, and everything
 // else is the program's own code path. Prints one line per check and a closing "N passed, M failed".
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
-import * as pulumi from "@pulumi/pulumi";
-import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
-import YAML from "yaml";
-import type { CredentialFactory } from "../components/infra/vaultCredential";
-import { loadStackConfig, runSynergyflowDb, stackLiveReader } from "../components/program";
-import { readDumpFolder } from "../components/live/kubeObjects";
-import { crdDirectory } from "../conformance/crdSchemas";
-import { type CnpgOperator, cnpgCrds, cnpgOperatorDir, playPasswordStatus, startCnpgOperator } from "./cnpgOperator";
-import { CREDENTIALS_ANNOTATION, credentialsVersion, loginCredentials } from "../components/model/rotation";
+import { cnpgCrds, startCnpgOperator } from "./cnpgOperator";
+import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import { CREDENTIALS_ANNOTATION, credentialsVersion } from "../components/model/rotation";
 import { ClusterRolePatch } from "../components/resources/clusterRolePatch";
 import { applicationRoleFields } from "../components/model/roles";
+import { startEnvironment } from "./environment";
 import { migrationChecks } from "./migration";
 import { rotationChecks } from "./rotation";
-import { findControllers, type RunningController, startExternalSecrets, startWorkloads } from "./controllers";
-import { type ApiServer, findToolchain, kubeRequest, startApiServer, writeKubeconfig } from "./controlPlane";
-import { assert, check, failureOf, results, skip, skipped, until } from "./checks";
-import { type OpenBao, startOpenBao } from "./openbao";
+import { findControllers, type RunningController } from "./controllers";
+import { type ApiServer, findToolchain, kubeRequest } from "./controlPlane";
+import { assert, check, results, skip, skipped, until } from "./checks";
+import type { OpenBao } from "./openbao";
 
 const ROOT = path.join(__dirname, "..");
-
-/** The fixture's objects of one cluster side, Lists flattened, status and server fields dropped. */
-function platformObjects(side: "infra" | "apps"): any[] {
-    return (readDumpFolder(path.join(ROOT, "fixtures/live/prod", side)) as any[]).map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}), ...(o.metadata.labels ? { labels: o.metadata.labels } : {}) }, ...(o.spec ? { spec: o.spec } : {}), ...(o.data ? { data: o.data, type: o.type } : {}) }));
-}
-
-const plural: Record<string, string> = { Cluster: "clusters", Pooler: "poolers", PodDisruptionBudget: "poddisruptionbudgets", Secret: "secrets", ClusterSecretStore: "clustersecretstores", Namespace: "namespaces" };
-function objectPath(o: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }): string {
-    const base = o.apiVersion.includes("/") ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`;
-    return `${base}${o.metadata.namespace ? `/namespaces/${o.metadata.namespace}` : ""}/${plural[o.kind]}/${o.metadata.name}`;
-}
-
-/** Which of these loopback ports something already listens on. */
-async function portsInUse(ports: number[]): Promise<number[]> {
-    const inUse = await Promise.all(
-        ports.map(
-            (port) =>
-                new Promise<boolean>((resolve) => {
-                    const socket = net.connect({ host: "127.0.0.1", port }, () => {
-                        socket.end();
-                        resolve(true);
-                    });
-                    socket.on("error", () => resolve(false));
-                }),
-        ),
-    );
-    return ports.filter((_, i) => inUse[i]);
-}
 
 async function main(): Promise<number> {
     const { toolchain, missing } = findToolchain();
@@ -94,208 +59,9 @@ async function main(): Promise<number> {
         });
     }
     try {
-        // A server left listening by an earlier, killed run would make this one fail obscurely: say which.
-        const busy = await portsInUse([23790, 23791, 16443, 23890, 23891, 26443, 18200, 19443, 19444]);
-        if (busy.length > 0) throw new Error(`127.0.0.1 port${busy.length > 1 ? "s" : ""} ${busy.join(", ")} already in use (a server left by an earlier run?): stop it (ss -ltnp shows the process) and re-run`);
-        servers.push(await startApiServer("infra", toolchain, work, 23790, 16443));
-        servers.push(await startApiServer("apps", toolchain, work, 23890, 26443));
-        const kubeconfig = path.join(work, "kubeconfig");
-        writeKubeconfig(kubeconfig, servers);
-        const [infraServer, appsServer] = servers as [ApiServer, ApiServer];
-        const CLUSTER = "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/clusters/shared-postgres";
-        const POOLER = "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/poolers/synergyflow-pgbouncer";
-        const JSON_PATCH = "application/json-patch+json";
-
-        // CRDs: CNPG's (the running operator's own when it runs, else the shared folder's) in infra, ESO's in both
-        // (ESO's own when it runs); DatabaseRole (CNPG >= 1.30) from the shared folder.
-        const toolchainDir = path.dirname(toolchain.bin);
-        const operatorDirs = { "v1.27.4": cnpgOperatorDir(toolchainDir, "v1.27.4"), "v1.30.0": cnpgOperatorDir(toolchainDir, "v1.30.0") };
-        for (const [version, dir] of Object.entries(operatorDirs)) if (!dir) console.log(`missing: CloudNativePG operator ${version} (e2e/toolchain/build-cnpg-operator.sh ${version}): the checks that need it are skipped by name`);
-        const sharedCrds = fs
-            .readdirSync(crdDirectory(), { recursive: true, encoding: "utf8" })
-            .filter((f) => f.endsWith(".yaml") && !f.startsWith("monitoring"))
-            .map((f) => YAML.parse(fs.readFileSync(path.join(crdDirectory(), f), "utf8")));
-        const cnpgDefinitions = operatorDirs["v1.27.4"] ? [...cnpgCrds(operatorDirs["v1.27.4"]), ...sharedCrds.filter((c) => c.spec.names.kind === "DatabaseRole")] : sharedCrds.filter((c) => c.spec.group === "postgresql.cnpg.io");
-        const esoCrds = binaries.externalSecrets
-            ? fs
-                  .readdirSync(binaries.externalSecrets.crds)
-                  .filter((f) => f.endsWith(".yaml"))
-                  .map((f) => YAML.parse(fs.readFileSync(path.join(binaries.externalSecrets!.crds, f), "utf8")))
-                  .filter((doc) => doc?.kind === "CustomResourceDefinition")
-            : sharedCrds.filter((c) => c.spec.group === "external-secrets.io");
-        const applyCrd = (server: ApiServer, crd: any) => kubeRequest(server, "PATCH", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}?fieldManager=e2e&force=true`, crd, "application/apply-patch+yaml");
-        for (const crd of cnpgDefinitions) await applyCrd(infraServer, crd);
-        for (const crd of esoCrds) for (const server of servers) await applyCrd(server, crd);
-        await new Promise((r) => setTimeout(r, 3000));
-        await kubeRequest(infraServer, "POST", "/api/v1/namespaces", { metadata: { name: "cnpg-system" } });
-        await kubeRequest(infraServer, "POST", "/api/v1/namespaces", { metadata: { name: "external-secrets" } });
-        await kubeRequest(appsServer, "POST", "/api/v1/namespaces", { metadata: { name: "external-secrets" } });
-
-        // OpenBao with a token limited to the stack's prefix for the stores.
-        const config = loadStackConfig(Object.fromEntries(Object.entries(YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.local.yaml"), "utf8")).config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])));
-        const { kvMount, keyPrefix } = config.vault;
-        if (binaries.bao) bao = await startOpenBao(binaries.bao, work, Number(new URL(config.vault.address).port));
-        const storeToken = bao ? await bao.limitedToken(kvMount, keyPrefix) : "no-openbao";
-
-        // The platform's operator, with its webhooks: every CNPG object below goes through them.
-        let operator: CnpgOperator | undefined;
-        if (operatorDirs["v1.27.4"]) {
-            operator = await startCnpgOperator(operatorDirs["v1.27.4"], "v1.27.4", infraServer, work, 19443, 18090);
-            controllers.push(operator);
-        }
-
-        // The platform as Flux applies it (server-side apply, forced): the shared Cluster (first without our
-        // entry), Flux's Pooler and PDB under the first design's names, the CA Secret (made by the operator when
-        // it runs), the stores.
-        const fixtureInfra = platformObjects("infra");
-        const fixtureCluster = fixtureInfra.find((o) => o.kind === "Cluster");
-        // Our three entries (the owner and the two login roles), as the platform team adds them from the preview.
-        const ourEntries = fixtureCluster.spec.managed.roles.filter((r: any) => String(r.name).startsWith(config.tenant.roleName));
-        const otherEntries = fixtureCluster.spec.managed.roles.filter((r: any) => !ourEntries.includes(r));
-        const fluxApply = async (server: ApiServer, object: any) => kubeRequest(server, "PATCH", `${objectPath(object)}?fieldManager=kustomize-controller&force=true`, object, "application/apply-patch+yaml");
-        const applyCluster = (withOurEntry: boolean) => fluxApply(infraServer, { ...fixtureCluster, spec: { ...fixtureCluster.spec, managed: { roles: withOurEntry ? [...otherEntries, ...ourEntries] : otherEntries } } });
-        await applyCluster(false);
-        for (const o of fixtureInfra.filter((o) => ["Pooler", "PodDisruptionBudget"].includes(o.kind) || (o.kind === "Secret" && !operator))) await fluxApply(infraServer, o);
-        if (operator) await until("the CA Secret the operator makes for the Cluster", () => kubeRequest(infraServer, "GET", "/api/v1/namespaces/cnpg-system/secrets/shared-postgres-ca"), 90000);
-        for (const server of servers) {
-            await kubeRequest(server, "POST", "/api/v1/namespaces/external-secrets/secrets", { metadata: { name: "openbao-token" }, stringData: { token: storeToken } });
-            await fluxApply(server, {
-                apiVersion: "external-secrets.io/v1",
-                kind: "ClusterSecretStore",
-                metadata: { name: config.externalSecrets.infraStore },
-                spec: { provider: { vault: { server: config.vault.address, path: kvMount, version: "v2", auth: { tokenSecretRef: { name: "openbao-token", namespace: "external-secrets", key: "token" } } } } },
-            });
-        }
-        await fluxApply(appsServer, { apiVersion: "v1", kind: "Namespace", metadata: { name: "synergyflow" } });
-        const OTHERS = otherEntries.map((r: any) => r.name as string);
-        const liveRoles = async () => (await kubeRequest(infraServer, "GET", CLUSTER)).spec.managed.roles as Record<string, unknown>[];
-        const othersOf = async () => JSON.stringify((await liveRoles()).filter((r) => OTHERS.includes(r["name"] as string)));
-        const othersBefore = await othersOf();
-        const fluxObjects = async () => JSON.stringify(await Promise.all(fixtureInfra.filter((o) => ["Pooler", "PodDisruptionBudget"].includes(o.kind)).map(async (o) => (await kubeRequest(infraServer, "GET", objectPath(o))).spec)));
-        const fluxBefore = await fluxObjects();
-
-        // Kept by name: the rotation checks hold each of them back in turn, the first up the infra cluster's kwok.
-        let eso: { infra: RunningController; apps: RunningController } | undefined;
-        let infraKwok: RunningController | undefined;
-        let playedCnpg: RunningController | undefined;
-        if (binaries.externalSecrets) {
-            eso = { infra: startExternalSecrets(binaries.externalSecrets.binary, infraServer, work, 18081), apps: startExternalSecrets(binaries.externalSecrets.binary, appsServer, work, 18082) };
-            controllers.push(eso.infra, eso.apps);
-        }
-        if (binaries.workloads) {
-            const infraWorkloads = await startWorkloads(binaries.workloads, infraServer, work, 18259, 3);
-            infraKwok = infraWorkloads.find((c) => c.name.startsWith("kwok"));
-            controllers.push(...infraWorkloads);
-            // The apps cluster's Job pods (the migration's) end as the test plays them (e2e/migration.ts).
-            controllers.push(...(await startWorkloads(binaries.workloads, appsServer, work, 18260, 3, true)));
-        }
-        // Every wait the program has can be met when these run: ExternalSecrets Ready (ESO + OpenBao), the
-        // bootstrap Job complete and the backend Deployment available (scheduler + kwok).
-        const waitForControllers = Boolean(bao && binaries.externalSecrets && binaries.workloads);
-        console.log(`waitForControllers: ${waitForControllers}`);
-        const logins = loginCredentials(config.tenant);
-        // PostgreSQL never runs here: the test applies the login roles' passwords as CNPG's instance manager would.
-        if (waitForControllers) {
-            playedCnpg = playPasswordStatus(infraServer, config.sharedCluster.namespace, config.sharedCluster.name, [logins.a.roleName, logins.b.roleName]);
-            controllers.push(playedCnpg);
-        }
-
-        // The credential factory: a generated password written into OpenBao at the key the program names (the
-        // migration checks add the source database's password: every credential the run must not leak).
-        const generated: string[] = [];
-        const credentials: CredentialFactory = (_name, args) => {
-            const written = (async () => {
-                if (!bao) return 1;
-                const existing = await bao.readKv(kvMount, args.vaultKey);
-                if (existing && existing.data["rotation"] === args.rotation) {
-                    generated.push(existing.data["password"] as string);
-                    return existing.version;
-                }
-                const password = randomBytes(24).toString("base64url");
-                generated.push(password);
-                return bao.writeKv(kvMount, args.vaultKey, { username: args.username, password, rotation: args.rotation });
-            })();
-            return { vaultKey: pulumi.output(args.vaultKey), vaultVersion: pulumi.output(written.then(String)) };
-        };
-
-        // The dynamic provider's plugin shim the CLI normally ships beside itself.
-        const node = process.execPath;
-        const shim = path.join(work, "bin", "pulumi-resource-pulumi-nodejs");
-        fs.mkdirSync(path.dirname(shim), { recursive: true });
-        fs.writeFileSync(shim, `#!/bin/sh\nexec "${node}" "${path.join(ROOT, "node_modules/@pulumi/pulumi/cmd/dynamic-provider/index.js")}" "$@"\n`, { mode: 0o755 });
-        const envVars = {
-            PULUMI_BACKEND_URL: `file://${path.join(work, "state")}`,
-            PULUMI_CONFIG_PASSPHRASE: "synergyflow-e2e",
-            PULUMI_SKIP_UPDATE_CHECK: "true",
-            PULUMI_HOME: path.join(work, "pulumi-home"),
-            KUBECONFIG: kubeconfig,
-            // The program sets the provider option enablePatchForce (pulumi-kubernetes >= 4.26); the plugin built
-            // here is 4.25, which only knows the equivalent environment variable.
-            PULUMI_K8S_ENABLE_PATCH_FORCE: "true",
-            PATH: [path.dirname(shim), toolchain.bin, path.dirname(node), process.env["PATH"]].join(":"),
-        };
-        fs.mkdirSync(path.join(work, "state"));
-        // The inline program runs in this process (the CLI gets envVars): its preflight reads both clusters.
-        process.env["KUBECONFIG"] = kubeconfig;
-        const pulumiCommand = await PulumiCommand.get({ root: path.dirname(toolchain.bin), skipVersionCheck: true });
-        const output: string[] = [];
-        const engineLog = path.join(work, "engine-output.log");
-        const onOutput = (text: string) => {
-            output.push(text);
-            fs.appendFileSync(engineLog, text);
-        };
-        console.log(`engine output: ${engineLog}`);
-        // A copy of the project and stack files: the test changes the stack's config, never the repo's file.
-        const project = path.join(work, "project");
-        fs.mkdirSync(project);
-        for (const file of ["Pulumi.yaml", "Pulumi.local.yaml", "package.json"]) fs.copyFileSync(path.join(ROOT, file), path.join(project, file));
-        // The dynamic provider resolves the modules its serialized code requires from the project folder.
-        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(project, "node_modules"));
-        const stack: Stack = await LocalWorkspace.createOrSelectStack(
-            {
-                stackName: "local",
-                projectName: "synergyflow-db",
-                program: async () => {
-                    const stackConfig = loadStackConfig(pulumi.runtime.allConfig());
-                    return runSynergyflowDb(stackConfig, stackLiveReader(stackConfig), pulumi.getStack(), { credentials });
-                },
-            },
-            { workDir: project, pulumiCommand, envVars },
-        );
-        if (waitForControllers) await stack.setConfig("synergyflow-db:waitForControllers", { value: "true" });
-        // Every object this stack made, by its ownership label, on both clusters.
-        const ours = async () => {
-            const selector = `?labelSelector=${encodeURIComponent("synergyflow-db/stack=local")}`;
-            const lists: [ApiServer, string][] = [
-                [infraServer, "/apis/external-secrets.io/v1/namespaces/cnpg-system/externalsecrets"],
-                [infraServer, "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/poolers"],
-                [infraServer, "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/databases"],
-                [infraServer, "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/databaseroles"],
-                [infraServer, "/apis/batch/v1/namespaces/cnpg-system/jobs"],
-                [infraServer, "/api/v1/namespaces/cnpg-system/configmaps"],
-                [infraServer, "/apis/policy/v1/namespaces/cnpg-system/poddisruptionbudgets"],
-                [infraServer, "/apis/networking.k8s.io/v1/namespaces/cnpg-system/networkpolicies"],
-                [appsServer, "/apis/external-secrets.io/v1/namespaces/synergyflow/externalsecrets"],
-                [appsServer, "/api/v1/namespaces/synergyflow/configmaps"],
-                [appsServer, "/apis/apps/v1/namespaces/synergyflow/deployments"],
-                [appsServer, "/apis/batch/v1/namespaces/synergyflow/jobs"],
-            ];
-            const found = await Promise.all(lists.map(async ([server, list]) => ((await kubeRequest(server, "GET", `${list}${selector}`)).items as any[]).map((o) => `${server.name}:${list.split("/").pop()}/${o.metadata.name}`)));
-            return found.flat();
-        };
-        const bootstrapJob = async () =>
-            ((await kubeRequest(infraServer, "GET", `/apis/batch/v1/namespaces/cnpg-system/jobs?labelSelector=${encodeURIComponent("synergyflow-db/stack=local")}`)).items as any[]).find((j) => j.metadata.name.startsWith(config.pooler.bootstrapJobName));
-        /** The apps side's objects that connect to the database (the backend's Secret, Deployments, Jobs), with creation times. */
-        async function appsConnectors(): Promise<string[]>;
-        async function appsConnectors(withTimes: true): Promise<[string, number][]>;
-        async function appsConnectors(withTimes = false): Promise<string[] | [string, number][]> {
-            const lists = ["/apis/external-secrets.io/v1/namespaces/synergyflow/externalsecrets", "/apis/apps/v1/namespaces/synergyflow/deployments", "/apis/batch/v1/namespaces/synergyflow/jobs"];
-            const named = (
-                await Promise.all(lists.map(async (list) => (((await kubeRequest(appsServer, "GET", list)).items ?? []) as any[]).map((o): [string, number] => [`${list.split("/").pop()}/${o.metadata.name}`, Date.parse(o.metadata.creationTimestamp)])))
-            ).flat();
-            return withTimes ? named : named.map(([name]) => name);
-        }
-        const previewError = () => failureOf("the preview", () => stack.preview({ onOutput }));
+        const env = await startEnvironment(toolchain, binaries, work, { servers, controllers, setBao: (started: OpenBao) => (bao = started) });
+        const { infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, operatorDirs, config, kvMount, keyPrefix, storeToken, applyCluster, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraKwok, playedCnpg, waitForControllers, logins, generated, envVars, pulumiCommand, output, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError } = env;
+        let operator = env.operator;
 
         await check("preflight: the platform's Cluster without our entry refuses the preview, printing the entry; nothing is created", async () => {
             const message = await previewError();
@@ -594,7 +360,7 @@ async function main(): Promise<number> {
             operator = undefined;
         }
         if (operatorDirs["v1.30.0"]) {
-            for (const crd of cnpgCrds(operatorDirs["v1.30.0"])) await applyCrd(infraServer, crd);
+            for (const crd of cnpgCrds(operatorDirs["v1.30.0"])) await env.applyCrd(infraServer, crd);
             await new Promise((r) => setTimeout(r, 2000));
             operator = await startCnpgOperator(operatorDirs["v1.30.0"], "v1.30.0", infraServer, work, 19444, 18091);
             controllers.push(operator);
