@@ -35,8 +35,8 @@ step "CloudNativePG v1.30.0" cnpg-v1.30.0/manager -- bash "$here/build-cnpg-oper
 step "External Secrets" external-secrets-v0.16.2/external-secrets -- bash "$here/build-eso.sh"
 step "kwok" bin/kwok -- bash "$here/build-kwok.sh"
 step "promtool" bin/promtool -- bash "$here/build-promtool.sh"
-for extra in "$here"/build-node-*.sh; do
-  [ -e "$extra" ] || continue
+# The real node's pieces, the Debian packages first (the image builds need mmdebstrap from them).
+for extra in "$here"/build-node-packages.sh "$here"/build-node-coredns.sh "$here"/build-node-images.sh; do
   # Each node script declares its products on a "# products:" line.
   products=$(sed -n 's/^# products: //p' "$extra")
   # shellcheck disable=SC2086
