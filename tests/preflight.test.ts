@@ -1,4 +1,5 @@
 // The preflight's rules against dumps of the live platform (fixtures/live), each refusal and each pass.
+import { computeBudget } from "../components/model/budget";
 import * as path from "node:path";
 import { type StackConfig } from "../components/model/config";
 import { fixtureLiveReader } from "../components/live/kubeObjects";
@@ -162,6 +163,34 @@ describe("the live connection budget", () => {
     test("a role without a limit (-1) is refused by name, not counted as -1", async () => {
         const { problems } = await platformWith((infra) => cluster(infra).spec.managed.roles.push({ name: "adhoc_admin", login: true }));
         expect(problems.map((p) => p.message)).toEqual([expect.stringMatching(/^login role adhoc_admin on Cluster cnpg-system\/shared-postgres \(Cluster cnpg-system\/shared-postgres spec.managed.roles\) has connectionLimit -1 \(unlimited\)/)]);
+    });
+
+    test("what really connects: roles that cannot log in and superusers take no tenant slot; PostgreSQL 16's reserved_connections comes off the usable slots", async () => {
+        const { config, live, problems } = await platformWith((infra) => {
+            const roles = cluster(infra).spec.managed.roles;
+            // A NOLOGIN group role without a limit (CNPG's default login is false), and a superuser: neither counted, neither refused.
+            roles.push({ name: "analytics_readers", connectionLimit: -1 }, { name: "dba", login: true, superuser: true });
+            cluster(infra).spec.postgresql.parameters = { ...cluster(infra).spec.postgresql.parameters, reserved_connections: "2" };
+        });
+        const budget = computeBudget(config, sharedClusterSlots(config, live));
+        expect(budget.usableSlots).toBe(195);
+        expect(budget.notCounted).toEqual(["analytics_readers (cannot log in)", "dba (superuser)"]);
+        // 150 + 2 x 20 + 6 = 196 > 195: the reserved slots make it one over.
+        expect(problems.map((p) => p.message)).toEqual([expect.stringContaining("= 196 of 195 usable (max_connections 200 - superuser_reserved_connections 3 - reserved_connections 2); not counted: analytics_readers (cannot log in), dba (superuser): 1 over; at most 19 fit")]);
+    });
+
+    test("CNPG's own pooler role counts one connection per pod of each Pooler with operator auth, not of one with its own auth query", async () => {
+        const { config, live } = await platformWith((infra) => {
+            const pooler = (name: string, instances: number, pgbouncer: Record<string, unknown>) => ({ apiVersion: "postgresql.cnpg.io/v1", kind: "Pooler", metadata: { name, namespace: "cnpg-system" }, spec: { cluster: { name: "shared-postgres" }, instances, type: "rw", pgbouncer } });
+            infra.push(pooler("gitlab-pooler", 2, { poolMode: "transaction" }), pooler("harbor-pooler", 4, { poolMode: "session", authQuerySecret: { name: "harbor-auth" }, authQuery: "SELECT 1" }));
+        });
+        const slots = sharedClusterSlots(config, live);
+        expect(slots.poolerAuthPods).toEqual([
+            { pooler: "Pooler synergyflow-pooler", pods: 3 },
+            { pooler: "Pooler gitlab-pooler", pods: 2 },
+            { pooler: "Pooler synergyflow-pgbouncer (ours)", pods: 3 },
+        ]);
+        expect(computeBudget(config, slots).poolerAuthConnections).toBe(8);
     });
 
     test("DatabaseRoles count (once, where an inline entry of the same name wins); live max_connections and reserved slots", async () => {
