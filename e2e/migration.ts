@@ -122,7 +122,7 @@ export async function migrationChecks(ctx: MigrationContext): Promise<void> {
         // The credentials are files from the two Secrets, never in the pod spec's environment.
         for (const name of ["SOURCE_PASSWORD", "PGPASSWORD", "SOURCE_USER", "PGUSER"]) assert(!env.some((e) => e.name === name), `${name} is in the container's environment, not read from a mounted Secret`);
         const mounted = containerSecretNames(pod.spec, container);
-        for (const secret of [config.migration!.source.secretName, config.backend.credentialsSecretName]) assert(mounted.includes(secret), `the Job does not mount Secret ${secret} (it mounts ${mounted.join(", ")})`);
+        for (const secret of [SOURCE_SECRET, config.backend.credentialsSecretName]) assert(mounted.includes(secret), `the Job does not mount Secret ${secret} (it mounts ${mounted.join(", ")})`);
         assert(!JSON.stringify(pod).includes(sourcePassword), "the source's password is in the pod spec");
         assert(env.find((e) => e.name === "SOURCE_HOST")?.value === `${SOURCE_CLUSTER}-rw` && env.find((e) => e.name === "SOURCE_SSLMODE")?.value === "verify-full", "the source is not reached at its -rw Service with verify-full");
         const job = await kubeRequest(apps, "GET", `/apis/batch/v1/namespaces/${ns}/jobs/${pod.metadata.labels["job-name"]}`);
