@@ -17,7 +17,7 @@ import { type CnpgOperator, cnpgCrds, cnpgOperatorDir, startCnpgOperator } from 
 import { cnpgImageEnv, createInstanceVolumes, realInstanceFields, realPoolerTemplate, runPsqlPod, until, waitForClusterHealthy, waitForPoolerReady } from "./cnpg";
 import { type ApiServer, boundToParent, findToolchain, kubeRequest, startApiServer, track, writeKubeconfig } from "../controlPlane";
 import { diffSnapshots, hostSnapshot } from "./hostState";
-import { type RunningNode, cleanupStale, startNode, toolchainDir } from "./node";
+import { type RunningNode, cleanupStale, removeKilledRunDirs, startNode, toolchainDir } from "./node";
 
 const VERSION = "v1.27.4";
 const NS = "cnpg-system";
@@ -58,6 +58,27 @@ function runClient(server: ApiServer, node: RunningNode, name: string, role: str
     });
 }
 
+const WORK_PREFIX = "synergyflow-cnpg-smoke-";
+
+/**
+ * The operator of a killed run (startProcess gives it no parent-death signal, unlike the servers): found by its
+ * binary, orphaned (ppid 1) and on this script's webhook port, so nothing else is touched.
+ */
+function stopOrphanedOperator(manager: string): void {
+    for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+        try {
+            const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+            const ppid = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1];
+            if (ppid !== "1" || fs.readlinkSync(`/proc/${pid}/exe`) !== manager) continue;
+            if (!fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes(`--webhook-port=${PORTS.webhook}`)) continue;
+            console.log(`stopping a killed run's operator (pid ${pid})`);
+            process.kill(Number(pid), "SIGKILL");
+        } catch {
+            /* gone, or not ours to read */
+        }
+    }
+}
+
 function startScheduler(binary: string, server: ApiServer, work: string): { stop(): Promise<void> } {
     const kubeconfig = path.join(work, "scheduler.kubeconfig");
     writeKubeconfig(kubeconfig, [server]);
@@ -81,9 +102,12 @@ async function main(): Promise<number> {
     if (!fs.existsSync(scheduler)) throw new Error("kube-scheduler is not built (e2e/toolchain/build-kube-apiserver.sh)");
     const stale = cleanupStale();
     if (stale.cleaned) console.log(`removed a stale node${stale.problems.length ? `, leaving: ${stale.problems.join("; ")}` : ""}`);
+    stopOrphanedOperator(path.join(operatorDir, "manager"));
+    for (const dir of removeKilledRunDirs(WORK_PREFIX)) console.log(`removed ${dir} (a killed run's)`);
     const before = hostSnapshot();
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-cnpg-smoke-"));
-    console.log(`work dir ${work}`);
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), WORK_PREFIX));
+    fs.writeFileSync(path.join(work, "owner.pid"), `${process.pid}\n`);
+    console.log(`work dir ${work}, pid ${process.pid}`);
     let server: ApiServer | undefined;
     let sched: { stop(): Promise<void> } | undefined;
     let node: RunningNode | undefined;
@@ -206,7 +230,10 @@ waitForPoolerReady(s, NS, POOLER));
     if (failure) console.error(`FAILED: ${(failure as Error).stack ?? failure}`);
     console.log(`times (ms): ${JSON.stringify(times)}`);
     if (!failure && diff.length === 0) fs.rmSync(work, { recursive: true, force: true });
-    else console.log(`logs kept in ${work}`);
+    else {
+        fs.writeFileSync(path.join(work, "keep"), "");
+        console.log(`logs kept in ${work}`);
+    }
     return failure || diff.length ? 1 : 0;
 }
 

@@ -324,6 +324,22 @@ function teardown(state: NodeState | undefined): string[] {
 }
 
 /**
+ * A script's work dirs (os.tmpdir()/<prefix>*) left by runs that were killed: each holds owner.pid, and a run that
+ * ended wrote "keep" beside its logs. Removes those whose owner is gone; returns them.
+ */
+export function removeKilledRunDirs(prefix: string): string[] {
+    const removed: string[] = [];
+    for (const dir of fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith(prefix)).map((d) => path.join(os.tmpdir(), d))) {
+        if (!fs.existsSync(path.join(dir, "owner.pid")) || fs.existsSync(path.join(dir, "keep"))) continue;
+        const owner = Number(fs.readFileSync(path.join(dir, "owner.pid"), "utf8").trim());
+        if (procStart(owner) !== undefined && owner !== process.pid) continue;
+        fs.rmSync(dir, { recursive: true, force: true });
+        removed.push(dir);
+    }
+    return removed;
+}
+
+/**
  * Removes what an earlier run that was killed left (its state file names its work dir, pids and the sysctls to
  * put back; namespaces, links and cgroups are found by their fixed names). Refuses while that run's process lives.
  */

@@ -14,7 +14,7 @@ import * as path from "node:path";
 import { Client } from "pg";
 import { type ApiServer, findToolchain, kubeRequest, SERVICE_CIDR, startApiServer } from "../controlPlane";
 import { diffSnapshots, hostSnapshot } from "./hostState";
-import { type RunningNode, cleanupStale, startNode } from "./node";
+import { type RunningNode, cleanupStale, removeKilledRunDirs, startNode } from "./node";
 
 const NS = "node-smoke";
 const ETCD_PORT = Number(process.env["SMOKE_ETCD_PORT"] ?? 24790);
@@ -158,24 +158,6 @@ function clientPod(node: RunningNode): any {
 }
 
 const WORK_PREFIX = "synergyflow-node-smoke-";
-/** Work dirs of earlier smoke runs that were killed (their owner pid is gone): etcd's data and the logs. */
-function removeStaleWorkDirs(): void {
-    for (const dir of fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith(WORK_PREFIX)).map((d) => path.join(os.tmpdir(), d))) {
-        // A run that ended (failed) marked its logs to keep; one without an owner file is not ours to judge.
-        if (!fs.existsSync(path.join(dir, "owner.pid")) || fs.existsSync(path.join(dir, "keep"))) continue;
-        const owner = Number(fs.readFileSync(path.join(dir, "owner.pid"), "utf8").trim());
-        let alive = false;
-        try {
-            alive = fs.readFileSync(`/proc/${owner}/cmdline`, "utf8").includes("smoke.ts");
-        } catch {
-            /* gone */
-        }
-        if (!alive) {
-            console.log(`removing ${dir} (a killed run's)`);
-            fs.rmSync(dir, { recursive: true, force: true });
-        }
-    }
-}
 
 async function main(): Promise<number> {
     const { toolchain, missing } = findToolchain();
@@ -183,7 +165,7 @@ async function main(): Promise<number> {
     // A killed earlier run first: its leftovers would otherwise show up in the "before" snapshot.
     const stale = cleanupStale();
     if (stale.cleaned) console.log(`removed a stale node${stale.problems.length ? `, leaving: ${stale.problems.join("; ")}` : ""}`);
-    removeStaleWorkDirs();
+    for (const dir of removeKilledRunDirs(WORK_PREFIX)) console.log(`removed ${dir} (a killed run's)`);
     const before = hostSnapshot();
     const work = fs.mkdtempSync(path.join(os.tmpdir(), WORK_PREFIX));
     fs.writeFileSync(path.join(work, "owner.pid"), `${process.pid}\n`);
