@@ -141,6 +141,7 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
     // Kept by name: the rotation checks hold each of them back in turn, the first up the infra cluster's kwok.
     let eso: { infra: RunningController; apps: RunningController } | undefined;
     let infraKwok: RunningController | undefined;
+    let appsKwok: RunningController | undefined;
     let playedCnpg: RunningController | undefined;
     if (binaries.externalSecrets) {
         eso = { infra: startExternalSecrets(binaries.externalSecrets.binary, infraServer, work, 18081), apps: startExternalSecrets(binaries.externalSecrets.binary, appsServer, work, 18082) };
@@ -151,7 +152,9 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
         infraKwok = infraWorkloads.find((c) => c.name.startsWith("kwok"));
         controllers.push(...infraWorkloads);
         // The apps cluster's Job pods (the migration's) end as the test plays them (e2e/migration.ts).
-        controllers.push(...(await startWorkloads(binaries.workloads, appsServer, work, 18260, 3, true)));
+        const appsWorkloads = await startWorkloads(binaries.workloads, appsServer, work, 18260, 3, true);
+        appsKwok = appsWorkloads.find((c) => c.name.startsWith("kwok"));
+        controllers.push(...appsWorkloads);
     }
     // Every wait the program has can be met when these run: ExternalSecrets Ready (ESO + OpenBao), the
     // bootstrap Job complete and the backend Deployment available (scheduler + kwok).
@@ -260,7 +263,7 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
         return withTimes ? named : named.map(([name]) => name);
     }
     const previewError = () => failureOf("the preview", () => stack.preview({ onOutput }));
-    return { bao, applyCrd, kubeconfig, infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, toolchainDir, operatorDirs, config, kvMount, keyPrefix, storeToken, operator, fixtureInfra, fixtureCluster, ourEntries, otherEntries, fluxApply, applyCluster, OTHERS, liveRoles, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraKwok, playedCnpg, waitForControllers, logins, generated, credentials, envVars, pulumiCommand, output, engineLog, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError };
+    return { bao, applyCrd, kubeconfig, infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, toolchainDir, operatorDirs, config, kvMount, keyPrefix, storeToken, operator, fixtureInfra, fixtureCluster, ourEntries, otherEntries, fluxApply, applyCluster, OTHERS, liveRoles, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraKwok, appsKwok, playedCnpg, waitForControllers, logins, generated, credentials, envVars, pulumiCommand, output, engineLog, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError };
 }
 
 export type E2eEnvironment = Awaited<ReturnType<typeof startEnvironment>>;

@@ -5,13 +5,16 @@
 import type { Stack } from "@pulumi/pulumi/automation";
 import type { StackConfig } from "../components/model/config";
 import { CREDENTIALS_ANNOTATION, CREDENTIAL_SLOTS, type CredentialSlot, POD_CREDENTIALS_ANNOTATION, ROTATION_ANNOTATIONS, credentialsVersion, loginCredentials, loginRoleOf } from "../components/model/rotation";
-import { assert, check, failureOf } from "./checks";
+import { execFileSync } from "node:child_process";
+import { assert, check, failureOf, until } from "./checks";
 import type { RunningController } from "./controllers";
 import { type ApiServer, kubeRequest } from "./controlPlane";
 import type { OpenBao } from "./openbao";
 
 export interface RotationContext {
     stack: Stack;
+    /** The engine's output so far (the e2e's onOutput appends to it). */
+    output: string[];
     infra: ApiServer;
     apps: ApiServer;
     bao: OpenBao;
@@ -21,13 +24,15 @@ export interface RotationContext {
     esoInfra: RunningController;
     esoApps: RunningController;
     cnpg: RunningController;
+    /** The apps cluster's kwok: held, the backend's new pods never become Ready (a rollout that does not finish). */
+    appsKwok: RunningController;
 }
 
 /** Seconds each evidence wait gives a held-back controller before `up` fails (the stack's evidenceTimeoutSeconds). */
 const HELD_TIMEOUT_SECONDS = 6;
 
 export async function rotationChecks(ctx: RotationContext): Promise<void> {
-    const { stack, infra, apps, bao, config, onOutput } = ctx;
+    const { stack, infra, apps, bao, config, onOutput, output } = ctx;
     const logins = loginCredentials(config.tenant);
     const { kvMount, keyPrefix } = config.vault;
     const ns = { infra: config.sharedCluster.namespace, apps: config.backend.namespace };
@@ -143,8 +148,48 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
     } finally {
         await stack.removeConfig("synergyflow-db:evidenceTimeoutSeconds");
     }
-    // backend: the last step done (the pod template names the pair); a run stopped while the rollout completes
-    // has nothing left to do: the same value again changes nothing and regenerates nothing.
+    // backend: the pod template names the new pair, but the rollout does not finish (the apps cluster's kwok held:
+    // no new pod becomes Ready; a progress deadline of a few seconds makes the Deployment controller, and so
+    // Pulumi's await, give up). The older pods still run on the login role in use: a new value is refused until
+    // the rollout completes, and the same value finishes it.
+    await check("rotation 11 interrupted after step backend (the rollout does not finish), then re-run: a new value is refused while older pods run; the login role in use keeps its password", async () => {
+        const inUse = await consistent();
+        const idle = inUse === "a" ? "b" : "a";
+        const before = { a: await vaultVersion("a"), b: await vaultVersion("b") };
+        const deadline = [{ op: "add", path: "/spec/progressDeadlineSeconds", value: 5 }];
+        await kubeRequest(apps, "PATCH", deploymentPath, deadline, "application/json-patch+json");
+        try {
+            await rotate("11");
+            ctx.appsKwok.pause();
+            let message: string;
+            try {
+                // Pulumi's Deployment await only warns on ProgressDeadlineExceeded and would wait out its own 10
+                // minutes: the run is cancelled there (SIGINT to the CLI, as CI cancelling a job does).
+                const from = output.length;
+                const stalled = until("the rollout to stall", async () => (output.slice(from).join("").includes("[ProgressDeadlineExceeded]") ? true : undefined), 120000).then(() => {
+                    execFileSync("pkill", ["-INT", "-f", "bin/pulumi up .*--stack local"]);
+                });
+                message = await failureOf("up", () => stack.up({ onOutput }));
+                await stalled;
+                assert(slotOf(await podsPair()) === idle, "the pod template did not move before the rollout stalled");
+                await rotate("12");
+                const refused = await failureOf("the preview", () => stack.preview({ onOutput }));
+                assert(refused.includes("has not finished the last one"), `a new rotation during an unfinished rollout was not refused: ${refused.slice(-400)}`);
+                await rotate("11");
+            } finally {
+                ctx.appsKwok.resume();
+            }
+            assert(/ProgressDeadlineExceeded|cancel|interrupt/i.test(message), `up failed, but not at the rollout: ${message.slice(-600)}`);
+            assert((await vaultVersion(inUse)) === before[inUse], `the interrupted run regenerated the login role the older pods use (${inUse})`);
+            await stack.up({ onOutput });
+            assert((await vaultVersion(inUse)) === before[inUse] && (await vaultVersion(idle)) === before[idle] + 1, "a re-run regenerated more than the idle login role once");
+            assert((await consistent()) === idle, `after the re-run the backend is not on ${idle}`);
+        } finally {
+            // The Deployment's default again (the program does not set it, so its applies leave it as patched).
+            await kubeRequest(apps, "PATCH", deploymentPath, [{ op: "replace", path: "/spec/progressDeadlineSeconds", value: 600 }], "application/json-patch+json");
+        }
+    });
+    // And a run stopped after the rollout completed has nothing left to do.
     await check("after the last step (backend), the same rotation again changes nothing and regenerates nothing", async () => {
         const before = { a: await vaultVersion("a"), b: await vaultVersion("b") };
         await stack.up({ expectNoChanges: true, onOutput });

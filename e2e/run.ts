@@ -60,7 +60,7 @@ async function main(): Promise<number> {
     }
     try {
         const env = await startEnvironment(toolchain, binaries, work, { servers, controllers, setBao: (started: OpenBao) => (bao = started) });
-        const { infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, operatorDirs, config, kvMount, keyPrefix, storeToken, applyCluster, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraKwok, playedCnpg, waitForControllers, logins, generated, envVars, pulumiCommand, output, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError } = env;
+        const { infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, operatorDirs, config, kvMount, keyPrefix, storeToken, applyCluster, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraKwok, appsKwok, playedCnpg, waitForControllers, logins, generated, envVars, pulumiCommand, output, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError } = env;
         let operator = env.operator;
 
         await check("preflight: the platform's Cluster without our entry refuses the preview, printing the entry; nothing is created", async () => {
@@ -272,7 +272,7 @@ async function main(): Promise<number> {
                 await stack.up({ expectNoChanges: true, onOutput });
             });
         } else skip("ESO syncs both clusters' Secrets from OpenBao, and a rotation reaches them at once", "OpenBao or External Secrets not built");
-        if (waitForControllers && bao && eso && playedCnpg) await rotationChecks({ stack, infra: infraServer, apps: appsServer, bao, config, onOutput, esoInfra: eso.infra, esoApps: eso.apps, cnpg: playedCnpg });
+        if (waitForControllers && bao && eso && playedCnpg && appsKwok) await rotationChecks({ stack, output, infra: infraServer, apps: appsServer, bao, config, onOutput, esoInfra: eso.infra, esoApps: eso.apps, cnpg: playedCnpg, appsKwok });
         else skip("three rotations in a row, and one interrupted after each step", "OpenBao, External Secrets, kube-scheduler or kwok not built");
 
         if (waitForControllers) await migrationChecks({ stack, apps: appsServer, config, onOutput, output, previewError, credentials: generated });
