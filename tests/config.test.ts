@@ -112,6 +112,9 @@ describe("stack config validation", () => {
         ["bad refresh interval", (r) => (r.externalSecrets.refreshInterval = "hourly"), "synergyflow-db:externalSecrets.refreshInterval", "Go duration"],
         ["a day is no Go duration", (r) => (r.externalSecrets.refreshInterval = "1d"), "synergyflow-db:externalSecrets.refreshInterval", "Go duration"],
         ["wrong type", (r) => (r.tenant.connectionLimit = "forty"), "synergyflow-db:tenant.connectionLimit", "not a number"],
+        ["an evidence wait that cannot wait", (r) => (r.evidenceTimeoutSeconds = 0), "synergyflow-db:evidenceTimeoutSeconds", "must be > 0"],
+        ["a source extension name that is no extension name", (r) => Object.assign(r, { migration: { phase: "copy", source: { clusterName: "old", secretName: "old-app" }, extensions: { "citext; DROP": "copy" } } }), "synergyflow-db:migration.extensions", "must be an extension name"],
+        ["an extension creator that is neither copy nor platform", (r) => Object.assign(r, { migration: { phase: "copy", source: { clusterName: "old", secretName: "old-app" }, extensions: { citext: "superuser" } } }), "synergyflow-db:migration.extensions.citext", '"copy" | "platform"'],
     ];
 
     test.each(cases)("%s", (_what, mutate, key, fragment) => {

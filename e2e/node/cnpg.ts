@@ -3,6 +3,7 @@
 // and the node, waits that say what the pods are doing when they time out, and psql pods for checks from inside.
 import { type ApiServer, kubeRequest } from "../controlPlane";
 import { REAL_NODE_LABEL, type RunningNode } from "./node";
+import { until } from "./smokeRun";
 
 /** The StorageClass of the node's local volumes (no provisioner: localVolume makes them). */
 export const LOCAL_STORAGE_CLASS = "e2e-local";
@@ -53,24 +54,6 @@ export function realInstanceFields(node: RunningNode, size = "1Gi"): Record<stri
 /** For a Pooler's spec.template: its pods on the real node (not on kwok's). */
 export function realPoolerTemplate(): Record<string, unknown> {
     return { spec: { nodeSelector: { [REAL_NODE_LABEL]: "true" }, containers: [] } };
-}
-
-export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, describe?: () => Promise<string>): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    for (;;) {
-        try {
-            const value = await probe();
-            if (value !== undefined) return value;
-        } catch (e) {
-            last = e;
-        }
-        if (Date.now() > deadline) {
-            const state = describe ? await describe().catch((e) => `(state unreadable: ${e.message})`) : "";
-            throw new Error(`${what}: not after ${timeoutMs / 1000}s${last ? ` (last error: ${(last as Error).message})` : ""}${state ? `; ${state}` : ""}`);
-        }
-        await new Promise((r) => setTimeout(r, 500));
-    }
 }
 
 /** One line per pod in the namespace: phase, node, container states (what a timeout should say). */

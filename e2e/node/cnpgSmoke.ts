@@ -14,9 +14,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { type CnpgOperator, cnpgCrds, cnpgOperatorDir, startCnpgOperator } from "../cnpgOperator";
-import { cnpgImageEnv, createInstanceVolumes, realInstanceFields, realPoolerTemplate, runPsqlPod, until, waitForClusterHealthy, waitForPoolerReady } from "./cnpg";
+import { cnpgImageEnv, createInstanceVolumes, realInstanceFields, realPoolerTemplate, runPsqlPod, waitForClusterHealthy, waitForPoolerReady } from "./cnpg";
 import { type ApiServer, boundToParent, findToolchain, kubeRequest, startApiServer, track, writeKubeconfig } from "../controlPlane";
-import { diffSnapshots, hostSnapshot } from "./hostState";
+import { hostSnapshot } from "./hostState";
+import { finishSmoke, runSmoke, stepTimer, until } from "./smokeRun";
 import { type RunningNode, cleanupStale, removeKilledRunDirs, startNode, toolchainDir } from "./node";
 
 const VERSION = "v1.27.4";
@@ -36,16 +37,7 @@ const TENANTS = [
 const secretName = (role: string) => `${role.replace(/_/g, "-")}-role-password`;
 const CA_FILE = `/secrets/${CLUSTER}-ca/ca.crt`;
 
-const times: Record<string, number> = {};
-async function timed<T>(what: string, body: () => Promise<T>): Promise<T> {
-    const start = Date.now();
-    try {
-        return await body();
-    } finally {
-        times[what] = Date.now() - start;
-        console.log(`${what}: ${((Date.now() - start) / 1000).toFixed(1)}s`);
-    }
-}
+const { times, timed } = stepTimer();
 
 /** A psql pod as `role` (its password from its Secret) with the Cluster's CA at CA_FILE. */
 function runClient(server: ApiServer, node: RunningNode, name: string, role: string, script: string) {
@@ -225,22 +217,7 @@ waitForPoolerReady(s, NS, POOLER));
         await server?.stop().catch((e) => errors.push(e.message));
         if (errors.length) failure ??= new Error(errors.join("; "));
     });
-    const diff = diffSnapshots(before, hostSnapshot());
-    console.log(diff.length ? `host state differs:\n${diff.join("\n")}` : "host state: identical before and after");
-    if (failure) console.error(`FAILED: ${(failure as Error).stack ?? failure}`);
-    console.log(`times (ms): ${JSON.stringify(times)}`);
-    if (!failure && diff.length === 0) fs.rmSync(work, { recursive: true, force: true });
-    else {
-        fs.writeFileSync(path.join(work, "keep"), "");
-        console.log(`logs kept in ${work}`);
-    }
-    return failure || diff.length ? 1 : 0;
+    return finishSmoke(before, failure, times, work);
 }
 
-main().then(
-    (code) => process.exit(code),
-    (e) => {
-        console.error(e);
-        process.exit(1);
-    },
-);
+runSmoke(main);

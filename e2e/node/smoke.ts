@@ -13,38 +13,15 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Client } from "pg";
 import { type ApiServer, findToolchain, kubeRequest, SERVICE_CIDR, startApiServer } from "../controlPlane";
-import { diffSnapshots, hostSnapshot } from "./hostState";
+import { hostSnapshot } from "./hostState";
+import { finishSmoke, runSmoke, stepTimer, until } from "./smokeRun";
 import { type RunningNode, cleanupStale, removeKilledRunDirs, startNode } from "./node";
 
 const NS = "node-smoke";
 const ETCD_PORT = Number(process.env["SMOKE_ETCD_PORT"] ?? 24790);
 const API_PORT = Number(process.env["SMOKE_API_PORT"] ?? 24443);
 
-const times: Record<string, number> = {};
-async function timed<T>(what: string, body: () => Promise<T>): Promise<T> {
-    const start = Date.now();
-    try {
-        return await body();
-    } finally {
-        times[what] = Date.now() - start;
-        console.log(`${what}: ${((Date.now() - start) / 1000).toFixed(1)}s`);
-    }
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    for (;;) {
-        try {
-            const value = await probe();
-            if (value !== undefined) return value;
-        } catch (e) {
-            last = e;
-        }
-        if (Date.now() > deadline) throw new Error(`${what}: not after ${timeoutMs / 1000}s${last ? ` (last error: ${(last as Error).message})` : ""}`);
-        await new Promise((r) => setTimeout(r, 250));
-    }
-}
+const { times, timed } = stepTimer();
 
 function podStatus(pod: any): string {
     const waiting = (pod?.status?.containerStatuses ?? []).map((c: any) => c.state?.waiting?.reason ?? c.state?.terminated?.reason).filter(Boolean);
@@ -239,22 +216,7 @@ async function main(): Promise<number> {
         await timed("api server stop", async () => server?.stop().catch((e) => errors.push(e.message)));
         if (errors.length) failure ??= new Error(errors.join("; "));
     });
-    const diff = diffSnapshots(before, hostSnapshot());
-    console.log(diff.length ? `host state differs:\n${diff.join("\n")}` : "host state: identical before and after");
-    if (failure) console.error(`FAILED: ${(failure as Error).stack ?? failure}`);
-    console.log(`times (ms): ${JSON.stringify(times)}`);
-    if (!failure && diff.length === 0) fs.rmSync(work, { recursive: true, force: true });
-    else {
-        fs.writeFileSync(path.join(work, "keep"), "");
-        console.log(`logs kept in ${work}`);
-    }
-    return failure || diff.length ? 1 : 0;
+    return finishSmoke(before, failure, times, work);
 }
 
-main().then(
-    (code) => process.exit(code),
-    (e) => {
-        console.error(e);
-        process.exit(1);
-    },
-);
+runSmoke(main);
