@@ -1,11 +1,12 @@
 // The tenant's SQL, isolation and pooler on real PostgreSQL 15 and PgBouncer 1.24.1, as the committed prod
 // stack runs them: operator pooler auth set up the way CNPG 1.27.4 does, the bootstrap SQL run as the tenant
 // role (no superuser), the pooler's certificate verified with the delivered CA.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import type { Client } from "pg";
 import * as fs from "node:fs";
 import { MODULE_SCHEMAS } from "../components/model/config";
 import { reportedSearchPath } from "../components/model/bootstrapSql";
+import { waitForDbScript } from "../components/model/waitForDb";
 import { type TenantEnvironment, errorOf, startTenantEnvironment, withClient } from "./environment";
 
 let env: TenantEnvironment;
@@ -77,6 +78,34 @@ describe("tenant setup", () => {
             await c.query("RESET ALL");
             expect((await c.query("SELECT current_user AS u")).rows[0].u).toBe(a);
         });
+    });
+
+    test("wait-for-db's own script through the pooler: passes on the owner's session with the tenant's search_path, and waits, then fails saying what it found, on any other", () => {
+        const run = (owner: string, searchPath: string) => {
+            const env_ = {
+                ...process.env,
+                PGHOST: "127.0.0.2",
+                PGPORT: "5432",
+                PGDATABASE: "synergyflow",
+                PGSSLMODE: "verify-ca",
+                PGSSLROOTCERT: env.tls.caFile,
+                PGUSER: env.tenantRole,
+                PGPASSWORD: env.passwords[env.tenantRole] as string,
+                WAIT_FOR_DB_OWNER: owner,
+                WAIT_FOR_DB_SEARCH_PATH: searchPath,
+            };
+            const result = spawnSync("sh", ["-c", waitForDbScript(2)], { env: env_, encoding: "utf8" });
+            return { status: result.status, out: result.stdout };
+        };
+        const expected = reportedSearchPath(env.config.tenant.schemas);
+        const ok = run(env.ownerRole, expected);
+        expect(ok.status).toBe(0);
+        expect(ok.out).toContain(`ok, the session is "${env.ownerRole}|${expected}"`);
+        // A session the bootstrap has not set up (here: another expected owner) is not accepted.
+        const wrong = run("someone_else", expected);
+        expect(wrong.status).toBe(1);
+        expect(wrong.out).toContain(`logged in, but the session is "${env.ownerRole}|${expected}" (user|search_path), not "someone_else|${expected}"`);
+        expect(wrong.out).toContain("giving up after 2 attempts");
     });
 
     test("operator auth as CNPG 1.27.4 sets it up: the auth query runs in our database, which only the bootstrap's GRANT opens to CNPG's role", async () => {
@@ -217,6 +246,9 @@ describe("the pooler's budget and what transaction pooling breaks", () => {
             // A takes a session lock in autocommit; its server connection goes back to the pool still holding it,
             // and B's next statement runs on that same server session, where the lock is re-entrant.
             await a.query("SELECT pg_advisory_lock(4242)");
+            // The server connection returns to the pool only after PgBouncer's reset has run on it (after A has its
+            // answer): until then B would get another idle one.
+            await new Promise((resolve) => setTimeout(resolve, 200));
             expect((await b.query("SELECT pg_try_advisory_lock(4242) AS got")).rows[0].got).toBe(true);
             await b.query("SELECT pg_advisory_unlock_all()");
             // The workaround the program sets for Flyway (SPRING_FLYWAY_POSTGRESQL_TRANSACTIONALLOCK=true):
