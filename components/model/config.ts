@@ -334,7 +334,7 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
             return [{ key: fullKey(issue.path), message: `${shown} is not a ${issue.expected}` }];
         case "invalid_key":
             // A record's key (migration.extensions): the path ends at the key; say what the key must be.
-            return [{ key: fullKey(issue.path.slice(0, -1)), message: `key ${JSON.stringify(issue.path.at(-1))} ${issue.issues.map((inner) => inner.message).join("; ")}` }];
+            return [{ key: fullKey(issue.path.slice(0, -1)), message: `key ${JSON.stringify(issue.path[issue.path.length - 1])} ${issue.issues.map((inner) => inner.message).join("; ")}` }];
         default:
             return [{ key: fullKey(issue.path), message: `${shown} ${issue.message}` }];
     }
