@@ -33,11 +33,17 @@ export function findControllers(toolchainDir: string): { binaries: ControllerBin
     return { binaries, missing };
 }
 
-export interface RunningController {
+/** Something a check holds back and releases: what it would do waits, as a slow controller's would. */
+export interface Holdable {
+    pause(): void | Promise<void>;
+    resume(): void | Promise<void>;
+}
+
+export interface RunningController extends Holdable {
     name: string;
     log: string;
     stop(): Promise<void>;
-    /** Holds the controller back (a process: SIGSTOP) until resume(): what it would do waits, as a slow controller's would. */
+    /** A process: SIGSTOP until resume(). */
     pause(): void;
     resume(): void;
 }
@@ -139,14 +145,15 @@ spec:
 export const KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node";
 
 /**
- * kube-scheduler and kwok for one cluster, and `nodes` fake nodes kwok manages with its default (fast)
- * stages: scheduled pods become Running and Ready, pods of a Job complete (or, with `playedJobs`, end as the
- * test annotates them).
+ * kube-scheduler for one cluster and, with `nodes` > 0, kwok and that many fake nodes it manages with its default
+ * (fast) stages: scheduled pods become Running and Ready, pods of a Job complete (or, with `playedJobs`, end as the
+ * test annotates them). With 0 nodes the scheduler serves a real node's pods (e2e/node).
  */
 export async function startWorkloads(binaries: NonNullable<ControllerBinaries["workloads"]>, server: ApiServer, workDir: string, schedulerPort: number, nodes: number, playedJobs = false): Promise<RunningController[]> {
     const kubeconfig = path.join(workDir, `workloads-${server.name}.kubeconfig`);
     writeKubeconfig(kubeconfig, [server]);
     const scheduler = startProcess(`kube-scheduler-${server.name}`, binaries.scheduler, [`--kubeconfig=${kubeconfig}`, "--leader-elect=false", "--bind-address=127.0.0.1", `--secure-port=${schedulerPort}`], workDir);
+    if (nodes === 0) return [scheduler];
     const stages = path.join(workDir, `kwok-stages-${server.name}.yaml`);
     const stock = binaries.stages.filter((f) => !(playedJobs && f.endsWith("pod-complete.yaml"))).map((f) => fs.readFileSync(f, "utf8"));
     fs.writeFileSync(stages, [...stock, ...(playedJobs ? [PLAYED_JOB_POD_STAGE] : [])].join("\n---\n"));

@@ -1,7 +1,10 @@
 // The e2e's environment: two kube-apiservers (infra, apps) holding the prod platform as the fixtures show it
 // (fixtures/live/prod, applied as Flux applies it), the controllers that are built (CNPG 1.27.4 with its webhooks,
-// OpenBao, External Secrets, kube-scheduler + kwok, CNPG's password status played), and the real Pulumi engine on
-// the `local` stack with the program as an inline program. The scenarios (run.ts, rotation.ts, migration.ts) run
+// OpenBao, External Secrets, kube-scheduler), and the real Pulumi engine on the `local` stack with the program as
+// an inline program. The infra cluster's pods run on a real node (e2e/node: the shared Cluster's one instance,
+// PostgreSQL under CNPG's instance manager, the Poolers' PgBouncer, the bootstrap Job's psql) when its toolchain
+// is built; without it, kwok plays them and the test plays CNPG's password status. The apps cluster's pods are
+// kwok's. The scenarios (run.ts, rotation.ts, migration.ts) run
 // against what this returns; whatever it starts is registered in `started` so run.ts stops it, also on a signal.
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -17,9 +20,11 @@ import { loginCredentials } from "../components/model/rotation";
 import { crdDirectory } from "../conformance/crdSchemas";
 import { type CnpgOperator, cnpgCrds, cnpgOperatorDir, playPasswordStatus, startCnpgOperator } from "./cnpgOperator";
 import { failureOf, until } from "./checks";
-import { type ControllerBinaries, type RunningController, startExternalSecrets, startWorkloads } from "./controllers";
+import { type ControllerBinaries, type Holdable, type RunningController, startExternalSecrets, startWorkloads } from "./controllers";
 import { type ApiServer, type Toolchain, kubeRequest, startApiServer, writeKubeconfig } from "./controlPlane";
 import { type OpenBao, startOpenBao } from "./openbao";
+import { cnpgImageEnv, createInstanceVolumes, realInstanceFields, waitForClusterHealthy } from "./node/cnpg";
+import { type RunningNode, findNodeBinaries, startNode } from "./node/node";
 
 const ROOT = path.join(__dirname, "..");
 
@@ -52,13 +57,63 @@ async function portsInUse(ports: number[]): Promise<number[]> {
 }
 
 
-export async function startEnvironment(toolchain: Toolchain, binaries: ControllerBinaries, work: string, started: { servers: ApiServer[]; controllers: RunningController[]; setBao: (bao: OpenBao) => void }) {
-    const { servers, controllers } = started;
+/** The images the infra node imports: the shared Cluster's, the Poolers', the operator's (its manager), the Jobs' psql. */
+const INFRA_NODE_IMAGES = ["postgresql", "pgbouncer", "cnpg-operator", "psql"];
+
+/**
+ * Holds CNPG's instance manager back from reporting: a ValidatingAdmissionPolicy refuses the instance's
+ * ServiceAccount every write of the Cluster's status, so it may change a password in PostgreSQL but cannot record
+ * it (the program's evidence), as an instance manager that cannot reach the API server.
+ */
+function instanceManagerHold(server: ApiServer, namespace: string, clusterName: string): Holdable {
+    const name = "synergyflow-e2e-hold-instance-manager";
+    // A new policy or its removal takes effect once the API server's policy cache has it.
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 3000));
+    return {
+        async pause() {
+            await kubeRequest(server, "POST", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies", {
+                metadata: { name },
+                spec: {
+                    failurePolicy: "Fail",
+                    matchConstraints: { resourceRules: [{ apiGroups: ["postgresql.cnpg.io"], apiVersions: ["v1"], operations: ["UPDATE"], resources: ["clusters/status"] }] },
+                    validations: [{ expression: `request.userInfo.username != 'system:serviceaccount:${namespace}:${clusterName}'`, message: "held by the e2e: the instance manager cannot report" }],
+                },
+            });
+            await kubeRequest(server, "POST", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings", { metadata: { name }, spec: { policyName: name, validationActions: ["Deny"] } });
+            await settle();
+        },
+        async resume() {
+            await kubeRequest(server, "DELETE", `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${name}`);
+            await kubeRequest(server, "DELETE", `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/${name}`);
+            await settle();
+        },
+    };
+}
+
+export async function startEnvironment(toolchain: Toolchain, binaries: ControllerBinaries, work: string, started: { servers: ApiServer[]; controllers: RunningController[]; nodes: RunningNode[]; setBao: (bao: OpenBao) => void }) {
+    const { servers, controllers, nodes } = started;
     let bao: OpenBao | undefined;
     // A server left listening by an earlier, killed run would make this one fail obscurely: say which.
     const busy = await portsInUse([23790, 23791, 16443, 23890, 23891, 26443, 18200, 19443, 19444]);
     if (busy.length > 0) throw new Error(`127.0.0.1 port${busy.length > 1 ? "s" : ""} ${busy.join(", ")} already in use (a server left by an earlier run?): stop it (ss -ltnp shows the process) and re-run`);
     servers.push(await startApiServer("infra", toolchain, work, 23790, 16443));
+    const toolchainDir = path.dirname(toolchain.bin);
+    const operatorDirs = { "v1.27.4": cnpgOperatorDir(toolchainDir, "v1.27.4"), "v1.30.0": cnpgOperatorDir(toolchainDir, "v1.30.0") };
+    // The real node needs the operator (its manager goes into every pod) and the scheduler; it starts (importing
+    // its images) while the rest is set up.
+    const nodeMissing = findNodeBinaries(toolchainDir).missing;
+    if (!operatorDirs["v1.27.4"]) nodeMissing.push("CloudNativePG v1.27.4");
+    if (!binaries.workloads) nodeMissing.push("kube-scheduler");
+    if (nodeMissing.length > 0) console.log(`no real node (missing: ${nodeMissing.join("; ")}): kwok plays the infra cluster's pods and the test CNPG's password status`);
+    const nodeStarting =
+        nodeMissing.length === 0
+            ? startNode({ server: servers[0]!, images: INFRA_NODE_IMAGES, logDir: path.join(work, "node") }).then((node) => {
+                  nodes.push(node);
+                  return node;
+              })
+            : undefined;
+    // Settled here so a failure elsewhere before the await below cannot leave it unhandled.
+    nodeStarting?.catch(() => undefined);
     servers.push(await startApiServer("apps", toolchain, work, 23890, 26443));
     const kubeconfig = path.join(work, "kubeconfig");
     writeKubeconfig(kubeconfig, servers);
@@ -69,8 +124,6 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
 
     // CRDs: CNPG's (the running operator's own when it runs, else the shared folder's) in infra, ESO's in both
     // (ESO's own when it runs); DatabaseRole (CNPG >= 1.30) from the shared folder.
-    const toolchainDir = path.dirname(toolchain.bin);
-    const operatorDirs = { "v1.27.4": cnpgOperatorDir(toolchainDir, "v1.27.4"), "v1.30.0": cnpgOperatorDir(toolchainDir, "v1.30.0") };
     for (const [version, dir] of Object.entries(operatorDirs)) if (!dir) console.log(`missing: CloudNativePG operator ${version} (e2e/toolchain/build-cnpg-operator.sh ${version}): the checks that need it are skipped by name`);
     const sharedCrds = fs
         .readdirSync(crdDirectory(), { recursive: true, encoding: "utf8" })
@@ -101,7 +154,11 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
     }
     const storeToken = bao ? await bao.limitedToken(kvMount, keyPrefix) : "no-openbao";
 
-    // The platform's operator, with its webhooks: every CNPG object below goes through them.
+    const node = await nodeStarting;
+    if (node) console.log(`real node ${node.name} started in ${((node.timings["total"] ?? 0) / 1000).toFixed(1)} s (phases, ms: ${JSON.stringify(node.timings)})`);
+    // The platform's operator, with its webhooks: every CNPG object below goes through them (with the node: its
+    // manager and PgBouncer from the node's images).
+    if (node) Object.assign(process.env, cnpgImageEnv(node));
     let operator: CnpgOperator | undefined;
     if (operatorDirs["v1.27.4"]) {
         operator = await startCnpgOperator(operatorDirs["v1.27.4"], "v1.27.4", infraServer, work, 19443, 18090);
@@ -113,11 +170,24 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
     // it runs), the stores.
     const fixtureInfra = platformObjects("infra");
     const fixtureCluster = fixtureInfra.find((o) => o.kind === "Cluster");
+    // The other tenants' passwords (on the node their roles log in for real; readonly_user reads the catalog).
+    const tenantPasswords: Record<string, string> = {};
+    if (node) {
+        // One instance on a local volume, from the node's image: the platform's three 100Gi instances do not fit here.
+        fixtureCluster.spec = { ...fixtureCluster.spec, instances: 1, ...realInstanceFields(node) };
+        await createInstanceVolumes(infraServer, node, fixtureCluster.metadata.name, 1);
+    }
     // Our three entries (the owner and the two login roles), as the platform team adds them from the preview.
     const ourEntries = fixtureCluster.spec.managed.roles.filter((r: any) => String(r.name).startsWith(config.tenant.roleName));
     const otherEntries = fixtureCluster.spec.managed.roles.filter((r: any) => !ourEntries.includes(r));
     const fluxApply = async (server: ApiServer, object: any) => kubeRequest(server, "PATCH", `${objectPath(object)}?fieldManager=kustomize-controller&force=true`, object, "application/apply-patch+yaml");
     const applyCluster = (withOurEntry: boolean) => fluxApply(infraServer, { ...fixtureCluster, spec: { ...fixtureCluster.spec, managed: { roles: withOurEntry ? [...otherEntries, ...ourEntries] : otherEntries } } });
+    if (node) {
+        for (const entry of otherEntries.filter((r: any) => r.passwordSecret)) {
+            tenantPasswords[entry.name] = randomBytes(18).toString("base64url");
+            await kubeRequest(infraServer, "POST", "/api/v1/namespaces/cnpg-system/secrets", { metadata: { name: entry.passwordSecret.name }, type: "kubernetes.io/basic-auth", stringData: { username: entry.name, password: tenantPasswords[entry.name] } });
+        }
+    }
     await applyCluster(false);
     for (const o of fixtureInfra.filter((o) => ["Pooler", "PodDisruptionBudget"].includes(o.kind) || (o.kind === "Secret" && !operator))) await fluxApply(infraServer, o);
     if (operator) await until("the CA Secret the operator makes for the Cluster", () => kubeRequest(infraServer, "GET", "/api/v1/namespaces/cnpg-system/secrets/shared-postgres-ca"), 90000);
@@ -140,16 +210,17 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
 
     // Kept by name: the rotation checks hold each of them back in turn, the first up the infra cluster's kwok.
     let eso: { infra: RunningController; apps: RunningController } | undefined;
-    let infraKwok: RunningController | undefined;
+    // What holds the infra cluster's pods back (kwok, or with the node the scheduler), and CNPG's reporting.
+    let infraPodsHold: RunningController | undefined;
     let appsKwok: RunningController | undefined;
-    let playedCnpg: RunningController | undefined;
+    let cnpgHold: Holdable | undefined;
     if (binaries.externalSecrets) {
         eso = { infra: startExternalSecrets(binaries.externalSecrets.binary, infraServer, work, 18081), apps: startExternalSecrets(binaries.externalSecrets.binary, appsServer, work, 18082) };
         controllers.push(eso.infra, eso.apps);
     }
     if (binaries.workloads) {
-        const infraWorkloads = await startWorkloads(binaries.workloads, infraServer, work, 18259, 3);
-        infraKwok = infraWorkloads.find((c) => c.name.startsWith("kwok"));
+        const infraWorkloads = await startWorkloads(binaries.workloads, infraServer, work, 18259, node ? 0 : 3);
+        infraPodsHold = infraWorkloads.find((c) => c.name.startsWith(node ? "kube-scheduler" : "kwok"));
         controllers.push(...infraWorkloads);
         // The apps cluster's Job pods (the migration's) end as the test plays them (e2e/migration.ts).
         const appsWorkloads = await startWorkloads(binaries.workloads, appsServer, work, 18260, 3, true);
@@ -161,10 +232,21 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
     const waitForControllers = Boolean(bao && binaries.externalSecrets && binaries.workloads);
     console.log(`waitForControllers: ${waitForControllers}`);
     const logins = loginCredentials(config.tenant);
-    // PostgreSQL never runs here: the test applies the login roles' passwords as CNPG's instance manager would.
-    if (waitForControllers) {
-        playedCnpg = playPasswordStatus(infraServer, config.sharedCluster.namespace, config.sharedCluster.name, [logins.a.roleName, logins.b.roleName]);
-        controllers.push(playedCnpg);
+    if (node) {
+        // The instance runs once the scheduler places it: the platform as it is before our stack.
+        const healthy = Date.now();
+        await waitForClusterHealthy(infraServer, config.sharedCluster.namespace, config.sharedCluster.name);
+        await until("the other tenants' roles reconciled in PostgreSQL", async () => {
+            const reconciled = ((await kubeRequest(infraServer, "GET", CLUSTER)).status?.managedRolesStatus?.byStatus?.reconciled ?? []) as string[];
+            return OTHERS.every((name: string) => reconciled.includes(name)) ? true : undefined;
+        }, 120000);
+        console.log(`the shared Cluster's instance is healthy and its roles reconciled ${((Date.now() - healthy) / 1000).toFixed(1)} s after the scheduler started`);
+        cnpgHold = instanceManagerHold(infraServer, config.sharedCluster.namespace, config.sharedCluster.name);
+    } else if (waitForControllers) {
+        // PostgreSQL does not run: the test applies the login roles' passwords as CNPG's instance manager would.
+        const played = playPasswordStatus(infraServer, config.sharedCluster.namespace, config.sharedCluster.name, [logins.a.roleName, logins.b.roleName]);
+        controllers.push(played);
+        cnpgHold = played;
     }
 
     // The credential factory: a generated password written into OpenBao at the key the program names (the
@@ -186,10 +268,10 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
     };
 
     // The dynamic provider's plugin shim the CLI normally ships beside itself.
-    const node = process.execPath;
+    const nodeJs = process.execPath;
     const shim = path.join(work, "bin", "pulumi-resource-pulumi-nodejs");
     fs.mkdirSync(path.dirname(shim), { recursive: true });
-    fs.writeFileSync(shim, `#!/bin/sh\nexec "${node}" "${path.join(ROOT, "node_modules/@pulumi/pulumi/cmd/dynamic-provider/index.js")}" "$@"\n`, { mode: 0o755 });
+    fs.writeFileSync(shim, `#!/bin/sh\nexec "${nodeJs}" "${path.join(ROOT, "node_modules/@pulumi/pulumi/cmd/dynamic-provider/index.js")}" "$@"\n`, { mode: 0o755 });
     const envVars = {
         PULUMI_BACKEND_URL: `file://${path.join(work, "state")}`,
         PULUMI_CONFIG_PASSPHRASE: "synergyflow-e2e",
@@ -199,7 +281,7 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
         // The program sets the provider option enablePatchForce (pulumi-kubernetes >= 4.26); the plugin built
         // here is 4.25, which only knows the equivalent environment variable.
         PULUMI_K8S_ENABLE_PATCH_FORCE: "true",
-        PATH: [path.dirname(shim), toolchain.bin, path.dirname(node), process.env["PATH"]].join(":"),
+        PATH: [path.dirname(shim), toolchain.bin, path.dirname(nodeJs), process.env["PATH"]].join(":"),
     };
     fs.mkdirSync(path.join(work, "state"));
     // The inline program runs in this process (the CLI gets envVars): its preflight reads both clusters.
@@ -230,6 +312,8 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
         { workDir: project, pulumiCommand, envVars },
     );
     if (waitForControllers) await stack.setConfig("synergyflow-db:waitForControllers", { value: "true" });
+    // The bootstrap Job's psql: the node's local image (the stack file names the platform's).
+    if (node) await stack.setConfig("synergyflow-db:pooler.bootstrapImage", { value: node.images["psql"]! }, true);
     // Every object this stack made, by its ownership label, on both clusters.
     const ours = async () => {
         const selector = `?labelSelector=${encodeURIComponent("synergyflow-db/stack=local")}`;
@@ -263,7 +347,7 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
         return withTimes ? named : named.map(([name]) => name);
     }
     const previewError = () => failureOf("the preview", () => stack.preview({ onOutput }));
-    return { bao, applyCrd, kubeconfig, infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, toolchainDir, operatorDirs, config, kvMount, keyPrefix, storeToken, operator, fixtureInfra, fixtureCluster, ourEntries, otherEntries, fluxApply, applyCluster, OTHERS, liveRoles, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraKwok, appsKwok, playedCnpg, waitForControllers, logins, generated, credentials, envVars, pulumiCommand, output, engineLog, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError };
+    return { bao, applyCrd, kubeconfig, infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, toolchainDir, operatorDirs, config, kvMount, keyPrefix, storeToken, operator, node, tenantPasswords, fixtureInfra, fixtureCluster, ourEntries, otherEntries, fluxApply, applyCluster, OTHERS, liveRoles, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraPodsHold, appsKwok, cnpgHold, waitForControllers, logins, generated, credentials, envVars, pulumiCommand, output, engineLog, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError };
 }
 
 export type E2eEnvironment = Awaited<ReturnType<typeof startEnvironment>>;

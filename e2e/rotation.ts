@@ -7,7 +7,7 @@ import type { StackConfig } from "../components/model/config";
 import { CREDENTIALS_ANNOTATION, CREDENTIAL_SLOTS, type CredentialSlot, POD_CREDENTIALS_ANNOTATION, ROTATION_ANNOTATIONS, credentialsVersion, loginCredentials, loginRoleOf } from "../components/model/rotation";
 import { execFileSync } from "node:child_process";
 import { assert, check, failureOf, until } from "./checks";
-import type { RunningController } from "./controllers";
+import type { Holdable, RunningController } from "./controllers";
 import { type ApiServer, kubeRequest } from "./controlPlane";
 import type { OpenBao } from "./openbao";
 
@@ -23,7 +23,8 @@ export interface RotationContext {
     /** The controllers a rotation step waits for, each of which the test holds back in turn. */
     esoInfra: RunningController;
     esoApps: RunningController;
-    cnpg: RunningController;
+    /** CNPG's password status: the played one, or the real instance manager refused its status writes. */
+    cnpg: Holdable;
     /** The apps cluster's kwok: held, the backend's new pods never become Ready (a rollout that does not finish). */
     appsKwok: RunningController;
 }

@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
-import { cnpgCrds, startCnpgOperator } from "./cnpgOperator";
+import { cnpgCrds, playPasswordStatus, startCnpgOperator } from "./cnpgOperator";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { CREDENTIALS_ANNOTATION, credentialsVersion } from "../components/model/rotation";
 import { ClusterRolePatch } from "../components/resources/clusterRolePatch";
@@ -17,10 +17,13 @@ import { applicationRoleFields } from "../components/model/roles";
 import { startEnvironment } from "./environment";
 import { migrationChecks } from "./migration";
 import { rotationChecks } from "./rotation";
+import { dataPlaneChecks } from "./dataPlane";
 import { findControllers, type RunningController } from "./controllers";
 import { type ApiServer, findToolchain, kubeRequest } from "./controlPlane";
 import { assert, check, results, skip, skipped, until } from "./checks";
 import type { OpenBao } from "./openbao";
+import type { RunningNode } from "./node/node";
+import { diffSnapshots, hostSnapshot } from "./node/hostState";
 
 const ROOT = path.join(__dirname, "..");
 
@@ -36,11 +39,16 @@ async function main(): Promise<number> {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-e2e-"));
     const servers: ApiServer[] = [];
     const controllers: RunningController[] = [];
+    const nodes: RunningNode[] = [];
     let bao: OpenBao | undefined;
+    // What the node changes on the host (DESIGN §7) must be back as it was once everything stopped.
+    const hostBefore = hostSnapshot();
     // Each stage settles whatever the others do: one controller that fails to stop must not keep the API servers alive.
+    const nodeProblems: string[] = [];
     const stopEverything = async () => {
         await Promise.allSettled(controllers.map((c) => c.stop()));
         await Promise.allSettled([bao?.stop()]);
+        for (const result of await Promise.allSettled(nodes.map((node) => node.stop()))) if (result.status === "rejected") nodeProblems.push(String(result.reason));
         await Promise.allSettled(servers.map((server) => server.stop()));
     };
     // A closed stdout (the parent gone) must not crash the cleanup below.
@@ -59,9 +67,17 @@ async function main(): Promise<number> {
         });
     }
     try {
-        const env = await startEnvironment(toolchain, binaries, work, { servers, controllers, setBao: (started: OpenBao) => (bao = started) });
-        const { infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, operatorDirs, config, kvMount, keyPrefix, storeToken, applyCluster, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraKwok, appsKwok, playedCnpg, waitForControllers, logins, generated, envVars, pulumiCommand, output, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError } = env;
+        const env = await startEnvironment(toolchain, binaries, work, { servers, controllers, nodes, setBao: (started: OpenBao) => (bao = started) });
+        const { infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, operatorDirs, config, kvMount, keyPrefix, storeToken, applyCluster, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraPodsHold, appsKwok, cnpgHold, waitForControllers, logins, generated, envVars, pulumiCommand, output, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError } = env;
         let operator = env.operator;
+        // With the real node: what up, the rotations and destroy did inside PostgreSQL and PgBouncer.
+        const promtool = path.join(path.dirname(toolchain.bin), "bin", "promtool");
+        const dataPlane =
+            env.node && bao
+                ? dataPlaneChecks({ infra: infraServer, apps: appsServer, node: env.node, stack, bao, config, ourEntries: env.ourEntries, otherEntries: env.otherEntries, tenantPasswords: env.tenantPasswords, promtool: fs.existsSync(promtool) ? promtool : undefined })
+                : undefined;
+        if (dataPlane) await check("real instance: the other tenants' roles are in PostgreSQL before our stack (their state is compared after up, the rotations and destroy)", () => dataPlane.recordOthers());
+        else skip("the checks inside PostgreSQL and PgBouncer on the real node", env.node ? "OpenBao not built" : "the node's toolchain is not built (e2e/toolchain/build-all.sh)");
 
         await check("preflight: the platform's Cluster without our entry refuses the preview, printing the entry; nothing is created", async () => {
             const message = await previewError();
@@ -101,12 +117,13 @@ async function main(): Promise<number> {
         });
         await check(`up succeeds; the API servers accept every object; the bootstrap Job starts after the Pooler exists${waitForControllers ? "; it waited for the ExternalSecrets, the bootstrap Job and the backend Deployment" : ""}`, async () => {
             const from = output.length;
-            // The bootstrap made slow (the infra cluster's kwok held back, so its Job pod does not finish): nothing
-            // on the apps side that connects (the backend's Secret, the Deployment, a Job) may appear before it completes.
-            infraKwok?.pause();
+            // The bootstrap made slow (the infra cluster's pods held back: kwok, or the scheduler before the real
+            // node, so its Job pod does not finish): nothing on the apps side that connects (the backend's Secret,
+            // the Deployment, a Job) may appear before it completes.
+            infraPodsHold?.pause();
             const running = stack.up({ onOutput });
             let heldFor = 0;
-            if (waitForControllers && infraKwok) {
+            if (waitForControllers && infraPodsHold) {
                 try {
                     await until("the bootstrap Job", bootstrapJob, 240000);
                     const heldFrom = Date.now();
@@ -117,7 +134,7 @@ async function main(): Promise<number> {
                     }
                     heldFor = Date.now() - heldFrom;
                 } finally {
-                    infraKwok.resume();
+                    infraPodsHold.resume();
                 }
             }
             const up = await running;
@@ -201,6 +218,7 @@ async function main(): Promise<number> {
             const configMaps = (await kubeRequest(appsServer, "GET", "/api/v1/namespaces/synergyflow/configmaps")).items as any[];
             assert(configMaps.some((c) => c.data?.["ca.crt"] === ca), "no ConfigMap with the live ca.crt");
         });
+        await dataPlane?.afterUp();
 
         const esoSecret = async (server: ApiServer, namespace: string, name: string) => kubeRequest(server, "GET", `/api/v1/namespaces/${namespace}/secrets/${name}`);
         const decode = (secret: any, key: string) => Buffer.from(secret.data[key], "base64").toString("utf8");
@@ -272,7 +290,10 @@ async function main(): Promise<number> {
                 await stack.up({ expectNoChanges: true, onOutput });
             });
         } else skip("ESO syncs both clusters' Secrets from OpenBao, and a rotation reaches them at once", "OpenBao or External Secrets not built");
-        if (waitForControllers && bao && eso && playedCnpg && appsKwok) await rotationChecks({ stack, output, infra: infraServer, apps: appsServer, bao, config, onOutput, esoInfra: eso.infra, esoApps: eso.apps, cnpg: playedCnpg, appsKwok });
+        if (waitForControllers && bao && eso && cnpgHold && appsKwok) {
+            await rotationChecks({ stack, output, infra: infraServer, apps: appsServer, bao, config, onOutput, esoInfra: eso.infra, esoApps: eso.apps, cnpg: cnpgHold, appsKwok });
+            await dataPlane?.afterRotations();
+        }
         else skip("three rotations in a row, and one interrupted after each step", "OpenBao, External Secrets, kube-scheduler or kwok not built");
 
         if (waitForControllers) await migrationChecks({ stack, apps: appsServer, config, onOutput, output, previewError, credentials: generated });
@@ -330,6 +351,7 @@ async function main(): Promise<number> {
                 for (const slot of ["a", "b"] as const) await until(`login role ${slot}'s Secret's removal`, async () => ((await roleSecret(slot).catch(() => undefined)) ? undefined : true));
             }
         });
+        await dataPlane?.afterDestroy(false);
 
         if (bao && binaries.externalSecrets) {
             await check("destroy (retain): both login roles' Secrets stay with Vault's values; the next preview plans the stack again beside them and says it adopts them", async () => {
@@ -349,6 +371,7 @@ async function main(): Promise<number> {
                     await stack.setConfig("synergyflow-db:tenant.roleReclaimPolicy", { value: "delete" }, true);
                 }
             });
+            await dataPlane?.afterDestroy(true);
         } else skip("destroy (retain): both login roles' Secrets stay with Vault's values", "OpenBao or External Secrets not built");
 
         // The databaseRole strategy (CNPG >= 1.30): standalone DatabaseRoles, the shared Cluster never touched.
@@ -366,6 +389,8 @@ async function main(): Promise<number> {
             controllers.push(operator);
         } else skip("databaseRole under the CNPG 1.30.0 operator", "operator v1.30.0 not built (the part runs against the CRD's schema only)");
         await applyCluster(false);
+        // The node's instance runs 1.27.4's instance manager, which knows no DatabaseRole: their status is played.
+        if (env.node && waitForControllers) controllers.push(playPasswordStatus(infraServer, config.sharedCluster.namespace, config.sharedCluster.name, [logins.a.roleName, logins.b.roleName]));
         await stack.setConfig("synergyflow-db:sharedCluster.roleStrategy", { value: "databaseRole" }, true);
         await stack.setConfig("synergyflow-db:sharedCluster.operatorVersion", { value: "1.30" }, true);
         const DATABASE_ROLES = "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/databaseroles";
@@ -387,6 +412,13 @@ async function main(): Promise<number> {
         });
     } finally {
         await stopEverything();
+    }
+    if (nodes.length > 0) {
+        await check("the host is as before the run: sysctls, links, network namespaces, mounts, cgroups, nftables (DESIGN §7)", async () => {
+            assert(nodeProblems.length === 0, `the node's stop left: ${nodeProblems.join("; ")}`);
+            const diff = diffSnapshots(hostBefore, hostSnapshot());
+            assert(diff.length === 0, `the host changed:\n${diff.join("\n")}`);
+        });
     }
     const failed = results.filter((r) => !r.ok).length;
     console.log(`\ne2e took ${Math.round((Date.now() - started) / 1000)} s; skipped by name: ${skipped.length ? skipped.join("; ") : "none"}`);

@@ -1,0 +1,214 @@
+// The checks only a real node can make (e2e/node): what our stack's `up`, rotations and `destroy` did inside
+// PostgreSQL under CNPG's instance manager and inside the Pooler's PgBouncer. Run by run.ts when the node runs.
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { Stack } from "@pulumi/pulumi/automation";
+import YAML from "yaml";
+import { reportedSearchPath } from "../components/model/bootstrapSql";
+import type { StackConfig } from "../components/model/config";
+import { poolerAlertRules } from "../components/model/poolerAlerts";
+import { CREDENTIAL_SLOTS, type CredentialSlot, loginCredentials } from "../components/model/rotation";
+import { assert, check } from "./checks";
+import { type ApiServer, kubeRequest } from "./controlPlane";
+import type { RunningNode } from "./node/node";
+import type { OpenBao } from "./openbao";
+import { type ManagedRoleEntry, type PostgresOnNode, declaredRoleLine, postgresOnNode, scrapeSamples } from "./postgres";
+
+export interface DataPlaneContext {
+    infra: ApiServer;
+    apps: ApiServer;
+    node: RunningNode;
+    stack: Stack;
+    bao: OpenBao;
+    config: StackConfig;
+    /** Our three entries and the other tenants' (the Cluster's spec.managed.roles). */
+    ourEntries: ManagedRoleEntry[];
+    otherEntries: ManagedRoleEntry[];
+    /** The other tenants' passwords (readonly_user's reads the catalog). */
+    tenantPasswords: Record<string, string>;
+    promtool?: string;
+}
+
+export interface DataPlaneChecks {
+    /** Before our stack: the other tenants' roles in PostgreSQL, verifiers included. */
+    recordOthers(): Promise<void>;
+    afterUp(): Promise<void>;
+    afterRotations(): Promise<void>;
+    afterDestroy(retained: boolean): Promise<void>;
+}
+
+export function dataPlaneChecks(ctx: DataPlaneContext): DataPlaneChecks {
+    const { infra, apps, config, bao, stack } = ctx;
+    const { namespace, name: clusterName } = config.sharedCluster;
+    const pg: PostgresOnNode = postgresOnNode(infra, ctx.node, namespace, clusterName, { user: "readonly_user", password: ctx.tenantPasswords["readonly_user"] ?? "" });
+    const logins = loginCredentials(config.tenant);
+    const ourNames = ctx.ourEntries.map((e) => e.name);
+    const otherNames = ctx.otherEntries.map((e) => e.name);
+    const vaultPassword = async (slot: CredentialSlot) => (await bao.readKv(config.vault.kvMount, `${config.vault.keyPrefix}/${logins[slot].vaultName}`))!.data["password"] as string;
+    let othersBefore: string[] = [];
+    const othersUnchanged = async (when: string) => {
+        const now = await pg.rolesInPostgres(otherNames, true);
+        assert(JSON.stringify(now) === JSON.stringify(othersBefore), `another tenant's role changed in PostgreSQL ${when}:\nbefore ${othersBefore.join("\n       ")}\nnow    ${now.join("\n       ")}`);
+    };
+    /** Each login role's session in the database, with the password OpenBao holds: who it is and its search_path. */
+    const sessions = async () => {
+        const lines: string[] = [];
+        for (const slot of CREDENTIAL_SLOTS) {
+            const out = await pg.psql(logins[slot].roleName, await vaultPassword(slot), config.tenant.databaseName, "select 'session ' || current_user || ' ' || session_user || ' ' || current_setting('search_path')");
+            const want = `session ${config.tenant.roleName} ${logins[slot].roleName} ${reportedSearchPath(config.tenant.schemas)}`;
+            assert(out.includes(want), `login role ${slot}: expected "${want}", PostgreSQL says: ${out.trim()}`);
+            lines.push(out.trim());
+        }
+        return lines;
+    };
+
+    return {
+        async recordOthers() {
+            othersBefore = await pg.rolesInPostgres(otherNames, true);
+            assert(othersBefore.length === otherNames.length, `the other tenants' roles are not all in PostgreSQL: ${othersBefore.join("; ")}`);
+        },
+
+        async afterUp() {
+            await check("real instance: PostgreSQL holds the owner and both login roles exactly as declared (attributes, limit, membership, a SCRAM verifier); the other tenants' roles are unchanged in PostgreSQL", async () => {
+                const roles = await pg.rolesInPostgres(ourNames);
+                const expected = ctx.ourEntries.map(declaredRoleLine).sort();
+                assert(JSON.stringify(roles) === JSON.stringify(expected), `pg_authid:\n  ${roles.join("\n  ")}\ndeclared:\n  ${expected.join("\n  ")}`);
+                await othersUnchanged("after up");
+                console.log(`     pg_authid: ${roles.join("; ")}`);
+            });
+            await check("real instance: the bootstrap Job ran psql for real; the database and its schemas belong to the owner; each login role logs in with OpenBao's password as the owner with the tenant's search_path", async () => {
+                const jobs = ((await kubeRequest(infra, "GET", `/apis/batch/v1/namespaces/${namespace}/jobs`)).items as any[]).filter((j) => j.metadata.name.startsWith(config.pooler.bootstrapJobName));
+                assert(jobs.length === 1 && jobs[0].status?.succeeded === 1, `bootstrap Jobs: ${JSON.stringify(jobs.map((j) => [j.metadata.name, j.status]))}`);
+                const pods = ((await kubeRequest(infra, "GET", `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(`job-name=${jobs[0].metadata.name}`)}`)).items as any[]).filter((p) => p.status?.phase === "Succeeded");
+                assert(pods.length === 1 && pods[0].spec.nodeName === ctx.node.name, `the bootstrap's succeeded pod: ${pods.map((p) => `${p.metadata.name} on ${p.spec.nodeName}`).join(", ") || "none"}`);
+                const log = ctx.node.podLogs(namespace, pods[0].metadata.name, "bootstrap-sql");
+                assert(/CREATE SCHEMA|GRANT|ALTER/.test(log), `psql's output has no command tags: ${log.slice(0, 600)}`);
+                const schemaList = config.tenant.schemas.map((s) => `'${s}'`).join(",");
+                const owned = await pg.psql(
+                    logins.a.roleName,
+                    await vaultPassword("a"),
+                    config.tenant.databaseName,
+                    `select 'database ' || datname || ' ' || pg_get_userbyid(datdba) from pg_database where datname = current_database() union all select * from (select 'schema ' || nspname || ' ' || pg_get_userbyid(nspowner) from pg_namespace where nspname in (${schemaList}) order by 1) s`,
+                );
+                const expected = [`database ${config.tenant.databaseName} ${config.tenant.roleName}`, ...[...config.tenant.schemas].sort().map((s) => `schema ${s} ${config.tenant.roleName}`)];
+                for (const line of expected) assert(owned.includes(line), `missing "${line}" in:\n${owned}`);
+                const seen = await sessions();
+                console.log(`     bootstrap psql (${log.split("\n").filter(Boolean).length} lines of output, pod ${pods[0].metadata.name}); ${config.tenant.schemas.length} schemas owned by ${config.tenant.roleName}; ${seen.join("; ")}`);
+            });
+            await check("real PgBouncer: through the Pooler at the stack's address with sslmode=verify-ca against the CA the program delivered, the login role in use runs the application's kind of transaction; the exporter's SHOW POOLS stays within the emitted sizes; the alert rules evaluate on the live scrape", async () => {
+                const host = (await stack.outputs())["poolerHost"]?.value as string;
+                const caMap = ((await kubeRequest(apps, "GET", `/api/v1/namespaces/${config.backend.namespace}/configmaps`)).items as any[]).find((c) => c.data?.["ca.crt"]);
+                assert(caMap, "no CA ConfigMap on the apps cluster");
+                const backend = await kubeRequest(apps, "GET", `/apis/apps/v1/namespaces/${config.backend.namespace}/deployments/${config.backend.deploymentName}`);
+                const inUse = CREDENTIAL_SLOTS.find((slot) => JSON.stringify(backend.spec.template).includes(logins[slot].roleName)) ?? "a";
+                const schema = config.tenant.schemas[0]!;
+                const out = await pg.psqlThrough(
+                    host,
+                    caMap.data["ca.crt"],
+                    logins[inUse].roleName,
+                    await vaultPassword(inUse),
+                    config.tenant.databaseName,
+                    `begin; create table if not exists ${schema}.e2e_probe (id bigserial primary key, note text not null, at timestamptz not null default now()); insert into ${schema}.e2e_probe (note) values ('through the pooler'); select 'rows ' || count(*) || ' owner ' || (select tableowner from pg_tables where schemaname = '${schema}' and tablename = 'e2e_probe') || ' ssl ' || (select ssl from pg_stat_ssl where pid = pg_backend_pid()) from ${schema}.e2e_probe; commit;`,
+                );
+                assert(new RegExp(`rows [1-9]\\d* owner ${config.tenant.roleName} ssl true`).test(out), `the transaction through ${host}: ${out.trim()}`);
+                const scrapes = await pg.poolerScrapes(config.pooler.name);
+                assert(scrapes.length === config.pooler.instances, `${scrapes.length} of ${config.pooler.instances} Pooler pods answer on 9127`);
+                const maxPerPod = Number(config.pooler.parameters["max_db_connections"]);
+                const pool = `database="${config.tenant.databaseName}"`;
+                const perPod = scrapes.map(({ pod, metrics }) => {
+                    const samples = scrapeSamples(metrics, "cnpg_pgbouncer_pools_sv_", { namespace, pod }).filter((s) => s.series.includes(pool));
+                    const up = scrapeSamples(metrics, "cnpg_pgbouncer_up", { namespace, pod })[0]?.value;
+                    return { pod, up, servers: samples.reduce((sum, s) => sum + s.value, 0) };
+                });
+                for (const p of perPod) {
+                    assert(p.up === 1, `${p.pod}: cnpg_pgbouncer_up ${p.up}`);
+                    assert(p.servers <= maxPerPod, `${p.pod} holds ${p.servers} server connections to ${config.tenant.databaseName}, more than max_db_connections ${maxPerPod}`);
+                }
+                assert(perPod.some((p) => p.servers > 0), "no Pooler pod shows a server connection for the transaction just run");
+                console.log(`     through ${host}: ${out.trim().split("\n").find((l) => l.startsWith("rows"))}; SHOW POOLS server connections per pod: ${perPod.map((p) => `${p.pod}=${p.servers}`).join(", ")} (max_db_connections ${maxPerPod})`);
+                if (ctx.promtool) console.log(`     promtool on the live scrape: ${alertsOnLiveScrape(ctx.promtool, config, scrapes)}`);
+            });
+        },
+
+        async afterRotations() {
+            await check("real instance after the rotations: both login roles log in with OpenBao's current password (the instance manager applied each); the other tenants' roles are unchanged in PostgreSQL", async () => {
+                const seen = await sessions();
+                await othersUnchanged("after the rotations");
+                console.log(`     ${seen.join("; ")}`);
+            });
+        },
+
+        async afterDestroy(retained: boolean) {
+            if (!retained) {
+                await check("real instance after destroy (delete): the database is dropped in PostgreSQL; our roles, declared by the platform (roleStrategy external), stay until its owner marks them absent, then the instance manager drops all three; the other tenants' roles are unchanged", async () => {
+                    assert(!(await pg.databaseExists(config.tenant.databaseName)), `database ${config.tenant.databaseName} still exists`);
+                    const kept = await pg.rolesInPostgres(ourNames);
+                    assert(kept.length === 3, `the platform's declared roles: ${kept.join("; ")}`);
+                    const cluster = `/apis/postgresql.cnpg.io/v1/namespaces/${namespace}/clusters/${clusterName}`;
+                    const roles = (await kubeRequest(infra, "GET", cluster)).spec.managed.roles as ManagedRoleEntry[];
+                    // The platform team's edit, as Flux applies it: our entries ensure: absent.
+                    const absent = roles.map((r) => (ourNames.includes(r.name) ? { ...r, ensure: "absent" } : r));
+                    await kubeRequest(infra, "PATCH", `${cluster}?fieldManager=kustomize-controller&force=true`, { apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", metadata: { name: clusterName, namespace }, spec: { managed: { roles: absent } } }, "application/apply-patch+yaml");
+                    const started = Date.now();
+                    while ((await pg.rolesInPostgres(ourNames)).length > 0) {
+                        assert(Date.now() - started < 90000, `our roles are still in PostgreSQL 90 s after ensure: absent: ${(await pg.rolesInPostgres(ourNames)).join("; ")}`);
+                        await new Promise((r) => setTimeout(r, 2000));
+                    }
+                    await othersUnchanged("after destroy");
+                    // Declared present again for the next checks, as the platform team adds them back.
+                    await kubeRequest(infra, "PATCH", `${cluster}?fieldManager=kustomize-controller&force=true`, { apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", metadata: { name: clusterName, namespace }, spec: { managed: { roles } } }, "application/apply-patch+yaml");
+                    console.log(`     dropped in PostgreSQL ${((Date.now() - started) / 1000).toFixed(1)} s after ensure: absent`);
+                });
+            } else {
+                await check("real instance after destroy (retain): each login role still logs in with OpenBao's password; the other tenants' roles are unchanged", async () => {
+                    for (const slot of CREDENTIAL_SLOTS) {
+                        const out = await pg.psql(logins[slot].roleName, await vaultPassword(slot), "postgres", "select 'session ' || session_user");
+                        assert(out.includes(`session ${logins[slot].roleName}`), `login role ${slot}: ${out.trim()}`);
+                    }
+                    await othersUnchanged("after destroy (retain)");
+                });
+            }
+        },
+    };
+}
+
+/**
+ * The program's alert rules evaluated by promtool on the live scrape (the labels a PodMonitor adds, held constant
+ * for 15 minutes): with the Pooler healthy and lightly used no alert may fire, and the pods-up count in the
+ * unavailable-pods rule must see every pod (its selector matches the exporter's real series).
+ */
+function alertsOnLiveScrape(promtool: string, config: StackConfig, scrapes: { pod: string; metrics: string }[]): string {
+    const spec = poolerAlertRules(config);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-live-alerts-"));
+    try {
+        fs.writeFileSync(path.join(dir, "rules.yaml"), YAML.stringify(spec));
+        const series = scrapes.flatMap(({ pod, metrics }) => scrapeSamples(metrics, "cnpg_pgbouncer_", { namespace: config.sharedCluster.namespace, pod })).map((s) => ({ series: s.series, values: `${s.value}x15` }));
+        const rules = spec.groups.flatMap((g) => g.rules);
+        const unavailable = rules.find((r) => r.alert === "SynergyflowPoolerPodsUnavailable");
+        assert(unavailable, "no SynergyflowPoolerPodsUnavailable rule");
+        // Its expression without the comparison: the count of pods up, as the rule computes it.
+        const upCount = unavailable!.expr.slice(0, unavailable!.expr.lastIndexOf(" < "));
+        const test = {
+            rule_files: ["rules.yaml"],
+            evaluation_interval: "1m",
+            tests: [
+                {
+                    interval: "1m",
+                    input_series: series,
+                    alert_rule_test: rules.map((r) => ({ eval_time: "12m", alertname: r.alert, exp_alerts: [] })),
+                    promql_expr_test: [{ expr: upCount, eval_time: "12m", exp_samples: [{ labels: "{}", value: config.pooler.instances }] }],
+                },
+            ],
+        };
+        fs.writeFileSync(path.join(dir, "live.yaml"), YAML.stringify(test));
+        execFileSync(promtool, ["test", "rules", "live.yaml"], { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+        return `${series.length} live series, ${rules.length} alerts silent, ${upCount} = ${config.pooler.instances}`;
+    } catch (error) {
+        const e = error as { stdout?: string; stderr?: string; message: string };
+        throw new Error(`promtool on the live scrape: ${e.stdout ?? ""}${e.stderr ?? ""}${e.stdout || e.stderr ? "" : e.message}`);
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
