@@ -1,6 +1,6 @@
 // `npm run synth -- <stack> [--out DIR] [--config FILE] [--live DIR] [--live-cluster FILE]`: the offline synth of a
 // stack (tools/synth.ts) from the command line. Invalid config or a refusing preflight: exit status 2, every
-// problem on stderr, nothing written.
+// problem on stderr, nothing written. The arguments and the exit status are exported for the unit tests.
 import * as path from "node:path";
 import { ConfigError, PreflightError } from "../components/model/problem";
 import { type SynthOptions, runSynth } from "../tools/synth";
@@ -8,7 +8,8 @@ import { type SynthOptions, runSynth } from "../tools/synth";
 const ROOT = path.join(__dirname, "..");
 const USAGE = "npm run synth -- <stack> [--out DIR] [--config FILE] [--live DIR] [--live-cluster FILE]";
 
-function parseArgs(argv: string[]): SynthOptions {
+/** The command line as synth options; a usage error throws. */
+export function parseArgs(argv: string[]): SynthOptions {
     const [stack, ...rest] = argv;
     if (!stack || stack.startsWith("-")) throw new Error(`usage: ${USAGE}`);
     const options: SynthOptions = { stack, outDir: path.join(ROOT, "rendered") };
@@ -25,7 +26,10 @@ function parseArgs(argv: string[]): SynthOptions {
     return options;
 }
 
-{
+/** 2 for a stack the config check or the preflight refuses (every problem in the message), 1 for anything else. */
+export const exitStatus = (error: unknown): number => (error instanceof ConfigError || error instanceof PreflightError ? 2 : 1);
+
+if (require.main === module) {
     const started = Date.now();
     let options: SynthOptions;
     try {
@@ -39,12 +43,9 @@ function parseArgs(argv: string[]): SynthOptions {
             console.log(`synth ${options.stack}: ${result.plan.length} resources, ${result.files.length} files in ${path.relative(process.cwd(), result.dir) || "."} (${Date.now() - started} ms)`);
         },
         (error: unknown) => {
-            if (error instanceof ConfigError || error instanceof PreflightError) {
-                console.error(error.message);
-                process.exit(2);
-            }
-            console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-            process.exit(1);
+            const status = exitStatus(error);
+            console.error(status === 2 ? (error as Error).message : error instanceof Error ? (error.stack ?? error.message) : String(error));
+            process.exit(status);
         },
     );
 }

@@ -1,13 +1,13 @@
 // Conformance tier: every object synth emits, for both stacks and the alternative configs, checked against
 // the real CRD schemas (OpenAPI + CEL), core Kubernetes schemas, CNPG's webhook rules and the wiring rules;
 // and each check shown able to fail on known-bad objects. The checks run in plain Node (ESM-only schema
-// packages), one child process per batch.
+// packages): one child process for every set, so the schemas are compiled once.
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
 import type { ObjectSet, SetReport } from "../conformance/check";
-import { renderedObjects } from "../conformance/check";
+import { checkSets, renderedObjects } from "../conformance/check";
 import type { KubeObject } from "../conformance/types";
 import type { LiveCluster } from "../components/model/rolePatch";
 import { type HarnessResult, ROOT, SUPERUSER_PLATFORM, byType, synth, variantConfig, vaultAuthConfig } from "./harness";
@@ -33,42 +33,124 @@ function setOf(name: string, result: HarnessResult, live: LiveCluster = sharedCl
     return { name, objects: renderedObjects(result.dir, live), context: { vaultUsernames } };
 }
 
+// Known-bad objects: each check must reject them with its specific reason.
+const ns = "cnpg-system";
+const cluster = (roles: any[]): KubeObject => ({ apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", metadata: { name: "shared-postgres", namespace: ns }, spec: { instances: 3, storage: { size: "10Gi" }, managed: { roles } } });
+const roleSecret = (name: string, type = "kubernetes.io/basic-auth", key = "kubernetes/infra/cloudnative-pg/synergyflow"): KubeObject => ({
+    apiVersion: "external-secrets.io/v1",
+    kind: "ExternalSecret",
+    metadata: { name, namespace: ns },
+    spec: {
+        secretStoreRef: { kind: "ClusterSecretStore", name: "vault-backend" },
+        target: { name, creationPolicy: "Owner", template: { type } },
+        data: [
+            { secretKey: "username", remoteRef: { key, property: "username" } },
+            { secretKey: "password", remoteRef: { key, property: "password" } },
+        ],
+    },
+});
+// The first design's Pooler, as it was written.
+const firstDesignPooler: KubeObject = {
+    apiVersion: "postgresql.cnpg.io/v1",
+    kind: "Pooler",
+    metadata: { name: "synergyflow-pooler", namespace: ns },
+    spec: {
+        cluster: { name: "shared-postgres" },
+        instances: 3,
+        type: "rw",
+        resources: { requests: { cpu: "100m" } },
+        affinity: { podAntiAffinity: {} },
+        template: { metadata: { labels: { app: "synergyflow-pooler" } }, spec: {} },
+        pgbouncer: {
+            poolMode: "transaction",
+            parameters: { max_db_connections: "50", default_pool_size: "25", pool_mode: "transaction" },
+            authQuerySecret: { name: "synergyflow-pooler-auth" },
+            authQuery: "SELECT usename, passwd FROM user_search($1)",
+            pg_hba: ["host synergyflow synergyflow 0.0.0.0/0 scram-sha-256"],
+        },
+    },
+};
+const firstDesignAuthSecret = roleSecret("synergyflow-pooler-auth", "Opaque");
+const firstDesignRole = { name: "synergyflow", login: true, connectionLimit: 50, passwordSecret: { name: "synergyflow-role" } };
+const firstDesignConfigMap: KubeObject = {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: "synergyflow-datasource", namespace: "synergyflow" },
+    data: { SPRING_DATASOURCE_URL: "jdbc:postgresql://synergyflow-pooler-rw.cnpg-system.svc:5432/synergyflow?currentSchema=synergyflow_users" },
+};
+
+const KNOWN_BAD: ObjectSet[] = [
+    { name: "first design", objects: [cluster([firstDesignRole]), firstDesignPooler, firstDesignAuthSecret, roleSecret("synergyflow-role"), firstDesignConfigMap] },
+    {
+        name: "roles",
+        objects: [
+            cluster([{ name: "gitlab_app", login: true }, { name: "gitlab_app", login: true }, { name: "synergyflow_app", login: true, passwordSecret: { name: "synergyflow-app-role-password" } }]),
+            roleSecret("synergyflow-app-role-password", "Opaque"),
+            { apiVersion: "postgresql.cnpg.io/v1", kind: "DatabaseRole", metadata: { name: "pg-monitor", namespace: ns }, spec: { cluster: { name: "shared-postgres" }, name: "pg_monitor", login: true, ensure: "absent" } },
+        ],
+        context: { vaultUsernames: { "kubernetes/infra/cloudnative-pg/synergyflow": "someone_else" } },
+    },
+    {
+        name: "schemas",
+        objects: [
+            { apiVersion: "postgresql.cnpg.io/v1", kind: "Database", metadata: { name: "db", namespace: ns }, spec: { cluster: { name: "shared-postgres" }, name: "template1", owner: "synergyflow_app", databaseReclaimPolicy: "keep" } },
+            { apiVersion: "external-secrets.io/v1", kind: "ExternalSecret", metadata: { name: "es", namespace: ns }, spec: { secretStoreRef: { kind: "ClusterSecretStore", name: "vault-backend" }, target: { name: "es", creationPolicy: "Adopt" }, dataFrom: "all" } },
+            { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "d", namespace: "synergyflow" }, spec: { replicas: "three", selector: {}, template: {} } },
+            { apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: { name: "p", namespace: ns }, spec: { maxUnavailable: { count: 1 } } },
+            { apiVersion: "postgresql.cnpg.io/v1", kind: "Pooler", metadata: { name: "p2", namespace: ns }, spec: { cluster: { name: "shared-postgres" }, template: { spec: { containers: [] } }, pgbouncer: { poolMode: "statement", authQuery: "SELECT 1", parameters: { max_db_connections: 5 } } } },
+        ],
+    },
+];
+
+/** Every synth variant as the set of objects it emits (with the live Cluster its role rules see). */
+async function synthSets(): Promise<ObjectSet[]> {
+    const liveCluster = (dir: string) => YAML.parse(fs.readFileSync(path.join(dir, "infra/shared-postgres.yaml"), "utf8")) as LiveCluster;
+    // The committed stacks run against Clusters whose owner declared our role (roleStrategy external).
+    const devCluster = liveCluster(path.join(ROOT, "fixtures/live/dev"));
+    const prodCluster = liveCluster(path.join(ROOT, "fixtures/live/prod"));
+    const superuserCluster = liveCluster(SUPERUSER_PLATFORM);
+    const cnpg130 = databaseRolePlatform();
+    const withoutNamespace = livePlatformCopy("dev", (_infra, apps) => apps.splice(apps.findIndex((o) => o.kind === "Namespace"), 1));
+    const variants: [string, () => Promise<HarnessResult>, LiveCluster][] = [
+        ["dev", () => synth("dev"), devCluster],
+        ["prod", () => synth("prod"), prodCluster],
+        ["databaseRole", () => synth("prod", variantConfig("prod", {}, (c) => Object.assign(c["synergyflow-db:sharedCluster"], { operatorVersion: "1.30", roleStrategy: "databaseRole" })), undefined, cnpg130), sharedClusterFixture()],
+        ["vault auth, clusterPatch", () => synth("prod", vaultAuthConfig(), undefined, SUPERUSER_PLATFORM), superuserCluster],
+        ["clusterMesh", () => synth("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:pooler"].exposure = { mode: "clusterMesh", appsNodeCidrs: ["10.80.20.0/24"] }))), prodCluster],
+        ["external exposure", () => synth("dev", variantConfig("dev", {}, (c) => (c["synergyflow-db:pooler"].exposure = { mode: "external", host: "synergyflow-db.platform.internal" }))), devCluster],
+        ["namespace created", () => synth("dev", variantConfig("dev", {}, (c) => (c["synergyflow-db:backend"].namespaceMode = "create")), undefined, withoutNamespace), devCluster],
+        ["split mode", () => synth("prod", variantConfig("prod", { "synergyflow-db:infraStack": "platform/synergyflow-db/prod" })), prodCluster],
+    ];
+    const sets: ObjectSet[] = [];
+    for (const [name, run, live] of variants) sets.push(setOf(name, await run(), live));
+    return sets;
+}
+
+let checking: Promise<{ sets: ObjectSet[]; reports: SetReport[] }> | undefined;
+/** The synth sets, then the known-bad ones, through one checker process (its schemas compiled once). */
+function checked(): Promise<{ sets: ObjectSet[]; reports: SetReport[] }> {
+    checking ??= synthSets().then((sets) => ({ sets, reports: runChecks([...sets, ...KNOWN_BAD]) }));
+    return checking;
+}
+
 describe("conformance of everything synth emits", () => {
     let reports: SetReport[];
     let sets: ObjectSet[];
 
     beforeAll(async () => {
-        const liveCluster = (dir: string) => YAML.parse(fs.readFileSync(path.join(dir, "infra/shared-postgres.yaml"), "utf8")) as LiveCluster;
-        // The committed stacks run against Clusters whose owner declared our role (roleStrategy external).
-        const devCluster = liveCluster(path.join(ROOT, "fixtures/live/dev"));
-        const prodCluster = liveCluster(path.join(ROOT, "fixtures/live/prod"));
-        const superuserCluster = liveCluster(SUPERUSER_PLATFORM);
-        const cnpg130 = databaseRolePlatform();
-        const withoutNamespace = livePlatformCopy("dev", (_infra, apps) => apps.splice(apps.findIndex((o) => o.kind === "Namespace"), 1));
-        const variants: [string, () => Promise<HarnessResult>, LiveCluster][] = [
-            ["dev", () => synth("dev"), devCluster],
-            ["prod", () => synth("prod"), prodCluster],
-            ["databaseRole", () => synth("prod", variantConfig("prod", {}, (c) => Object.assign(c["synergyflow-db:sharedCluster"], { operatorVersion: "1.30", roleStrategy: "databaseRole" })), undefined, cnpg130), sharedClusterFixture()],
-            ["vault auth, clusterPatch", () => synth("prod", vaultAuthConfig(), undefined, SUPERUSER_PLATFORM), superuserCluster],
-            ["clusterMesh", () => synth("prod", variantConfig("prod", {}, (c) => (c["synergyflow-db:pooler"].exposure = { mode: "clusterMesh", appsNodeCidrs: ["10.80.20.0/24"] }))), prodCluster],
-            ["external exposure", () => synth("dev", variantConfig("dev", {}, (c) => (c["synergyflow-db:pooler"].exposure = { mode: "external", host: "synergyflow-db.platform.internal" }))), devCluster],
-            ["namespace created", () => synth("dev", variantConfig("dev", {}, (c) => (c["synergyflow-db:backend"].namespaceMode = "create")), undefined, withoutNamespace), devCluster],
-            ["split mode", () => synth("prod", variantConfig("prod", { "synergyflow-db:infraStack": "platform/synergyflow-db/prod" })), prodCluster],
-        ];
-        sets = [];
-        for (const [name, run, live] of variants) sets.push(setOf(name, await run(), live));
-        reports = runChecks(sets);
+        ({ sets, reports } = await checked());
+        reports = reports.slice(0, sets.length);
     }, 120000);
 
     test("the CRDs are read from the shared folder (a missing folder fails, it is never skipped)", () => {
-        const missing = spawnSync(process.execPath, [require.resolve("ts-node/dist/bin.js"), "--transpile-only", "conformance/check.ts", "--stdin"], {
-            cwd: ROOT,
-            input: JSON.stringify({ sets: [] }),
-            encoding: "utf8",
-            env: { ...process.env, SYNERGYFLOW_CRDS: "/nonexistent/crds" },
-        });
-        expect(missing.status).not.toBe(0);
-        expect(missing.stderr).toContain("CRD folder /nonexistent/crds does not exist");
+        const saved = process.env["SYNERGYFLOW_CRDS"];
+        process.env["SYNERGYFLOW_CRDS"] = "/nonexistent/crds";
+        try {
+            expect(() => checkSets([])).toThrow("CRD folder /nonexistent/crds does not exist");
+        } finally {
+            if (saved === undefined) delete process.env["SYNERGYFLOW_CRDS"];
+            else process.env["SYNERGYFLOW_CRDS"] = saved;
+        }
     });
 
     test.each([
@@ -110,80 +192,13 @@ describe("conformance of everything synth emits", () => {
 });
 
 describe("each check can fail: known-bad objects are rejected with the specific reason", () => {
-    const ns = "cnpg-system";
-    const cluster = (roles: any[]): KubeObject => ({ apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", metadata: { name: "shared-postgres", namespace: ns }, spec: { instances: 3, storage: { size: "10Gi" }, managed: { roles } } });
-    const roleSecret = (name: string, type = "kubernetes.io/basic-auth", key = "kubernetes/infra/cloudnative-pg/synergyflow"): KubeObject => ({
-        apiVersion: "external-secrets.io/v1",
-        kind: "ExternalSecret",
-        metadata: { name, namespace: ns },
-        spec: {
-            secretStoreRef: { kind: "ClusterSecretStore", name: "vault-backend" },
-            target: { name, creationPolicy: "Owner", template: { type } },
-            data: [
-                { secretKey: "username", remoteRef: { key, property: "username" } },
-                { secretKey: "password", remoteRef: { key, property: "password" } },
-            ],
-        },
-    });
-    // The first design's Pooler, as it was written.
-    const firstDesignPooler: KubeObject = {
-        apiVersion: "postgresql.cnpg.io/v1",
-        kind: "Pooler",
-        metadata: { name: "synergyflow-pooler", namespace: ns },
-        spec: {
-            cluster: { name: "shared-postgres" },
-            instances: 3,
-            type: "rw",
-            resources: { requests: { cpu: "100m" } },
-            affinity: { podAntiAffinity: {} },
-            template: { metadata: { labels: { app: "synergyflow-pooler" } }, spec: {} },
-            pgbouncer: {
-                poolMode: "transaction",
-                parameters: { max_db_connections: "50", default_pool_size: "25", pool_mode: "transaction" },
-                authQuerySecret: { name: "synergyflow-pooler-auth" },
-                authQuery: "SELECT usename, passwd FROM user_search($1)",
-                pg_hba: ["host synergyflow synergyflow 0.0.0.0/0 scram-sha-256"],
-            },
-        },
-    };
-    const firstDesignAuthSecret = roleSecret("synergyflow-pooler-auth", "Opaque");
-    const firstDesignRole = { name: "synergyflow", login: true, connectionLimit: 50, passwordSecret: { name: "synergyflow-role" } };
-    const firstDesignConfigMap: KubeObject = {
-        apiVersion: "v1",
-        kind: "ConfigMap",
-        metadata: { name: "synergyflow-datasource", namespace: "synergyflow" },
-        data: { SPRING_DATASOURCE_URL: "jdbc:postgresql://synergyflow-pooler-rw.cnpg-system.svc:5432/synergyflow?currentSchema=synergyflow_users" },
-    };
-
     let report: SetReport;
     let others: SetReport[];
-    beforeAll(() => {
-        const sets: ObjectSet[] = [
-            { name: "first design", objects: [cluster([firstDesignRole]), firstDesignPooler, firstDesignAuthSecret, roleSecret("synergyflow-role"), firstDesignConfigMap] },
-            {
-                name: "roles",
-                objects: [
-                    cluster([{ name: "gitlab_app", login: true }, { name: "gitlab_app", login: true }, { name: "synergyflow_app", login: true, passwordSecret: { name: "synergyflow-app-role-password" } }]),
-                    roleSecret("synergyflow-app-role-password", "Opaque"),
-                    { apiVersion: "postgresql.cnpg.io/v1", kind: "DatabaseRole", metadata: { name: "pg-monitor", namespace: ns }, spec: { cluster: { name: "shared-postgres" }, name: "pg_monitor", login: true, ensure: "absent" } },
-                ],
-                context: { vaultUsernames: { "kubernetes/infra/cloudnative-pg/synergyflow": "someone_else" } },
-            },
-            {
-                name: "schemas",
-                objects: [
-                    { apiVersion: "postgresql.cnpg.io/v1", kind: "Database", metadata: { name: "db", namespace: ns }, spec: { cluster: { name: "shared-postgres" }, name: "template1", owner: "synergyflow_app", databaseReclaimPolicy: "keep" } },
-                    { apiVersion: "external-secrets.io/v1", kind: "ExternalSecret", metadata: { name: "es", namespace: ns }, spec: { secretStoreRef: { kind: "ClusterSecretStore", name: "vault-backend" }, target: { name: "es", creationPolicy: "Adopt" }, dataFrom: "all" } },
-                    { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "d", namespace: "synergyflow" }, spec: { replicas: "three", selector: {}, template: {} } },
-                    { apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: { name: "p", namespace: ns }, spec: { maxUnavailable: { count: 1 } } },
-                    { apiVersion: "postgresql.cnpg.io/v1", kind: "Pooler", metadata: { name: "p2", namespace: ns }, spec: { cluster: { name: "shared-postgres" }, template: { spec: { containers: [] } }, pgbouncer: { poolMode: "statement", authQuery: "SELECT 1", parameters: { max_db_connections: 5 } } } },
-                ],
-            },
-        ];
-        const [first, ...rest] = runChecks(sets);
+    beforeAll(async () => {
+        const [first, ...rest] = (await checked()).reports.slice(-KNOWN_BAD.length);
         report = first!;
         others = rest;
-    });
+    }, 120000);
 
     const messages = (r: SetReport, check: string) => r.problems.filter((p) => p.check === check).map((p) => `${p.object}: ${p.message}`);
 

@@ -14,7 +14,7 @@ export type HarnessResult = SynthResult & { warnings: string[]; infos: string[] 
 
 /** The program under synth's mocks; a synth of the same inputs earlier in the run is shared (synthCache.ts). */
 export async function synth(stack: string, configFile?: string, liveClusterFile?: string, liveDir?: string): Promise<HarnessResult> {
-    const inputs = [configFile ?? path.join(ROOT, `Pulumi.${stack}.yaml`), ...(liveClusterFile ? [liveClusterFile] : []), liveDir ?? path.join(ROOT, "fixtures/live", stack), path.join(ROOT, "fixtures/infra-stack-outputs.json")];
+    const inputs = { config: configFile ?? path.join(ROOT, `Pulumi.${stack}.yaml`), liveCluster: liveClusterFile, live: liveDir ?? path.join(ROOT, "fixtures/live", stack), infraOutputs: path.join(ROOT, "fixtures/infra-stack-outputs.json") };
     return cachedAcrossWorkers(synthKey(stack, inputs), () => synthNow(stack, configFile, liveClusterFile, liveDir));
 }
 

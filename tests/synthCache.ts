@@ -1,24 +1,41 @@
 // One synth per distinct input in a whole `npm test` run, shared by every test file (each jest worker is its own
 // process): results are kept as JSON in a folder the run's global setup creates and its teardown removes, so
-// nothing outlives the run. The key is every input a synth reads: the stack, its config file, the live dumps.
+// nothing outlives the run. The key is every input a synth reads: the stack, its config file, the live dumps (by content).
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
+const ROOT = path.join(__dirname, "..");
+
 export const SYNTH_CACHE_ENV = "SYNERGYFLOW_SYNTH_CACHE";
 
-function hashInputs(hash: ReturnType<typeof createHash>, file: string): void {
-    if (!fs.existsSync(file)) return void hash.update(`missing:${file}`);
-    if (fs.statSync(file).isDirectory()) {
-        for (const entry of fs.readdirSync(file).sort()) hashInputs(hash, path.join(file, entry));
-        return;
-    }
-    hash.update(file).update(fs.readFileSync(file));
+/**
+ * A file's or folder's content, names relative to it. Where it is counts only inside the repository (synth names
+ * the folder of dumps in plan.json): a temporary copy with the same content (variantConfig, livePlatformCopy) is
+ * the same input, whichever test file or worker wrote it.
+ */
+function hashInput(hash: ReturnType<typeof createHash>, input: string): void {
+    const where = path.relative(ROOT, input);
+    hash.update(where.startsWith("..") ? "outside" : where);
+    const visit = (file: string, name: string): void => {
+        if (!fs.existsSync(file)) return void hash.update(`missing:${name}`);
+        if (fs.statSync(file).isDirectory()) {
+            for (const entry of fs.readdirSync(file).sort()) visit(path.join(file, entry), `${name}/${entry}`);
+            return;
+        }
+        hash.update(name).update(fs.readFileSync(file));
+    };
+    visit(input, ".");
 }
 
-export function synthKey(stack: string, files: string[]): string {
+/** The key of a synth: its stack and each input by role (config, dumps, ...), undefined ones left out. */
+export function synthKey(stack: string, inputs: Record<string, string | undefined>): string {
     const hash = createHash("sha256").update(stack);
-    for (const file of files) hashInputs(hash, file);
+    for (const [role, input] of Object.entries(inputs)) {
+        if (input === undefined) continue;
+        hash.update(`\0${role}\0`);
+        hashInput(hash, input);
+    }
     return hash.digest("hex");
 }
 
