@@ -16,7 +16,7 @@ import * as pulumi from "@pulumi/pulumi";
 import YAML from "yaml";
 import { PROJECT, type StackConfig } from "../components/model/config";
 import { computeRolePatch, type LiveCluster } from "../components/model/rolePatch";
-import { PASSWORD_POLICY } from "../components/infra/vaultCredential";
+import { PASSWORD_POLICY } from "../components/build/vaultCredential";
 import { type KubeObject } from "../components/model/kubeObject";
 import { fixtureLiveReader } from "../components/live/kubeObjects";
 import type { TenantPlan } from "../components/model/preflight/rules";

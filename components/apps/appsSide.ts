@@ -3,7 +3,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../model/config";
+import { datasourceConfigMap, serverCaConfigMap } from "../build/datasource";
 import { vaultExternalSecretManifest } from "../build/externalSecret";
+import { migrationRecordConfigMap } from "../build/migrationRecord";
+import { poolerGlobalService } from "../build/pooler";
 import { platformLabels } from "../model/labels";
 import type { InfraWiring } from "../wiring";
 import { BackendDeployment } from "./backend";
@@ -50,18 +53,9 @@ export class AppsSide extends pulumi.ComponentResource {
         this.namespace = namespace.name;
 
         if (config.pooler.exposure.mode === "clusterMesh") {
-            // Cilium merges the endpoints of global Services with the same name and namespace in both clusters.
             new k8s.core.v1.Service(
                 `${name}-global-pooler-service`,
-                {
-                    metadata: {
-                        name: wiring.poolerServiceName,
-                        namespace: wiring.infraNamespace,
-                        labels: platformLabels(tenant.appName, "pooler", args.stack),
-                        annotations: { "service.cilium.io/global": "true", "service.cilium.io/shared": "false" },
-                    },
-                    spec: { type: "ClusterIP", ports: [{ name: "pgbouncer", port: 5432, targetPort: 5432, protocol: "TCP" }] },
-                },
+                poolerGlobalService({ name: wiring.poolerServiceName, namespace: wiring.infraNamespace, labels: platformLabels(tenant.appName, "pooler", args.stack) }),
                 childOpts,
             );
         }
@@ -111,17 +105,13 @@ export class AppsSide extends pulumi.ComponentResource {
             .apply(([host, port, database, sslMode]) => ({ host, port: Number(port), database, sslMode: sslMode as SslMode }));
         const target = during.onSource && source ? pulumi.output({ host: sourceHost(source), port: source.port, database: source.database, sslMode: "verify-full" as SslMode }) : poolerTarget;
         const env = target.apply((t) => datasourceEnv(backend, t, tenant.appName));
-        const datasource = new k8s.core.v1.ConfigMap(
-            `${name}-datasource`,
-            { metadata: { namespace: backend.namespace, labels }, data: env },
-            { ...childOpts, dependsOn: [namespace] },
-        );
+        const datasource = new k8s.core.v1.ConfigMap(`${name}-datasource`, datasourceConfigMap({ namespace: backend.namespace, labels, env }), { ...childOpts, dependsOn: [namespace] });
         this.datasourceConfigMapName = datasource.metadata.name;
         // The shared cluster's CA certificate (public), so the backend verifies the pooler. Auto-named like the
         // datasource: a rotated CA is a new ConfigMap, and the backend rolls onto it.
         const serverCa = new k8s.core.v1.ConfigMap(
             `${name}-server-ca`,
-            { metadata: { namespace: backend.namespace, labels }, data: { "ca.crt": during.onSource ? (args.migration?.sourceCaCertificate ?? "") : wiring.serverCaCertificate } },
+            serverCaConfigMap({ namespace: backend.namespace, labels, caCertificate: during.onSource ? (args.migration?.sourceCaCertificate ?? "") : wiring.serverCaCertificate }),
             { ...childOpts, dependsOn: [namespace] },
         );
 
@@ -164,10 +154,7 @@ export class AppsSide extends pulumi.ComponentResource {
             // The record the next run's preflight reads: the phase, and the copy's verification.
             new k8s.core.v1.ConfigMap(
                 `${name}-migration-record`,
-                {
-                    metadata: { name: migrationRecordName(config), namespace: backend.namespace, labels },
-                    data: { phase, ...(copyResult ? { copyResult: copyResult.apply((r) => JSON.stringify(r)) } : {}) },
-                },
+                migrationRecordConfigMap({ name: migrationRecordName(config), namespace: backend.namespace, labels, phase, ...(copyResult ? { copyResult: copyResult.apply((r) => JSON.stringify(r)) } : {}) }),
                 { ...childOpts, dependsOn: job ? [job] : [] },
             );
             const summary: Record<string, pulumi.Input<unknown>> = { phase, does: PHASE_DOES[phase], ...(job?.result ? { result: job.result } : {}) };

@@ -1,6 +1,6 @@
 import { stackConfig } from "../../tests/support/stackConfigs";
 import type { StackConfig } from "../model/config";
-import { type PoolerInputs, poolerDisruptionBudget, poolerHost, poolerManifest, poolerNetworkPolicy, poolerPodMonitor } from "./pooler";
+import { type PoolerInputs, poolerDisruptionBudget, poolerGlobalService, poolerHost, poolerManifest, poolerNetworkPolicy, poolerPodMonitor } from "./pooler";
 
 const inputs = (config: StackConfig, auth?: PoolerInputs["auth"]): PoolerInputs => ({
     config: config.pooler,
@@ -54,5 +54,17 @@ describe("the Pooler and its objects", () => {
         expect((poolerNetworkPolicy(inputs(unmasqueraded))?.spec as { ingress: { from: unknown }[] }).ingress[0]!.from).toEqual([{ ipBlock: { cidr: "10.245.0.0/16" } }]);
         expect(poolerDisruptionBudget(inputs(prod)).spec).toEqual({ maxUnavailable: 1, selector });
         expect(poolerPodMonitor(inputs(prod)).spec).toEqual({ selector, podMetricsEndpoints: [{ port: "metrics" }] });
+    });
+
+    test("clusterMesh: the global Service in the apps cluster has the pooler's name, namespace and port, and shares no endpoints of its own", () => {
+        expect(poolerGlobalService({ name: "synergyflow-pgbouncer", namespace: "cnpg-system", labels: { app: "synergyflow" } })).toEqual({
+            metadata: {
+                name: "synergyflow-pgbouncer",
+                namespace: "cnpg-system",
+                labels: { app: "synergyflow" },
+                annotations: { "service.cilium.io/global": "true", "service.cilium.io/shared": "false" },
+            },
+            spec: { type: "ClusterIP", ports: [{ name: "pgbouncer", port: 5432, targetPort: 5432, protocol: "TCP" }] },
+        });
     });
 });

@@ -1,8 +1,10 @@
 // The tenant's PgBouncer as CNPG objects, one pure builder each: the Pooler, its disruption budget, its
-// NetworkPolicy, and (with pooler.podMonitor) its PodMonitor and PrometheusRule. The component (infra/pooler.ts)
-// only registers what these return. The host the apps cluster connects to is decided here too: always known
-// before the run, never read back from a Service.
+// NetworkPolicy, (with pooler.podMonitor) its PodMonitor and PrometheusRule, and (clusterMesh) the global Service
+// on the apps cluster. The components (infra/pooler.ts, apps/appsSide.ts) only register what these return. The
+// host the apps cluster connects to is decided here too: always known before the run, never read back from a
+// Service.
 import type * as k8s from "@pulumi/kubernetes";
+import type { Input } from "@pulumi/pulumi";
 import type { PoolerConfig } from "../model/config";
 import type { PodMonitorSpec, PoolerSpec } from "../model/crds";
 import type { PrometheusRuleSpec } from "../model/poolerAlerts";
@@ -158,4 +160,20 @@ export function poolerPodMonitor(inputs: PoolerInputs) {
 
 export function poolerPrometheusRule(inputs: PoolerInputs, rules: PrometheusRuleSpec) {
     return { apiVersion: "monitoring.coreos.com/v1", kind: "PrometheusRule", metadata: { name: inputs.config.name, namespace: inputs.namespace, labels: inputs.labels }, spec: rules };
+}
+
+/**
+ * clusterMesh: the global Service of the pooler's name and namespace in the apps cluster. Cilium merges the
+ * endpoints of global Services with the same name and namespace in both clusters; this one has none of its own.
+ */
+export function poolerGlobalService(inputs: { name: Input<string>; namespace: Input<string>; labels: Record<string, string> }): k8s.types.input.core.v1.Service {
+    return {
+        metadata: {
+            name: inputs.name,
+            namespace: inputs.namespace,
+            labels: inputs.labels,
+            annotations: { "service.cilium.io/global": "true", "service.cilium.io/shared": "false" },
+        },
+        spec: { type: "ClusterIP", ports: [{ name: "pgbouncer", port: POOLER_PORT, targetPort: POOLER_PORT, protocol: "TCP" }] },
+    };
 }

@@ -1,7 +1,9 @@
-// A generated PostgreSQL credential kept in Vault KV v2: the single source of truth for both clusters.
+// A generated PostgreSQL credential kept in Vault KV v2, the single source of truth for both clusters: the password
+// and the secret of build/vaultCredential.ts, registered.
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as vault from "@pulumi/vault";
+import { passwordArgs, vaultSecretArgs } from "../build/vaultCredential";
 import type { CredentialProviders } from "../providers";
 
 export interface VaultCredentialArgs {
@@ -17,9 +19,6 @@ export interface VaultCredentialArgs {
     providers: CredentialProviders;
 }
 
-/** Length and alphabet safe unquoted in a JDBC URL, a libpq connection string and a shell variable. */
-export const PASSWORD_POLICY = { length: 32, special: true, overrideSpecial: "-_.", minUpper: 2, minLower: 2, minNumeric: 2 };
-
 export class VaultCredential extends pulumi.ComponentResource {
     public readonly vaultKey: pulumi.Output<string>;
     /** KV v2 version of the secret: bumps on every write, so consumers can roll out on rotation. */
@@ -29,22 +28,12 @@ export class VaultCredential extends pulumi.ComponentResource {
     constructor(name: string, args: VaultCredentialArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synergyflow-db:infra:VaultCredential", name, {}, opts);
 
-        const password = new random.RandomPassword(
-            `${name}-password`,
-            { ...PASSWORD_POLICY, keepers: { rotation: args.rotation } },
-            { parent: this, provider: args.providers.random },
-        );
+        const password = new random.RandomPassword(`${name}-password`, passwordArgs(args.rotation), { parent: this, provider: args.providers.random });
         this.password = pulumi.secret(password.result);
 
         const secret = new vault.kv.SecretV2(
             `${name}-vault`,
-            {
-                mount: args.mount,
-                // Always explicit: the ExternalSecrets' remoteRef.key is this same string.
-                name: args.vaultKey,
-                dataJson: pulumi.secret(pulumi.jsonStringify({ username: args.username, password: password.result })),
-                deleteAllVersions: true,
-            },
+            vaultSecretArgs({ mount: args.mount, vaultKey: args.vaultKey, dataJson: pulumi.secret(pulumi.jsonStringify({ username: args.username, password: password.result })) }),
             { parent: this, provider: args.providers.vault, retainOnDelete: args.retainOnDelete },
         );
         this.vaultKey = secret.name;
