@@ -28,6 +28,8 @@ export interface DataPlaneContext {
     otherEntries: ManagedRoleEntry[];
     /** The other tenants' passwords (readonly_user's reads the catalog). */
     tenantPasswords: Record<string, string>;
+    /** Applies the shared Cluster as Flux does (its whole manifest) with these role entries. */
+    applyClusterRoles(roles: ManagedRoleEntry[]): Promise<unknown>;
     promtool?: string;
 }
 
@@ -99,9 +101,10 @@ export function dataPlaneChecks(ctx: DataPlaneContext): DataPlaneChecks {
             });
             await check("real PgBouncer: through the Pooler at the stack's address with sslmode=verify-ca against the CA the program delivered, the login role in use runs the application's kind of transaction; the exporter's SHOW POOLS stays within the emitted sizes; the alert rules evaluate on the live scrape", async () => {
                 const host = (await stack.outputs())["poolerHost"]?.value as string;
-                const caMap = ((await kubeRequest(apps, "GET", `/api/v1/namespaces/${config.backend.namespace}/configmaps`)).items as any[]).find((c) => c.data?.["ca.crt"]);
-                assert(caMap, "no CA ConfigMap on the apps cluster");
+                // The CA the backend's pods mount (the namespace's kube-root-ca.crt also has a ca.crt: the API server's).
                 const backend = await kubeRequest(apps, "GET", `/apis/apps/v1/namespaces/${config.backend.namespace}/deployments/${config.backend.deploymentName}`);
+                const caMapName = (backend.spec.template.spec.volumes as any[]).find((v) => v.name === "server-ca")?.configMap?.name;
+                const caMap = await kubeRequest(apps, "GET", `/api/v1/namespaces/${config.backend.namespace}/configmaps/${caMapName}`);
                 const inUse = CREDENTIAL_SLOTS.find((slot) => JSON.stringify(backend.spec.template).includes(logins[slot].roleName)) ?? "a";
                 const schema = config.tenant.schemas[0]!;
                 const out = await pg.psqlThrough(
@@ -146,11 +149,9 @@ export function dataPlaneChecks(ctx: DataPlaneContext): DataPlaneChecks {
                     assert(!(await pg.databaseExists(config.tenant.databaseName)), `database ${config.tenant.databaseName} still exists`);
                     const kept = await pg.rolesInPostgres(ourNames);
                     assert(kept.length === 3, `the platform's declared roles: ${kept.join("; ")}`);
-                    const cluster = `/apis/postgresql.cnpg.io/v1/namespaces/${namespace}/clusters/${clusterName}`;
-                    const roles = (await kubeRequest(infra, "GET", cluster)).spec.managed.roles as ManagedRoleEntry[];
                     // The platform team's edit, as Flux applies it: our entries ensure: absent.
-                    const absent = roles.map((r) => (ourNames.includes(r.name) ? { ...r, ensure: "absent" } : r));
-                    await kubeRequest(infra, "PATCH", `${cluster}?fieldManager=kustomize-controller&force=true`, { apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", metadata: { name: clusterName, namespace }, spec: { managed: { roles: absent } } }, "application/apply-patch+yaml");
+                    const roles = [...ctx.otherEntries, ...ctx.ourEntries];
+                    await ctx.applyClusterRoles(roles.map((r) => (ourNames.includes(r.name) ? { ...r, ensure: "absent" } : r)));
                     const started = Date.now();
                     while ((await pg.rolesInPostgres(ourNames)).length > 0) {
                         assert(Date.now() - started < 90000, `our roles are still in PostgreSQL 90 s after ensure: absent: ${(await pg.rolesInPostgres(ourNames)).join("; ")}`);
@@ -158,7 +159,7 @@ export function dataPlaneChecks(ctx: DataPlaneContext): DataPlaneChecks {
                     }
                     await othersUnchanged("after destroy");
                     // Declared present again for the next checks, as the platform team adds them back.
-                    await kubeRequest(infra, "PATCH", `${cluster}?fieldManager=kustomize-controller&force=true`, { apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", metadata: { name: clusterName, namespace }, spec: { managed: { roles } } }, "application/apply-patch+yaml");
+                    await ctx.applyClusterRoles(roles);
                     console.log(`     dropped in PostgreSQL ${((Date.now() - started) / 1000).toFixed(1)} s after ensure: absent`);
                 });
             } else {

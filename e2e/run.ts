@@ -74,7 +74,7 @@ async function main(): Promise<number> {
         const promtool = path.join(path.dirname(toolchain.bin), "bin", "promtool");
         const dataPlane =
             env.node && bao
-                ? dataPlaneChecks({ infra: infraServer, apps: appsServer, node: env.node, stack, bao, config, ourEntries: env.ourEntries, otherEntries: env.otherEntries, tenantPasswords: env.tenantPasswords, promtool: fs.existsSync(promtool) ? promtool : undefined })
+                ? dataPlaneChecks({ infra: infraServer, apps: appsServer, node: env.node, stack, bao, config, ourEntries: env.ourEntries, otherEntries: env.otherEntries, tenantPasswords: env.tenantPasswords, applyClusterRoles: (roles) => env.fluxApply(infraServer, { ...env.fixtureCluster, spec: { ...env.fixtureCluster.spec, managed: { roles } } }), promtool: fs.existsSync(promtool) ? promtool : undefined })
                 : undefined;
         if (dataPlane) await check("real instance: the other tenants' roles are in PostgreSQL before our stack (their state is compared after up, the rotations and destroy)", () => dataPlane.recordOthers());
         else skip("the checks inside PostgreSQL and PgBouncer on the real node", env.node ? "OpenBao not built" : "the node's toolchain is not built (e2e/toolchain/build-all.sh)");
