@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { AppsSide } from "./apps/appsSide";
 import { CONFIG_KEYS, ConfigError, PROJECT, type StackConfig, parseStackConfig } from "./model/config";
 import { InfraTenant } from "./infra/tenant";
+import { infraTenantInputs } from "./build/infraTenant";
 import { type LiveReader } from "./model/kubeObject";
 import { kubeLiveReader } from "./live/kubeObjects";
 import { type TenantPlan, planNotices } from "./model/preflight/rules";
@@ -108,7 +109,7 @@ export function synergyflowDb(config: StackConfig, platform: TenantPlan | undefi
     } else {
         if (!platform) throw new Error("the infra side needs the preflight's facts of the live platform");
         const credentials = options.credentials ?? vaultCredentials(credentialProviders(config), config.vault.kvMount);
-        const infra = new InfraTenant("synergyflow", { config, platform, stack, provider: kubeProvider("infra", config.infraCluster), credentials });
+        const infra = new InfraTenant("synergyflow", { tenant: infraTenantInputs(config, platform, stack), provider: kubeProvider("infra", config.infraCluster), credentials });
         wiring = infra.wiring;
         outputs["connectionBudget"] = pulumi.output(platform.budget);
         outputs["roleStrategy"] = pulumi.output(infra.roleStrategy);

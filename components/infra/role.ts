@@ -1,26 +1,15 @@
 // The tenant's PostgreSQL roles on the shared cluster, by the stack's role strategy (DESIGN.md §2 "Roles"); the
-// entries themselves are in roleEntries.ts.
+// entries themselves are model/roles.ts desiredRoles, passed in build/infraTenant.ts.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { SharedClusterConfig } from "../model/config";
-import type { CnpgRoleFields } from "../model/crds";
 import { databaseRoleManifest } from "../build/cnpg";
-import type { ClusterAccessSpec } from "../live/clusterApi";
+import type { TenantRolesInputs } from "../build/infraTenant";
 import { ClusterRolePatch } from "../resources/clusterRolePatch";
 import { ROLE_PATCH_FIELD_MANAGER } from "../model/rolePatch";
 
-export interface TenantRolesArgs {
-    sharedCluster: SharedClusterConfig;
-    roles: CnpgRoleFields[];
-    reclaimPolicy: "retain" | "delete";
-    labels: Record<string, string>;
-    /** For the clusterPatch strategy, which talks to the infra cluster itself. */
-    access: Pick<ClusterAccessSpec, "context" | "kubeconfig">;
-    /** 0 when no CNPG operator runs (test clusters): removal does not wait for the role to be dropped. */
-    dropTimeoutSeconds: number;
+export interface TenantRolesArgs extends TenantRolesInputs {
     provider: k8s.Provider;
 }
-
 
 /**
  * The roles on the shared cluster by the stack's strategy. The preflight has already refused what would not
