@@ -17,19 +17,26 @@
 #                                                        `/manager bootstrap /controller/manager` from the operator image
 #                                                        (OPERATOR_IMAGE_NAME), copying the instance manager into every
 #                                                        instance and pooler pod.
+#   backend        synergyflow.local/backend:<0.1.x>     the e2e's stand-in for SynergyFlow's backend and a JDBC load
+#                                                        client (e2e/backend/, our own code: one jar built with Maven,
+#                                                        PgJDBC + HikariCP + slf4j beside it in /app/lib) on Debian
+#                                                        trixie's openjdk-21-jre-headless; runs as 10001:10001,
+#                                                        writes only /tmp; `java -jar /app/backend.jar [serve|load]`.
+#                                                        Maven's repository is cached in $TOOLCHAIN_DIR/maven-repo.
 # Why PostgreSQL 17 and not the platform's 16: CNPG's instance manager runs initdb, pg_ctl, postgres,
 # pg_controldata, pg_rewind, pg_basebackup and pg_isready. Debian (bookworm: 15, trixie: 17) has no 16, and the
 # npm registry's 16.8 server build carries only initdb, pg_ctl and postgres, so a 16 image would lack
 # pg_controldata, which CNPG reads on every status probe. What our program does to roles, databases and schemas
 # is the same on 16 and 17. Everything is built with the PostgreSQL major of Debian trixie, named in the tag.
-# Usage: build-node-images.sh [pause|postgresql|pgbouncer|psql|cnpg-operator]...  (default: all; REBUILD=1 rebuilds)
-# products: node/images/images.json node/images/pause.oci.tar node/images/postgresql.oci.tar node/images/pgbouncer.oci.tar node/images/psql.oci.tar node/images/cnpg-operator.oci.tar
+# Usage: build-node-images.sh [pause|postgresql|pgbouncer|psql|cnpg-operator|backend]...  (default: all; REBUILD=1 rebuilds)
+# products: node/images/images.json node/images/pause.oci.tar node/images/postgresql.oci.tar node/images/pgbouncer.oci.tar node/images/psql.oci.tar node/images/cnpg-operator.oci.tar node/images/backend.oci.tar
 set -euo pipefail
 TOOLCHAIN_DIR="${SYNERGYFLOW_TOOLCHAIN:-$HOME/.cache/synergyflow-db-toolchain}"
 K8S_VERSION="${K8S_VERSION:-v1.34.3}"
 CNPG_VERSION="${CNPG_VERSION:-v1.27.4}"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 out="$TOOLCHAIN_DIR/node/images"
+here="$(cd "$(dirname "$0")" && pwd)"
 mkdir -p "$out"
 work="$(mktemp -d "$TOOLCHAIN_DIR/node/images-work.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
@@ -88,7 +95,9 @@ oci_archive() {
 tar_dir() { tar --numeric-owner --owner=0 --group=0 -cf "$2" -C "$1" .; }
 
 # debian_rootfs SUITE OUT_TAR HOOK_SCRIPT PACKAGES...: mmdebstrap minbase, no docs/man/locales (smaller, faster),
-# HOOK_SCRIPT run on the host with the root directory as $1 after every package is installed.
+# HOOK_SCRIPT run on the host with the root directory as $1 after every package is installed; a build may add
+# mmdebstrap options in the array rootfs_extra.
+rootfs_extra=()
 debian_rootfs() {
   local suite="$1" tarball="$2" hook="$3"; shift 3
   local packages; packages="$(IFS=,; echo "$*")"
@@ -97,6 +106,7 @@ debian_rootfs() {
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
     --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/locale/*' \
     --dpkgopt='path-exclude=/usr/share/info/*' \
+    ${rootfs_extra[@]+"${rootfs_extra[@]}"} \
     --customize-hook="bash $hook \"\$1\"" \
     "$suite" "$tarball" "$MIRROR"
 }
@@ -199,8 +209,57 @@ build_cnpg_operator() {
     '{"Entrypoint":["/manager"],"User":"65532:65532","Env":["PATH=/"]}'
 }
 
+build_backend() {
+  local src="$here/../backend" app="$work/backend-app"
+  command -v mvn >/dev/null && command -v java >/dev/null || { echo "missing mvn/java: apt-get install maven openjdk-17-jdk-headless" >&2; return 1; }
+  # The build directory and Maven's repository stay outside the repo (target/ and ~/.m2 untouched).
+  local mvn_start; mvn_start=$(date +%s)
+  mvn -B -q -f "$src/pom.xml" -Dmaven.repo.local="$TOOLCHAIN_DIR/maven-repo" -Dbackend.build.dir="$work/backend-target" package
+  echo "backend: maven package in $(( $(date +%s) - mvn_start ))s"
+  mkdir -p "$app/lib"
+  cp "$work/backend-target/backend.jar" "$app/"
+  cp "$work/backend-target/lib/"*.jar "$app/lib/"
+  local version
+  # Smoke on the host's JDK first (a broken jar fails here, before the minute of mmdebstrap).
+  java -jar "$app/backend.jar" selfcheck
+  version="$(java -jar "$app/backend.jar" --version)"
+  [ -n "$version" ] && [ "$version" != null ] || { echo "backend: no Implementation-Version in the jar's manifest" >&2; return 1; }
+  cat > "$work/backend-hook.sh" <<'HOOK'
+set -euo pipefail
+root="$1"
+# Our jar and its libraries, root-owned and world-readable: the pod may run as any uid.
+cp -r "$(dirname "$0")/backend-app" "$root/app"
+chown -R 0:0 "$root/app" && chmod -R u=rwX,go=rX "$root/app"
+# The JRE reads its CDS archive and modules only: nothing else to write but /tmp (an emptyDir in the pod).
+chmod 1777 "$root/tmp"
+java="$(chroot "$root" readlink -f /usr/bin/java)"
+[ -x "$root$java" ] || { echo "no java in the image (/usr/bin/java -> $java)" >&2; exit 1; }
+# The CDS archive for heaps above 32 GB (no compressed oops): 15 MB no pod of ours uses (the JVM runs without
+# CDS then). The JRE's lib/modules (140 MB) stays whole: trimming it needs jlink and jmods, which a JRE lacks.
+rm -f "$root$(dirname "$java")/../lib/server/classes_nocoops.jsa"
+# The image's JRE runs the jar as the pod's uid (no passwd entry for it).
+chroot --userspec=10001:10001 "$root" /usr/bin/java -XX:-UsePerfData -jar /app/backend.jar selfcheck
+chroot "$root" dpkg-query -W -f='${Version}' openjdk-21-jre-headless > "$(dirname "$0")/backend.jre"
+# ca-certificates-java's trigger made the JDK trust store once the JRE was configured (PgJDBC uses sslrootcert, not it).
+[ -s "$root/etc/ssl/certs/java/cacerts" ] || echo "note: no Java trust store in the image" >&2
+rmdir "$root/usr/share/man/man1" "$root/usr/share/man" 2>/dev/null || true
+HOOK
+  # The JRE's postinst registers update-alternatives with man-page slave links: their directory must exist even
+  # though the pages themselves are excluded ("error creating symbolic link '/usr/share/man/man1/java.1.gz...'").
+  rootfs_extra=(--essential-hook='mkdir -p "$1/usr/share/man/man1"')
+  debian_rootfs trixie "$work/backend.tar" "$work/backend-hook.sh" openjdk-21-jre-headless
+  echo "backend: JRE openjdk-21-jre-headless $(cat "$work/backend.jre")"
+  oci_archive backend "synergyflow.local/backend:$version" "$work/backend.tar" \
+    "$(jq -cn --arg jre "$(cat "$work/backend.jre")" '{
+      Entrypoint: ["java", "-jar", "/app/backend.jar"], Cmd: ["serve"], User: "10001:10001", WorkingDir: "/tmp",
+      Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8",
+        "JAVA_TOOL_OPTIONS=-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData"],
+      ExposedPorts: {"8080/tcp": {}},
+      Labels: {"org.opencontainers.image.source": "e2e/backend", "io.synergyflow.jre": ("openjdk-21-jre-headless " + $jre)}}')"
+}
+
 wanted=("$@")
-[ "${#wanted[@]}" -gt 0 ] || wanted=(pause postgresql pgbouncer psql cnpg-operator)
+[ "${#wanted[@]}" -gt 0 ] || wanted=(pause postgresql pgbouncer psql cnpg-operator backend)
 failed=()
 for name in "${wanted[@]}"; do
   if [ -s "$out/$name.oci.tar" ] && [ -z "${REBUILD:-}" ] && jq -e --arg n "$name" '.[$n]' "$out/images.json" >/dev/null 2>&1; then

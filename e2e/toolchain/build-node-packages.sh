@@ -2,11 +2,11 @@
 # Installs, from Debian, what the e2e's real node runs on the host: containerd (1.6 on bookworm), runc (crun
 # fails here: "cgroups in hybrid mode not supported"), the CNI plugins (bridge, host-local, loopback, portmap),
 # mmdebstrap (images from Debian packages), nftables, conntrack, iptables, and socat (forwards the node's
-# address to the API server on loopback). kube-proxy runs in iptables or
+# address to the API server on loopback), Maven and a JDK (the backend image's jar, e2e/backend). kube-proxy runs in iptables or
 # nftables mode; iptables must stay on its nf_tables backend: a legacy table cannot be removed on this kernel
 # (no modules), so nothing here selects iptables-legacy.
 # Writes a marker in the toolchain dir once every command is there, for build-all.sh's skip.
-# products: node/packages-2.ok
+# products: node/packages-3.ok
 set -euo pipefail
 TOOLCHAIN_DIR="${SYNERGYFLOW_TOOLCHAIN:-$HOME/.cache/synergyflow-db-toolchain}"
 mkdir -p "$TOOLCHAIN_DIR/node"
@@ -16,6 +16,7 @@ declare -A want=(
   [/usr/lib/cni/bridge]=containernetworking-plugins [/usr/lib/cni/host-local]=containernetworking-plugins
   [/usr/lib/cni/loopback]=containernetworking-plugins [/usr/lib/cni/portmap]=containernetworking-plugins
   [mmdebstrap]=mmdebstrap [nft]=nftables [conntrack]=conntrack [iptables]=iptables [ipset]=ipset [socat]=socat [jq]=jq
+  [mvn]=maven [javac]=default-jdk-headless
 )
 have() { case "$1" in /*) [ -x "$1" ] ;; *) command -v "$1" >/dev/null ;; esac; }
 missing=()
@@ -37,5 +38,5 @@ if ! iptables --version | grep -q nf_tables; then
   echo "iptables is not the nf_tables backend ($(iptables --version)); run: update-alternatives --set iptables /usr/sbin/iptables-nft" >&2
   exit 1
 fi
-{ containerd --version; runc --version | head -1; iptables --version; mmdebstrap --version; } > "$TOOLCHAIN_DIR/node/packages-2.ok"
-cat "$TOOLCHAIN_DIR/node/packages-2.ok"
+{ containerd --version; runc --version | head -1; iptables --version; mmdebstrap --version; } > "$TOOLCHAIN_DIR/node/packages-3.ok"
+cat "$TOOLCHAIN_DIR/node/packages-3.ok"
