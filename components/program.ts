@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { AppsSide } from "./apps/appsSide";
 import { CONFIG_KEYS, ConfigError, PROJECT, type StackConfig, parseStackConfig } from "./model/config";
 import { InfraTenant } from "./infra/tenant";
+import { appsSideInputs } from "./build/appsSide";
 import { infraTenantInputs } from "./build/infraTenant";
 import { type LiveReader } from "./model/kubeObject";
 import { kubeLiveReader } from "./live/kubeObjects";
@@ -114,7 +115,7 @@ export function synergyflowDb(config: StackConfig, platform: TenantPlan | undefi
         outputs["connectionBudget"] = pulumi.output(platform.budget);
         outputs["roleStrategy"] = pulumi.output(infra.roleStrategy);
     }
-    const apps = new AppsSide("synergyflow", { config, stack, wiring, ...(platform ? { migration: platform.migration } : {}), provider: kubeProvider("apps", config.appsCluster) });
+    const apps = new AppsSide("synergyflow", { apps: appsSideInputs(config, stack, platform?.migration), wiring, provider: kubeProvider("apps", config.appsCluster) });
     return {
         ...wiring,
         ...outputs,

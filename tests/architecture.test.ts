@@ -1,6 +1,7 @@
 // The shape of components/, checked rather than described: pure code (model/, build/) loads no Pulumi package and
-// nothing that registers resources or talks to a cluster; model/ does not depend on the builders; and no file
-// imports itself back through others (no cycle, type imports included: a cycle of types is still a knot).
+// nothing that registers resources or talks to a cluster; model/ does not depend on the builders; the components
+// receive what they emit, never the whole StackConfig; and no file imports itself back through others (no cycle,
+// type imports included: a cycle of types is still a knot).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import ts from "typescript";
@@ -67,6 +68,12 @@ describe("the shape of components/", () => {
 
     test("model/ does not depend on the builders", () => {
         expect(edges.filter((e) => inFolder(e.from, "model") && inFolder(e.to, "build")).map((e) => `${e.from} -> ${e.to}`)).toEqual([]);
+    });
+
+    test("the components receive what they emit (build/*Inputs), never the whole StackConfig", () => {
+        const registering = files.filter((file) => ["infra", "apps", "resources"].some((folder) => inFolder(path.relative(COMPONENTS, file), folder)));
+        expect(registering.length).toBeGreaterThan(10);
+        expect(registering.filter((file) => /\bStackConfig\b/.test(fs.readFileSync(file, "utf8"))).map((file) => path.relative(COMPONENTS, file))).toEqual([]);
     });
 
     test("no import cycle, type imports included", () => {

@@ -1,12 +1,12 @@
 // The migration's Job on the apps cluster, registered (build/migrationJob.ts), and the reader of its result.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "../model/config";
+import type { ClusterSide, KubeAccess } from "../model/kubeObject";
 import { JobResult } from "../resources/jobResult";
-import { type MigrationJobKind, type MigrationTarget, migrationJobName, migrationJobSpec, migrationNetworkPolicy, migrationScripts, migrationScriptsConfigMap, sourceCaConfigMap } from "../build/migrationJob";
+import { type MigrationJobConfig, type MigrationJobKind, type MigrationTarget, migrationJobName, migrationJobSpec, migrationNetworkPolicy, migrationScripts, migrationScriptsConfigMap, sourceCaConfigMap } from "../build/migrationJob";
 
 export interface MigrationJobArgs {
-    config: StackConfig;
+    config: MigrationJobConfig;
     /** The stack the printed `pulumi up --replace` command names. */
     stack: string;
     job: MigrationJobKind;
@@ -16,6 +16,8 @@ export interface MigrationJobArgs {
     sourceCaCertificate: string;
     serverCaConfigMapName: pulumi.Input<string>;
     labels: Record<string, string>;
+    /** With waitForControllers: read the Job's result from these clusters. */
+    result?: { clusters: Record<ClusterSide, KubeAccess> };
     provider: k8s.Provider;
     dependsOn: pulumi.Resource[];
 }
@@ -52,12 +54,11 @@ export class MigrationJob extends pulumi.ComponentResource {
             // Its name is fixed: a replacement (a new script, `--replace` after a failure) deletes the old one first.
             { ...childOpts, dependsOn: [...args.dependsOn, ...policy], deleteBeforeReplace: true },
         );
-        const clusters = { infra: config.infraCluster, apps: config.appsCluster };
-        this.result = config.waitForControllers
+        this.result = args.result
             ? new JobResult(
                   `${name}-result`,
                   // A minute past the Job's deadline: the Job's own failure (DeadlineExceeded) is what gets reported.
-                  { clusters, cluster: "apps", namespace, jobName: job.metadata.name, timeoutSeconds: migration.timeoutSeconds + 60, rerun: pulumi.interpolate`pulumi up --stack ${args.stack} --replace '${job.urn}'` },
+                  { clusters: args.result.clusters, cluster: "apps", namespace, jobName: job.metadata.name, timeoutSeconds: migration.timeoutSeconds + 60, rerun: pulumi.interpolate`pulumi up --stack ${args.stack} --replace '${job.urn}'` },
                   { parent: this, dependsOn: [job] },
               ).result
             : undefined;

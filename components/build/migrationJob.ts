@@ -20,6 +20,9 @@ const POSTGRES_PORT = 5432;
 
 export type MigrationJobKind = "copy" | "rollback";
 
+/** What of the stack's config the migration's objects are built from (migration set). */
+export type MigrationJobConfig = Pick<StackConfig, "migration" | "tenant" | "backend" | "pooler" | "networkPolicies">;
+
 /** The tenant database as the backend reaches it (the pooler). */
 export interface MigrationTarget {
     host: string;
@@ -29,7 +32,7 @@ export interface MigrationTarget {
 }
 
 /** The Job's scripts: the fingerprint both sides are compared with, and the phase's own. */
-export function migrationScripts(config: StackConfig, job: MigrationJobKind): Record<string, string> {
+export function migrationScripts(config: MigrationJobConfig, job: MigrationJobKind): Record<string, string> {
     const migration = config.migration!;
     const { tenant } = config;
     return {
@@ -43,22 +46,22 @@ export function migrationScripts(config: StackConfig, job: MigrationJobKind): Re
  * and so a new result reader (keyed on the Job's name): everything that changes the Job is in the hash
  * (replaceTarget and the deadline too, which the script does not show).
  */
-export function migrationJobName(config: StackConfig, job: MigrationJobKind, scripts: Record<string, string>): string {
+export function migrationJobName(config: MigrationJobConfig, job: MigrationJobKind, scripts: Record<string, string>): string {
     const { image, source, replaceTarget, timeoutSeconds, extensions, runAsUser, resources } = config.migration!;
     const hash = createHash("sha256").update(JSON.stringify({ image, source, replaceTarget, timeoutSeconds, extensions, runAsUser, resources, scripts })).digest("hex").slice(0, 8);
     return `${config.tenant.appName}-db-${job}-${hash}`;
 }
 
-export function migrationScriptsConfigMap(config: StackConfig, name: string, scripts: Record<string, string>, labels: Record<string, string>): k8s.types.input.core.v1.ConfigMap {
+export function migrationScriptsConfigMap(config: MigrationJobConfig, name: string, scripts: Record<string, string>, labels: Record<string, string>): k8s.types.input.core.v1.ConfigMap {
     return { metadata: { name, namespace: config.backend.namespace, labels }, data: scripts };
 }
 
-export function sourceCaConfigMap(config: StackConfig, certificate: string, labels: Record<string, string>): k8s.types.input.core.v1.ConfigMap {
+export function sourceCaConfigMap(config: MigrationJobConfig, certificate: string, labels: Record<string, string>): k8s.types.input.core.v1.ConfigMap {
     return { metadata: { namespace: config.backend.namespace, labels }, data: { "ca.crt": certificate } };
 }
 
 export interface MigrationJobInputs {
-    config: StackConfig;
+    config: MigrationJobConfig;
     job: MigrationJobKind;
     name: string;
     target: MigrationTarget;
@@ -72,14 +75,14 @@ export interface MigrationJobInputs {
 export const migrationPodLabels = (labels: Record<string, string>) => ({ ...labels, "app.kubernetes.io/component": "migration" });
 
 /** One policy for the copy and rollback Jobs' pods (fixed name: the Jobs' names change with every setting). */
-export const migrationNetworkPolicyName = (config: StackConfig) => `${config.tenant.appName}-db-migration`;
+export const migrationNetworkPolicyName = (config: MigrationJobConfig) => `${config.tenant.appName}-db-migration`;
 
 /**
  * The Job's pods reach the tenant database (the pooler's address), the source (its Cluster's pods, or its
  * address) and DNS, nothing else; nothing reaches them. A DNS name cannot be in a policy: migration.egressCidrs
  * stands for it (the config check requires it then).
  */
-export function migrationNetworkPolicy(config: StackConfig, target: MigrationTarget, labels: Record<string, string>): k8s.types.input.networking.v1.NetworkPolicy {
+export function migrationNetworkPolicy(config: MigrationJobConfig, target: MigrationTarget, labels: Record<string, string>): k8s.types.input.networking.v1.NetworkPolicy {
     const { source, egressCidrs } = config.migration!;
     const extra = egressCidrs.map(addressPeer);
     const poolerAddress = isIpAddress(target.host) ? target.host : knownPoolerAddress(config.pooler);
