@@ -37,16 +37,29 @@ export async function failureOf(what: string, operation: () => Promise<unknown>)
     throw new Error(`expected ${what} to fail`);
 }
 
-/** Polls `probe` until it gives a value; a probe that throws counts as "not yet", unless `probeErrorsEnd`. */
-export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60000, probeErrorsEnd = false): Promise<T> {
+/** Thrown by a probe, ends the poll at once (what it waits for can no longer come). */
+export class StopPolling extends Error {}
+
+/**
+ * The e2e's one poll (the node's smoke scripts use it too): `probe` until it gives a value; a probe that throws
+ * counts as "not yet", unless it throws StopPolling. On timeout it says the last error and, with `describe`, what
+ * it sees then.
+ */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60000, describe?: () => Promise<string>): Promise<T> {
     const deadline = Date.now() + timeoutMs;
+    let last: unknown;
     for (;;) {
-        const value = await probe().catch((error) => {
-            if (probeErrorsEnd) throw error;
-            return undefined;
-        });
-        if (value !== undefined) return value;
-        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 500));
+        try {
+            const value = await probe();
+            if (value !== undefined) return value;
+        } catch (error) {
+            if (error instanceof StopPolling) throw error;
+            last = error;
+        }
+        if (Date.now() > deadline) {
+            const state = describe ? await describe().catch((e) => `(state unreadable: ${e.message})`) : "";
+            throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ""}${state ? `; ${state}` : ""}`);
+        }
+        await new Promise((r) => setTimeout(r, 250));
     }
 }

@@ -7,12 +7,15 @@ import * as path from "node:path";
 import type { Stack } from "@pulumi/pulumi/automation";
 import YAML from "yaml";
 import { reportedSearchPath } from "../components/model/bootstrapSql";
+import { SERVER_CA_DIR } from "../components/model/jdbc";
 import type { StackConfig } from "../components/model/config";
 import { poolerAlertRules } from "../components/model/poolerAlerts";
 import { CREDENTIAL_SLOTS, type CredentialSlot, loginCredentials } from "../components/model/rotation";
 import { assert, check } from "./checks";
 import { type ApiServer, kubeRequest } from "./controlPlane";
-import type { RunningNode } from "./node/node";
+import { podsSummary } from "./node/cnpg";
+import { REAL_NODE_LABEL, type RunningNode } from "./node/node";
+import type { RolloutLoad } from "./rotation";
 import type { OpenBao } from "./openbao";
 import { type ManagedRoleEntry, type PostgresOnNode, declaredRoleLine, postgresOnNode, scrapeSamples } from "./postgres";
 
@@ -33,9 +36,114 @@ export interface DataPlaneContext {
     promtool?: string;
 }
 
+/** The namespace the test creates on the infra cluster for its load clients (never one of the platform's). */
+const CLIENTS_NAMESPACE = "e2e-load-clients";
+/** Keeps a stopped load client's pod (and its termination message) until the test has read it. */
+const RESULT_FINALIZER = "e2e.synergyflow-db/read-result";
+
+/**
+ * Clients of the backend's kind on the infra node (e2e/backend's `load`: PgJDBC + HikariCP), each configured as a
+ * new pod of the backend's rollout would be: the datasource ConfigMap's variables (the emitted JDBC URL, through
+ * the Pooler's load-balancer address, verify-ca), the CA ConfigMap at the path the URL names, the backend's
+ * credentials Secret as it is when the client starts. Each runs until the next rollout stops it (SIGTERM: it
+ * reports and exits; a finalizer keeps the pod until its report is read), and replaces its connections every 5 s,
+ * so it keeps logging in through PgBouncer while the other login role's password changes.
+ */
+export function rolloutLoad(ctx: DataPlaneContext, threads = 8): RolloutLoad {
+    const { infra, apps, config, node } = ctx;
+    const image = node.images["backend"];
+    const ns = config.backend.namespace;
+    const clients: string[] = [];
+    const reports: Record<string, any> = {};
+    const path = (kind: string, name = "") => `/api/v1/namespaces/${CLIENTS_NAMESPACE}/${kind}${name ? `/${name}` : ""}`;
+    /** Stops a client as a rollout stops a pod (SIGTERM), reads its report, lets the pod go. */
+    const stop = async (name: string) => {
+        await kubeRequest(infra, "DELETE", path("pods", name));
+        const started = Date.now();
+        for (;;) {
+            const ended = (await kubeRequest(infra, "GET", path("pods", name))).status?.containerStatuses?.[0]?.state?.terminated;
+            if (ended) {
+                reports[name] = { exitCode: ended.exitCode, ...JSON.parse(ended.message || "{}") };
+                break;
+            }
+            assert(Date.now() - started < 60000, `load client ${name} has not ended: ${await podsSummary(infra, CLIENTS_NAMESPACE)}`);
+            await new Promise((r) => setTimeout(r, 500));
+        }
+        await kubeRequest(infra, "PATCH", path("pods", name), { metadata: { finalizers: null } }, "application/merge-patch+json");
+    };
+    const ensureNamespace = async () => {
+        if (clients.length > 0) return;
+        await kubeRequest(infra, "POST", "/api/v1/namespaces", { metadata: { name: CLIENTS_NAMESPACE } });
+        // A pod is refused until the namespace's default ServiceAccount exists.
+        for (let i = 0; i < 100 && !(await kubeRequest(infra, "GET", `/api/v1/namespaces/${CLIENTS_NAMESPACE}/serviceaccounts/default`).catch(() => undefined)); i++) await new Promise((r) => setTimeout(r, 100));
+    };
+    return {
+        async rollOut() {
+            assert(image, "the node has no backend image (e2e/toolchain/build-node-images.sh backend)");
+            await ensureNamespace();
+            const backend = await kubeRequest(apps, "GET", `/apis/apps/v1/namespaces/${ns}/deployments/${config.backend.deploymentName}`);
+            const podSpec = backend.spec.template.spec;
+            const datasource = await kubeRequest(apps, "GET", `/api/v1/namespaces/${ns}/configmaps/${podSpec.containers[0].envFrom[0].configMapRef.name}`);
+            const ca = await kubeRequest(apps, "GET", `/api/v1/namespaces/${ns}/configmaps/${(podSpec.volumes as any[]).find((v) => v.name === "server-ca").configMap.name}`);
+            const secret = await kubeRequest(apps, "GET", `/api/v1/namespaces/${ns}/secrets/${config.backend.credentialsSecretName}`);
+            const name = `load-${clients.length}`;
+            await kubeRequest(infra, "POST", path("configmaps"), { metadata: { name }, data: { "ca.crt": ca.data["ca.crt"] } });
+            await kubeRequest(infra, "POST", path("secrets"), { metadata: { name }, data: { DB_USERNAME: secret.data[config.backend.usernameEnv], DB_PASSWORD: secret.data[config.backend.passwordEnv] } });
+            await kubeRequest(infra, "POST", path("pods"), {
+                metadata: { name, finalizers: [RESULT_FINALIZER] },
+                spec: {
+                    restartPolicy: "Never",
+                    nodeSelector: { [REAL_NODE_LABEL]: "true" },
+                    automountServiceAccountToken: false,
+                    securityContext: { runAsUser: 10001, runAsGroup: 10001, runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+                    containers: [
+                        {
+                            name: "load",
+                            image,
+                            imagePullPolicy: "Never",
+                            args: ["load"],
+                            env: [
+                                ...Object.entries(datasource.data as Record<string, string>).map(([k, value]) => ({ name: k, value })),
+                                ...["DB_USERNAME", "DB_PASSWORD"].map((k) => ({ name: k, valueFrom: { secretKeyRef: { name, key: k } } })),
+                                // A bound, should the test never stop it.
+                                { name: "LOAD_SECONDS", value: "600" },
+                                { name: "LOAD_THREADS", value: String(threads) },
+                                { name: "LOAD_EVICT_SECONDS", value: "5" },
+                            ],
+                            securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+                            volumeMounts: [{ name: "tmp", mountPath: "/tmp" }, { name: "server-ca", mountPath: SERVER_CA_DIR, readOnly: true }],
+                        },
+                    ],
+                    volumes: [{ name: "tmp", emptyDir: {} }, { name: "server-ca", configMap: { name } }],
+                },
+            });
+            // Ready: its pool has logged in (a JVM takes a few seconds to start).
+            const started = Date.now();
+            while (!((await kubeRequest(infra, "GET", path("pods", name))).status?.containerStatuses?.[0]?.state?.running && node.podLogs(CLIENTS_NAMESPACE, name, "load").includes("threads,"))) {
+                assert(Date.now() - started < 60000, `load client ${name} did not start: ${await podsSummary(infra, CLIENTS_NAMESPACE)}`);
+                await new Promise((r) => setTimeout(r, 500));
+            }
+            clients.push(name);
+            if (clients.length > 1) await stop(clients[clients.length - 2]!);
+        },
+        async finish() {
+            await stop(clients[clients.length - 1]!);
+            await kubeRequest(infra, "DELETE", `/api/v1/namespaces/${CLIENTS_NAMESPACE}`).catch(() => undefined);
+            const lines = Object.entries(reports).map(([name, r]) => `${name}: ${r.transactions} transactions as ${Object.keys(r.transactionsByRole ?? {}).join("+") || "-"} in ${r.seconds} s, ${r.failedTransactions} failed, ${r.connectionAttempts} logins, ${r.failedConnections} failed (+${r.setupFailures} at setup), ${r.failedBorrows} failed borrows`);
+            for (const [name, r] of Object.entries(reports)) {
+                assert(r.exitCode === 0 && r.transactions > 0, `${name} ran no transaction (exit ${r.exitCode}): ${JSON.stringify(r).slice(0, 800)}`);
+                assert(r.failedTransactions === 0 && r.failedConnections === 0 && r.setupFailures === 0 && r.failedBorrows === 0, `${name} saw failures: ${JSON.stringify(r).slice(0, 1200)}`);
+            }
+            return lines.join("; ");
+        },
+    };
+}
+
 export interface DataPlaneChecks {
     /** Before our stack: the other tenants' roles in PostgreSQL, verifiers included. */
     recordOthers(): Promise<void>;
+    /** Load clients for the rotations (rotation.ts). */
+    load: RolloutLoad;
     afterUp(): Promise<void>;
     afterRotations(): Promise<void>;
     afterDestroy(retained: boolean): Promise<void>;
@@ -67,6 +175,7 @@ export function dataPlaneChecks(ctx: DataPlaneContext): DataPlaneChecks {
     };
 
     return {
+        load: rolloutLoad(ctx),
         async recordOthers() {
             othersBefore = await pg.rolesInPostgres(otherNames, true);
             assert(othersBefore.length === otherNames.length, `the other tenants' roles are not all in PostgreSQL: ${othersBefore.join("; ")}`);
@@ -113,9 +222,10 @@ export function dataPlaneChecks(ctx: DataPlaneContext): DataPlaneChecks {
                     logins[inUse].roleName,
                     await vaultPassword(inUse),
                     config.tenant.databaseName,
-                    `begin; create table if not exists ${schema}.e2e_probe (id bigserial primary key, note text not null, at timestamptz not null default now()); insert into ${schema}.e2e_probe (note) values ('through the pooler'); select 'rows ' || count(*) || ' owner ' || (select tableowner from pg_tables where schemaname = '${schema}' and tablename = 'e2e_probe') || ' ssl ' || (select ssl from pg_stat_ssl where pid = pg_backend_pid()) from ${schema}.e2e_probe; commit;`,
+                    `begin; create table if not exists ${schema}.e2e_probe (id bigserial primary key, note text not null, at timestamptz not null default now()); insert into ${schema}.e2e_probe (note) values ('through the pooler'); select 'rows ' || count(*) || ' owner ' || coalesce((select tableowner from pg_tables where schemaname = '${schema}' and tablename = 'e2e_probe'), 'none') from ${schema}.e2e_probe; commit;`,
                 );
-                assert(new RegExp(`rows [1-9]\\d* owner ${config.tenant.roleName} ssl true`).test(out), `the transaction through ${host}: ${out.trim()}`);
+                // sslmode=verify-ca: psql connected only over TLS with a certificate the delivered CA signed.
+                assert(new RegExp(`rows [1-9]\\d* owner ${config.tenant.roleName}`).test(out), `the transaction through ${host}: ${out.trim()}`);
                 const scrapes = await pg.poolerScrapes(config.pooler.name);
                 assert(scrapes.length === config.pooler.instances, `${scrapes.length} of ${config.pooler.instances} Pooler pods answer on 9127`);
                 const maxPerPod = Number(config.pooler.parameters["max_db_connections"]);

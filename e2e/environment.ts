@@ -57,8 +57,12 @@ async function portsInUse(ports: number[]): Promise<number[]> {
 }
 
 
-/** The images the infra node imports: the shared Cluster's, the Poolers', the operator's (its manager), the Jobs' psql. */
+/**
+ * The images the infra node imports: the shared Cluster's, the Poolers', the operator's (its manager), the Jobs'
+ * psql, and when built the backend's (its load clients, e2e/dataPlane.ts).
+ */
 const INFRA_NODE_IMAGES = ["postgresql", "pgbouncer", "cnpg-operator", "psql"];
+const OPTIONAL_NODE_IMAGES = ["backend"];
 
 /**
  * Holds CNPG's instance manager back from reporting: a ValidatingAdmissionPolicy refuses the instance's
@@ -101,13 +105,14 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
     const operatorDirs = { "v1.27.4": cnpgOperatorDir(toolchainDir, "v1.27.4"), "v1.30.0": cnpgOperatorDir(toolchainDir, "v1.30.0") };
     // The real node needs the operator (its manager goes into every pod) and the scheduler; it starts (importing
     // its images) while the rest is set up.
-    const nodeMissing = findNodeBinaries(toolchainDir).missing;
+    const nodeToolchain = findNodeBinaries(toolchainDir);
+    const nodeMissing = nodeToolchain.missing;
     if (!operatorDirs["v1.27.4"]) nodeMissing.push("CloudNativePG v1.27.4");
     if (!binaries.workloads) nodeMissing.push("kube-scheduler");
     if (nodeMissing.length > 0) console.log(`no real node (missing: ${nodeMissing.join("; ")}): kwok plays the infra cluster's pods and the test CNPG's password status`);
     const nodeStarting =
         nodeMissing.length === 0
-            ? startNode({ server: servers[0]!, images: INFRA_NODE_IMAGES, logDir: path.join(work, "node") }).then((node) => {
+            ? startNode({ server: servers[0]!, images: [...INFRA_NODE_IMAGES, ...OPTIONAL_NODE_IMAGES.filter((name) => nodeToolchain.binaries?.images[name])], logDir: path.join(work, "node") }).then((node) => {
                   nodes.push(node);
                   return node;
               })

@@ -12,7 +12,7 @@ import type { Stack } from "@pulumi/pulumi/automation";
 import type { StackConfig } from "../components/model/config";
 import { containerSecretNames } from "../components/build/psqlContainer";
 import { migrationRecordName } from "../components/model/migration/phases";
-import { assert, check, until } from "./checks";
+import { StopPolling, assert, check, until } from "./checks";
 import { PLAYED_EXIT_CODE, PLAYED_TERMINATION_MESSAGE } from "./controllers";
 import { type ApiServer, kubeRequest } from "./controlPlane";
 
@@ -83,9 +83,9 @@ export async function migrationChecks(ctx: MigrationContext): Promise<void> {
     type Play = { job: "copy" | "rollback"; exitCode: number; message: string; inspect?: (pod: any) => Promise<void> };
     const play = async ({ job, exitCode, message, inspect = async () => undefined }: Play, upEnded: () => boolean) => {
         const pod = await until(`the ${job} Job's running pod`, async () => {
-            if (upEnded()) throw new Error(`up ended before the ${job} Job's pod ran`);
+            if (upEnded()) throw new StopPolling(`up ended before the ${job} Job's pod ran`);
             return (((await get("pods").catch(() => undefined))?.items ?? []) as any[]).find((p) => String(p.metadata.labels?.["job-name"] ?? "").startsWith(`${app}-db-${job}-`) && p.status?.phase === "Running" && !p.metadata.annotations?.[PLAYED_EXIT_CODE]);
-        }, 120000, true);
+        }, 120000, async () => `Jobs: ${JSON.stringify((((await kubeRequest(apps, "GET", `/apis/batch/v1/namespaces/${ns}/jobs`).catch(() => undefined))?.items ?? []) as any[]).map((j) => [j.metadata.name, j.metadata.uid, j.status]))}; pods: ${(((await get("pods").catch(() => undefined))?.items ?? []) as any[]).map((p) => `${p.metadata.name} ${p.status?.phase} ${p.metadata.deletionTimestamp ? "deleting" : ""} owner ${p.metadata.ownerReferences?.[0]?.uid}`).join(", ")}`);
         let failure: unknown;
         try {
             await inspect(pod);

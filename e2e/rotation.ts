@@ -27,6 +27,19 @@ export interface RotationContext {
     cnpg: Holdable;
     /** The apps cluster's kwok: held, the backend's new pods never become Ready (a rollout that does not finish). */
     appsKwok: RunningController;
+    load?: RolloutLoad;
+}
+
+/**
+ * Clients that keep the backend's kind of load on through the rotations (dataPlane.ts, on the real node), as the
+ * backend's pods: one on the credentials before the first rotation; after each, a new one on the new credentials,
+ * and then the older one stops (the rollout replaces its pods only once the new ones run).
+ */
+export interface RolloutLoad {
+    /** Starts a client on the backend's current credentials and stops the one before it, if any. */
+    rollOut(): Promise<void>;
+    /** Stops the last client; one line per client; throws naming any failed transaction, login or borrow. */
+    finish(): Promise<string>;
 }
 
 /** Seconds each evidence wait gives a held-back controller before `up` fails (the stack's evidenceTimeoutSeconds). */
@@ -64,8 +77,10 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
         return active;
     };
 
-    await check("three more rotations in a row: each regenerates only the idle login role; after each, both Secrets and the pod template name the same (role, Vault version)", async () => {
+    const underLoad = ctx.load ? "; under load from PgJDBC + HikariCP clients through the Pooler, one per rollout, the older still running: 0 failed transactions, logins or borrows" : "";
+    await check(`three more rotations in a row: each regenerates only the idle login role; after each, both Secrets and the pod template name the same (role, Vault version)${underLoad}`, async () => {
         const lines: string[] = [];
+        await ctx.load?.rollOut();
         for (const value of ["3", "4", "5"]) {
             const inUse = await consistent();
             const before = { a: await vaultVersion("a"), b: await vaultVersion("b") };
@@ -78,8 +93,10 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
             assert((await vaultVersion(inUse)) === before[inUse], `rotation ${value}: the login role in use (${inUse}) got a new Vault version`);
             assert((await vaultVersion(idle)) === before[idle] + 1, `rotation ${value}: the idle login role (${idle}) did not get exactly one new Vault version`);
             lines.push(`${value}: ${await podsPair()} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+            await ctx.load?.rollOut();
         }
         console.log(`     ${lines.join("; ")}`);
+        if (ctx.load) console.log(`     ${await ctx.load.finish()}`);
     });
 
     /**

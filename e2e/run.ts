@@ -291,7 +291,9 @@ async function main(): Promise<number> {
             });
         } else skip("ESO syncs both clusters' Secrets from OpenBao, and a rotation reaches them at once", "OpenBao or External Secrets not built");
         if (waitForControllers && bao && eso && cnpgHold && appsKwok) {
-            await rotationChecks({ stack, output, infra: infraServer, apps: appsServer, bao, config, onOutput, esoInfra: eso.infra, esoApps: eso.apps, cnpg: cnpgHold, appsKwok });
+            const load = dataPlane && env.node?.images["backend"] ? dataPlane.load : undefined;
+            if (dataPlane && !load) skip("the rotations under load from PgJDBC + HikariCP clients", "the backend image is not built (e2e/toolchain/build-node-images.sh backend)");
+            await rotationChecks({ stack, output, infra: infraServer, apps: appsServer, bao, config, onOutput, esoInfra: eso.infra, esoApps: eso.apps, cnpg: cnpgHold, appsKwok, load });
             await dataPlane?.afterRotations();
         }
         else skip("three rotations in a row, and one interrupted after each step", "OpenBao, External Secrets, kube-scheduler or kwok not built");

@@ -3,7 +3,7 @@
 // and the node, waits that say what the pods are doing when they time out, and psql pods for checks from inside.
 import { type ApiServer, kubeRequest } from "../controlPlane";
 import { REAL_NODE_LABEL, type RunningNode } from "./node";
-import { until } from "./smokeRun";
+import { until } from "../checks";
 
 /** The StorageClass of the node's local volumes (no provisioner: localVolume makes them). */
 export const LOCAL_STORAGE_CLASS = "e2e-local";

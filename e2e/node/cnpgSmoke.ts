@@ -17,7 +17,8 @@ import { type CnpgOperator, cnpgCrds, cnpgOperatorDir, startCnpgOperator } from 
 import { cnpgImageEnv, createInstanceVolumes, realInstanceFields, realPoolerTemplate, runPsqlPod, waitForClusterHealthy, waitForPoolerReady } from "./cnpg";
 import { type ApiServer, boundToParent, findToolchain, kubeRequest, startApiServer, track, writeKubeconfig } from "../controlPlane";
 import { hostSnapshot } from "./hostState";
-import { finishSmoke, runSmoke, stepTimer, until } from "./smokeRun";
+import { until } from "../checks";
+import { finishSmoke, runSmoke, stepTimer } from "./smokeRun";
 import { type RunningNode, cleanupStale, removeKilledRunDirs, startNode, toolchainDir } from "./node";
 
 const VERSION = "v1.27.4";

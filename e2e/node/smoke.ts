@@ -14,7 +14,8 @@ import * as path from "node:path";
 import { Client } from "pg";
 import { type ApiServer, findToolchain, kubeRequest, SERVICE_CIDR, startApiServer } from "../controlPlane";
 import { hostSnapshot } from "./hostState";
-import { finishSmoke, runSmoke, stepTimer, until } from "./smokeRun";
+import { until } from "../checks";
+import { finishSmoke, runSmoke, stepTimer } from "./smokeRun";
 import { type RunningNode, cleanupStale, removeKilledRunDirs, startNode } from "./node";
 
 const NS = "node-smoke";

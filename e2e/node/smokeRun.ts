@@ -1,5 +1,4 @@
-// What both node smoke scripts (smoke.ts, cnpgSmoke.ts) share: a step timer, the one poll with the state it
-// saw, and the end of a run: the host compared with its snapshot from before, the logs kept only on a failure.
+// What both node smoke scripts (smoke.ts, cnpgSmoke.ts) share: a step timer and the end of a run: the host compared with its snapshot from before, the logs kept only on a failure.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { type HostSnapshot, diffSnapshots, hostSnapshot } from "./hostState";
@@ -17,25 +16,6 @@ export function stepTimer(): { times: Record<string, number>; timed: <T>(what: s
         }
     };
     return { times, timed };
-}
-
-/** Polls `probe` until it gives a value; on timeout says the last error and (with `describe`) what it sees. */
-export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, describe?: () => Promise<string>): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    for (;;) {
-        try {
-            const value = await probe();
-            if (value !== undefined) return value;
-        } catch (e) {
-            last = e;
-        }
-        if (Date.now() > deadline) {
-            const state = describe ? await describe().catch((e) => `(state unreadable: ${e.message})`) : "";
-            throw new Error(`${what}: not after ${timeoutMs / 1000}s${last ? ` (last error: ${(last as Error).message})` : ""}${state ? `; ${state}` : ""}`);
-        }
-        await new Promise((r) => setTimeout(r, 250));
-    }
 }
 
 /** The end of a smoke run: the host diff, the failure, the times; the work dir removed unless kept for its logs. Exit code. */
