@@ -71,8 +71,9 @@ function casesFor(rule: AlertRule, config: StackConfig): Case[] {
             ];
         case "SynergyflowPoolerPodsUnavailable":
             return [
-                { name: "one pod down for 12 minutes", series: pods.map((i) => ({ series: `cnpg_pgbouncer_up{${pod(i)}}`, values: `${i === 0 ? 0 : 1}x15` })), evalTime: "12m", fires: String(pooler.instances - 1) },
-                { name: "all pods up", series: pods.map((i) => ({ series: `cnpg_pgbouncer_up{${pod(i)}}`, values: "1x15" })), evalTime: "12m" },
+                { name: "one pod's PgBouncer failing for 12 minutes", series: pods.map((i) => ({ series: `cnpg_pgbouncer_last_collection_error{${pod(i)}}`, values: `${i === 0 ? 1 : 0}x15` })), evalTime: "12m", fires: String(pooler.instances - 1) },
+                { name: "one pod not scraped for 12 minutes", series: pods.filter((i) => i > 0).map((i) => ({ series: `cnpg_pgbouncer_last_collection_error{${pod(i)}}`, values: "0x15" })), evalTime: "12m", fires: String(pooler.instances - 1) },
+                { name: "all pods up", series: pods.map((i) => ({ series: `cnpg_pgbouncer_last_collection_error{${pod(i)}}`, values: "0x15" })), evalTime: "12m" },
             ];
         case "SynergyflowPoolerServerLoginsFailing":
             return [

@@ -31,7 +31,7 @@ describe("pooler alerts", () => {
         for (const rule of Object.values(byName(path.join(ROOT, "Pulumi.prod.yaml")))) {
             const metrics = rule.expr.match(/[a-z_]+(?=\{)/g) ?? [];
             expect(metrics.length).toBeGreaterThan(0);
-            for (const metric of metrics) expect(metric).toMatch(/^cnpg_pgbouncer_(pools_(sv_active|sv_idle|sv_used|sv_tested|sv_login|cl_waiting|maxwait|maxwait_us)|up)$/);
+            for (const metric of metrics) expect(metric).toMatch(/^cnpg_pgbouncer_(pools_(sv_active|sv_idle|sv_used|sv_tested|sv_login|cl_waiting|maxwait|maxwait_us)|last_collection_error)$/);
             expect(rule.expr).toContain(`pod=~"synergyflow-pgbouncer-.*"`);
             if (rule.expr.includes("pools_")) expect(rule.expr).toContain(`user=~"synergyflow_app_a|synergyflow_app_b"`);
             expect(rule.annotations.runbook_url).toBe("README.md#runbook-pooler-alerts");

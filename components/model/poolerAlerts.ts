@@ -1,8 +1,9 @@
 // The PrometheusRule for the tenant's pooler, as a pure function of the stack's numbers: every threshold comes
 // from the config (role limit, instances, Hikari's connection timeout), never a constant. Metric names are
 // those CNPG's pooler exporter serves (pkg/management/pgbouncer/metricsserver: namespace cnpg, subsystem
-// pgbouncer_pools with labels database and user, and cnpg_pgbouncer_up); the PodMonitor's scrape adds the
-// namespace and pod labels.
+// pgbouncer_pools with labels database and user, and cnpg_pgbouncer_last_collection_error); the PodMonitor's scrape
+// adds the namespace and pod labels. Not cnpg_pgbouncer_up: CNPG 1.27.4 sets that gauge but neither describes nor
+// collects it, so it never reaches a scrape (the e2e's live scrape of a real Pooler showed it missing).
 import type { StackConfig } from "./config";
 import { CREDENTIAL_SLOTS, loginCredentials } from "./rotation";
 
@@ -72,12 +73,14 @@ export function poolerAlertRules(config: StackConfig): PrometheusRuleSpec {
         },
         {
             alert: "SynergyflowPoolerPodsUnavailable",
-            expr: `(count(cnpg_pgbouncer_up{${pods}} == 1) or vector(0)) < ${pooler.instances}`,
+            // 0 once SHOW LISTS/POOLS/STATS answered on PgBouncer's admin socket, 1 when they fail; absent when the
+            // pod (or its exporter) is not scraped.
+            expr: `(count(cnpg_pgbouncer_last_collection_error{${pods}} == 0) or vector(0)) < ${pooler.instances}`,
             for: "10m",
             labels: labels("warning"),
             annotations: {
                 summary: `Fewer than ${pooler.instances} pods of ${pooler.name} are up`,
-                description: `{{ $value }} of ${pooler.instances} pods of ${pooler.name} answer with PgBouncer up; the others' clients reconnect to the rest, whose max_client_conn must hold them.`,
+                description: `{{ $value }} of ${pooler.instances} pods of ${pooler.name} answer with PgBouncer's SHOW commands succeeding; the others' clients reconnect to the rest, whose max_client_conn must hold them.`,
                 runbook_url: RUNBOOK_URL,
             },
         },

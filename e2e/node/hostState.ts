@@ -58,6 +58,12 @@ function run(cmd: string, args: string[]): string {
     }
 }
 
+/**
+ * This machine's command runner puts every command it runs (ours, and anyone else's run beside the test) in a
+ * cgroup of its own under process_api/: those come and go with no node involved, so only process_api itself counts.
+ */
+const FOREIGN_PER_COMMAND_CGROUPS = "process_api";
+
 /** Cgroup directories two levels deep under every hierarchy (the kubelet's kubepods or cgroupRoot live there). */
 function cgroupDirs(): string[] {
     const root = "/sys/fs/cgroup";
@@ -72,6 +78,7 @@ function cgroupDirs(): string[] {
         }
         for (const d of level1.filter((e) => e.isDirectory())) {
             out.push(`${hierarchy}/${d.name}`);
+            if (d.name === FOREIGN_PER_COMMAND_CGROUPS) continue;
             try {
                 for (const e of fs.readdirSync(path.join(base, d.name), { withFileTypes: true })) if (e.isDirectory()) out.push(`${hierarchy}/${d.name}/${e.name}`);
             } catch {
