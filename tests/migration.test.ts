@@ -101,8 +101,9 @@ describe("what each phase emits", () => {
         expect(job_.dependsOn).toContain("synergyflow-backend-deployment");
         expect(job_.dependsOn).toContain(policy.name);
         // The JobResult is its only wait (it reports the script's message); a replacement (a new script, or
-        // `--replace` after a failure) deletes the fixed-name Job first.
-        expect(job.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true" });
+        // `--replace` after a failure) deletes the fixed-name Job first, in the background: the object goes at once,
+        // so the replacement is a new Job, not an apply onto the one being deleted.
+        expect(job.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true", "pulumi.com/deletionPropagationPolicy": "background" });
         expect(job_.deleteBeforeReplace).toBe(true);
         expect(record(result).data.phase).toBe("copy");
         expect(result.outputs["migration"]).toMatchObject({ phase: "copy" });

@@ -45,8 +45,10 @@ export class MigrationJob extends pulumi.ComponentResource {
         const job = new k8s.batch.v1.Job(
             `${name}-job`,
             {
-                // The JobResult below is the wait: it reports the script's own message when the Job fails.
-                metadata: { name: jobName, namespace, labels: args.labels, annotations: { "pulumi.com/skipAwait": "true" } },
+                // The JobResult below is the wait: it reports the script's own message when the Job fails. Deleted in
+                // the background: with Pulumi's default (foreground) and no await, the replacement's apply could land
+                // on the old Job while it waits for its pods to go, and vanish with it (the e2e saw 2 runs in 5).
+                metadata: { name: jobName, namespace, labels: args.labels, annotations: { "pulumi.com/skipAwait": "true", "pulumi.com/deletionPropagationPolicy": "background" } },
                 spec: pulumi.output(args.target).apply((target) =>
                     migrationJobSpec({ config, job: args.job, name: jobName, target, scriptsConfigMapName: scriptMap.metadata.name, serverCaConfigMapName: args.serverCaConfigMapName, sourceCaConfigMapName: sourceCa.metadata.name, labels: args.labels }),
                 ),
