@@ -279,8 +279,16 @@ function teardown(state: NodeState | undefined): string[] {
         });
     }
     step("remove the host's veth", () => {
-        // Deleting the node's netns deletes the pair; this is for a netns that is gone but a link that is not.
-        if (sh("ip", ["-o", "link", "show"]).includes(` ${NAMES.hostVeth}@`)) sh("ip", ["link", "del", NAMES.hostVeth]);
+        // Deleting the node's netns deletes the pair (the kernel does it asynchronously, so the link may still be
+        // listed and then gone by the time it is deleted); this is for a netns that is gone but a link that is not.
+        const listed = () => sh("ip", ["-o", "link", "show"]).includes(` ${NAMES.hostVeth}@`);
+        if (listed()) {
+            try {
+                sh("ip", ["link", "del", NAMES.hostVeth]);
+            } catch (error) {
+                if (listed()) throw error;
+            }
+        }
         for (const cidr of [NODE_NETWORK.podCidr, NODE_NETWORK.serviceCidr]) if (sh("ip", ["route", "show", cidr]).trim()) sh("ip", ["route", "del", cidr]);
     });
     step("remove cgroups", () => {
