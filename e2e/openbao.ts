@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { track } from "./controlPlane";
+import { boundToParent, track } from "./controlPlane";
 
 export interface OpenBao {
     address: string;
@@ -22,7 +22,8 @@ export async function startOpenBao(bao: string, workDir: string, port: number): 
     const rootToken = `e2e-root-${Math.random().toString(36).slice(2)}`;
     const address = `http://127.0.0.1:${port}`;
     const log = fs.openSync(path.join(workDir, "openbao.log"), "a");
-    const child: ChildProcess = track(spawn(bao, ["server", "-dev", `-dev-root-token-id=${rootToken}`, `-dev-listen-address=127.0.0.1:${port}`], { stdio: ["ignore", log, log] }));
+    // Bound to this process (parent-death signal): a killed run must not leave it on the next run's port.
+    const child: ChildProcess = track(spawn(...boundToParent(bao, ["server", "-dev", `-dev-root-token-id=${rootToken}`, `-dev-listen-address=127.0.0.1:${port}`]), { stdio: ["ignore", log, log] }));
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     const stop = async () => {
         if (child.exitCode === null && child.signalCode === null) {
