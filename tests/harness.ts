@@ -1,11 +1,11 @@
-// Runs the real program under synth's mocks in a fresh module registry (Pulumi's runtime keeps module-level
-// state), so one test file can synth several configs.
+// Runs the real program under synth's mocks, one config after another in a test file (each run resets Pulumi's
+// runtime state), each distinct config once per `npm test` (synthCache.ts).
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
-import { type RecordedResource, type SynthResult, mockPassword } from "../tools/synth";
+import { type RecordedResource, type SynthResult, mockPassword, runSynth } from "../tools/synth";
 import { cachedAcrossWorkers, synthKey } from "./synthCache";
 
 export const ROOT = path.join(__dirname, "..");
@@ -18,31 +18,43 @@ export async function synth(stack: string, configFile?: string, liveClusterFile?
     return cachedAcrossWorkers(synthKey(stack, inputs), () => synthNow(stack, configFile, liveClusterFile, liveDir));
 }
 
-async function synthNow(stack: string, configFile?: string, liveClusterFile?: string, liveDir?: string): Promise<HarnessResult> {
+let queue: Promise<unknown> = Promise.resolve();
+let inspectorUsed = false;
+
+/**
+ * One synth at a time in a file, in the file's own copy of the modules: each run resets Pulumi's runtime state
+ * (setMocks: the monitor, the settings, the root stack), so runs one after another give what a fresh process gives
+ * (the same bytes as the CLI), with the modules loaded and compiled once.
+ */
+function synthNow(stack: string, configFile?: string, liveClusterFile?: string, liveDir?: string): Promise<HarnessResult> {
+    const run = queue.then(() => synthOnce(stack, configFile, liveClusterFile, liveDir));
+    queue = run.catch(() => undefined);
+    return run;
+}
+
+async function synthOnce(stack: string, configFile?: string, liveClusterFile?: string, liveDir?: string): Promise<HarnessResult> {
     const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-synth-"));
-    let result: SynthResult | undefined;
     // Pulumi's mock log writes warnings and infos to the console: keep them for assertions instead.
     const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
     const log = jest.spyOn(console, "log").mockImplementation(() => undefined);
-    // Each synth loads a fresh @pulumi/pulumi (an isolated module registry), which adds its own process "exit"
-    // listener: allow one more per synth instead of warning about a leak that is by design.
-    process.setMaxListeners(process.getMaxListeners() + 1);
+    inspectorUsed = true;
     try {
-        await jest.isolateModulesAsync(async () => {
-            const { runSynth } = (await import("../tools/synth")) as typeof import("../tools/synth");
-            result = await runSynth({ stack, outDir, configFile, liveClusterFile, liveDir });
-            // Serializing a dynamic provider opens a v8 inspector session in this copy of @pulumi/pulumi that is
-            // never closed: close it, or the worker cannot exit when the file is done.
-            // eslint-disable-next-line @typescript-eslint/no-require-imports
-            const hooks = require("@pulumi/pulumi/runtime/closure/v8Hooks") as { getSessionAsync(): Promise<{ disconnect(): void }> };
-            (await hooks.getSessionAsync()).disconnect();
-        });
-        return { ...(result as SynthResult), warnings: warn.mock.calls.map((args) => args.join(" ")), infos: log.mock.calls.map((args) => args.join(" ")) };
+        const result = await runSynth({ stack, outDir, configFile, liveClusterFile, liveDir });
+        return { ...result, warnings: warn.mock.calls.map((args) => args.join(" ")), infos: log.mock.calls.map((args) => args.join(" ")) };
     } finally {
         warn.mockRestore();
         log.mockRestore();
     }
 }
+
+// Serializing a dynamic provider opens a v8 inspector session that is never closed: close it when the file is done,
+// or the worker cannot exit.
+afterAll(async () => {
+    if (!inspectorUsed) return;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const hooks = require("@pulumi/pulumi/runtime/closure/v8Hooks") as { getSessionAsync(): Promise<{ disconnect(): void }> };
+    (await hooks.getSessionAsync()).disconnect();
+});
 
 /** A stack file derived from Pulumi.<base>.yaml with some top-level keys replaced (or removed with undefined). */
 export function variantConfig(base: string, changes: Record<string, unknown>, deepChanges?: (config: Record<string, any>) => void): string {

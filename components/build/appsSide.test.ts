@@ -1,11 +1,10 @@
 import { stackConfig } from "../../tests/support/stackConfigs";
-import type { StackConfig } from "../model/config";
 import { appsSideInputs, backendCredentialsExternalSecret, backendSecretWaits } from "./appsSide";
 
 const prod = stackConfig("prod");
 const SOURCE = { clusterName: "synergyflow-db", database: "synergyflow", secretName: "synergyflow-db-app", port: 5432 };
 const inPhase = (phase: "copy" | "cutover" | "rollback" | "done") =>
-    stackConfig("prod", (c) => (c.migration = { phase, source: SOURCE, replaceTarget: false, extensions: {}, image: "img", runAsUser: 10001, resources: {}, egressCidrs: [], timeoutSeconds: 60 } as NonNullable<StackConfig["migration"]>));
+    stackConfig("prod", (c) => (c.migration = { phase, source: SOURCE, replaceTarget: false, extensions: {}, image: "img", runAsUser: 10001, resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { cpu: "2", memory: "1Gi" } }, egressCidrs: [], timeoutSeconds: 60 }));
 const sourceCa = { sourceCaCertificate: "-----BEGIN CERTIFICATE----- source" };
 
 describe("what the apps side emits", () => {
