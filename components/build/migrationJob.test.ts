@@ -1,5 +1,6 @@
 import { stackConfig } from "../../tests/support/stackConfigs";
 import type { StackConfig } from "../model/config";
+import { fingerprintSql } from "../model/migration/scripts";
 import { migrationJobName, migrationJobSpec, migrationNetworkPolicy, migrationScripts } from "./migrationJob";
 
 const withMigration = (change: Partial<NonNullable<StackConfig["migration"]>> = {}) =>
@@ -67,5 +68,15 @@ describe("the migration Job", () => {
         expect(byHost.egress[1]).toEqual({ to: [{ ipBlock: { cidr: "10.1.2.3/32" } }], ports: [{ protocol: "TCP", port: 6432 }] });
         const byName = migrationNetworkPolicy(withMigration({ source: { host: "db.example.internal", caSecretName: "ca", database: "app", port: 5432, secretName: "s" }, egressCidrs: ["10.9.0.0/24"] }), target, {}).spec as any;
         expect(byName.egress[1]).toEqual({ to: [{ ipBlock: { cidr: "10.9.0.0/24" } }], ports: [{ protocol: "TCP", port: 5432 }] });
+    });
+
+    test("its fingerprint hashes tables in buckets and large objects in 16 MiB chunks, never a whole large object (lo_get returns at most 1 GB)", () => {
+        const sql = migrationScripts(withMigration(), "copy")["fingerprint.sql"]!;
+        expect(sql).toContain("pg_catalog.lo_get(m.oid, 0, 16777216)");
+        expect(sql).toContain("pg_catalog.lo_get(m.oid, c.off + 16777216, 16777216)");
+        expect(sql).not.toMatch(/lo_get\((m\.)?oid\)/);
+        expect(fingerprintSql(["s"], 1000, 1000)).toContain("pg_catalog.lo_get(m.oid, 0, 1000)");
+        expect(() => fingerprintSql(["s"], 1000, 1024 * 1024 * 1024)).toThrow(/largeObjectChunkBytes must be an integer from 1 to 512 MiB/);
+        expect(() => fingerprintSql(["s"], 0)).toThrow(/chunkRows must be a positive integer/);
     });
 });

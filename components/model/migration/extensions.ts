@@ -14,6 +14,11 @@ export type ExtensionPlan = Record<string, ExtensionCreator>;
 
 /** Rows per checksum chunk: 1 M rows x 32-byte md5s = 32 MB per string_agg (PostgreSQL's limit on a value is 1 GB). */
 export const DEFAULT_CHUNK_ROWS = 1_000_000;
+/**
+ * Bytes per large-object hash chunk: lo_get(oid, offset, 16 MiB) at a time. A large object may hold up to 4 TB, but a
+ * function returns at most 1 GB (lo_get(oid) of a larger one fails: "large object read request is too large").
+ */
+export const DEFAULT_LARGE_OBJECT_CHUNK_BYTES = 16 * 1024 * 1024;
 /** How long the copy waits for the sessions it ended to go (termination is asynchronous). */
 export const SESSIONS_GONE_SECONDS = 30;
 
