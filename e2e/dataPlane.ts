@@ -10,7 +10,7 @@ import { reportedSearchPath } from "../components/model/bootstrapSql";
 import { SERVER_CA_DIR } from "../components/model/jdbc";
 import type { StackConfig } from "../components/model/config";
 import { poolerAlertRules } from "../components/model/poolerAlerts";
-import { CREDENTIAL_SLOTS, type CredentialSlot, loginCredentials } from "../components/model/rotation";
+import { CREDENTIAL_SLOTS, type CredentialSlot, POD_CREDENTIALS_ANNOTATION, loginCredentials, loginRoleOf } from "../components/model/rotation";
 import { assert, check } from "./checks";
 import { type ApiServer, kubeRequest } from "./controlPlane";
 import { podsSummary } from "./node/cnpg";
@@ -209,13 +209,16 @@ export function dataPlaneChecks(ctx: DataPlaneContext): DataPlaneChecks {
                 const seen = await sessions();
                 console.log(`     bootstrap psql (${log.split("\n").filter(Boolean).length} lines of output, pod ${pods[0].metadata.name}); ${config.tenant.schemas.length} schemas owned by ${config.tenant.roleName}; ${seen.join("; ")}`);
             });
-            await check("real PgBouncer: through the Pooler at the stack's address with sslmode=verify-ca against the CA the program delivered, the login role in use runs the application's kind of transaction; the exporter's SHOW POOLS stays within the emitted sizes; the alert rules evaluate on the live scrape", async () => {
+            const alerts = ctx.promtool ? "; the alert rules, evaluated by promtool on the live scrape, stay silent and count every pod" : "";
+            await check(`real PgBouncer: through the Pooler at the stack's address with sslmode=verify-ca against the CA the program delivered, the login role in use runs the application's kind of transaction; the exporter's SHOW POOLS keeps each pod within max_db_connections${alerts}`, async () => {
                 const host = (await stack.outputs())["poolerHost"]?.value as string;
                 // The CA the backend's pods mount (the namespace's kube-root-ca.crt also has a ca.crt: the API server's).
                 const backend = await kubeRequest(apps, "GET", `/apis/apps/v1/namespaces/${config.backend.namespace}/deployments/${config.backend.deploymentName}`);
                 const caMapName = (backend.spec.template.spec.volumes as any[]).find((v) => v.name === "server-ca")?.configMap?.name;
                 const caMap = await kubeRequest(apps, "GET", `/api/v1/namespaces/${config.backend.namespace}/configmaps/${caMapName}`);
-                const inUse = CREDENTIAL_SLOTS.find((slot) => JSON.stringify(backend.spec.template).includes(logins[slot].roleName)) ?? "a";
+                const podsRole = loginRoleOf(backend.spec.template.metadata.annotations?.[POD_CREDENTIALS_ANNOTATION]);
+                const inUse = CREDENTIAL_SLOTS.find((slot) => logins[slot].roleName === podsRole);
+                assert(inUse, `the backend's pods name no login role of ours: ${podsRole}`);
                 const schema = config.tenant.schemas[0]!;
                 const out = await pg.psqlThrough(
                     host,

@@ -213,7 +213,7 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
     const fluxObjects = async () => JSON.stringify(await Promise.all(fixtureInfra.filter((o) => ["Pooler", "PodDisruptionBudget"].includes(o.kind)).map(async (o) => (await kubeRequest(infraServer, "GET", objectPath(o))).spec)));
     const fluxBefore = await fluxObjects();
 
-    // Kept by name: the rotation checks hold each of them back in turn, the first up the infra cluster's kwok.
+    // Kept by name: the rotation checks hold each of them back in turn, the first up the infra cluster's pods.
     let eso: { infra: RunningController; apps: RunningController } | undefined;
     // What holds the infra cluster's pods back (kwok, or with the node the scheduler), and CNPG's reporting.
     let infraPodsHold: RunningController | undefined;

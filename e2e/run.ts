@@ -71,7 +71,7 @@ async function main(): Promise<number> {
         const { infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, operatorDirs, config, kvMount, keyPrefix, storeToken, applyCluster, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraPodsHold, appsKwok, cnpgHold, waitForControllers, logins, generated, envVars, pulumiCommand, output, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError } = env;
         let operator = env.operator;
         // With the real node: what up, the rotations and destroy did inside PostgreSQL and PgBouncer.
-        const promtool = path.join(path.dirname(toolchain.bin), "bin", "promtool");
+        const promtool = path.join(toolchain.bin, "promtool");
         const dataPlane =
             env.node && bao
                 ? dataPlaneChecks({ infra: infraServer, apps: appsServer, node: env.node, stack, bao, config, ourEntries: env.ourEntries, otherEntries: env.otherEntries, tenantPasswords: env.tenantPasswords, applyClusterRoles: (roles) => env.fluxApply(infraServer, { ...env.fixtureCluster, spec: { ...env.fixtureCluster.spec, managed: { roles } } }), promtool: fs.existsSync(promtool) ? promtool : undefined })

@@ -18,6 +18,7 @@ import { cnpgImageEnv, createInstanceVolumes, realInstanceFields, realPoolerTemp
 import { type ApiServer, boundToParent, findToolchain, kubeRequest, startApiServer, track, writeKubeconfig } from "../controlPlane";
 import { hostSnapshot } from "./hostState";
 import { until } from "../checks";
+import { declaredRoleLine, postgresOnNode } from "../postgres";
 import { finishSmoke, runSmoke, stepTimer } from "./smokeRun";
 import { type RunningNode, cleanupStale, removeKilledRunDirs, startNode, toolchainDir } from "./node";
 
@@ -173,23 +174,15 @@ waitForClusterHealthy(s, NS, CLUSTER));
 waitForPoolerReady(s, NS, POOLER));
         times["pooler ready from Pooler creation"] = Date.now() - poolerCreated;
 
-        // pg_authid, read in PostgreSQL (the instance's -rw Service, TLS verified against the Cluster's CA).
-        const rw = `host=${CLUSTER}-rw dbname=app sslmode=verify-ca sslrootcert=${CA_FILE}`;
-        const names = TENANTS.map((t) => `'${t.name}'`).join(",");
-        const authid = await timed("pg_authid read from a pod", () =>
-            runClient(s, n, "read-authid", "readonly_user", [
-                `psql "${rw}" -AtF ' ' -c "select rolname, 'super=' || rolsuper, 'login=' || rolcanlogin, 'inherit=' || rolinherit, 'createdb=' || rolcreatedb, 'createrole=' || rolcreaterole, 'replication=' || rolreplication, 'bypassrls=' || rolbypassrls, 'connlimit=' || rolconnlimit, 'password=' || coalesce(split_part(rolpassword, '\\$', 1), 'none') from pg_authid where rolname in (${names}, 'postgres', 'cnpg_pooler_pgbouncer') order by 1"`,
-                `psql "${rw}" -AtF ' ' -c "select 'member ' || m.rolname || ' of ' || r.rolname from pg_auth_members a join pg_roles r on r.oid = a.roleid join pg_roles m on m.oid = a.member where m.rolname in (${names}) order by 1"`,
-            ].join("\n")),
-        );
-        console.log(authid.log.trim().split("\n").map((l) => `  pg_authid: ${l}`).join("\n"));
-        if (authid.phase !== "Succeeded") throw new Error(`reading pg_authid failed:\n${authid.log}`);
+        // pg_authid, read in PostgreSQL as readonly_user (the instance's -rw Service, verify-full against the Cluster's CA).
+        const pg = postgresOnNode(s, n, NS, CLUSTER, { user: "readonly_user", password: passwords["readonly_user"]! });
+        const authid = await timed("pg_authid read from a pod", () => pg.rolesInPostgres([...TENANTS.map((t) => t.name), "postgres", "cnpg_pooler_pgbouncer"]));
+        console.log(authid.map((l) => `  pg_authid: ${l}`).join("\n"));
         for (const t of TENANTS) {
-            const want = `${t.name} super=false login=true inherit=true createdb=false createrole=false replication=false bypassrls=false connlimit=${t.connectionLimit} password=SCRAM-SHA-256`;
-            if (!authid.log.includes(want)) throw new Error(`pg_authid has no "${want}"`);
+            const want = declaredRoleLine({ name: t.name, login: true, connectionLimit: t.connectionLimit, inRoles: t.inRoles, passwordSecret: { name: secretName(t.name) } });
+            if (!authid.includes(want)) throw new Error(`pg_authid has no "${want}"`);
         }
-        if (!authid.log.includes("member readonly_user of pg_read_all_data")) throw new Error("readonly_user is not a member of pg_read_all_data");
-        if (!/^postgres super=true .* password=none$/m.test(authid.log)) throw new Error("postgres has a password although superuser access is off");
+        if (!authid.some((l) => /^postgres super=true .* password=none /.test(l))) throw new Error("postgres has a password although superuser access is off");
 
         // A tenant through the Pooler's Service (CoreDNS, kube-proxy, PgBouncer's TLS with the Cluster's server
         // certificate, its auth_query as cnpg_pooler_pgbouncer), then the same with another CA: refused.
