@@ -70,7 +70,7 @@ describe("the shape of components/", () => {
         expect(edges.filter((e) => inFolder(e.from, "model") && inFolder(e.to, "build")).map((e) => `${e.from} -> ${e.to}`)).toEqual([]);
     });
 
-    test("the components receive what they emit (build/*Inputs), never the whole StackConfig", () => {
+    test("the registering components never name StackConfig: they take build/*Inputs, or a Pick of the blocks they read", () => {
         const registering = files.filter((file) => ["infra", "apps", "resources"].some((folder) => inFolder(path.relative(COMPONENTS, file), folder)));
         expect(registering.length).toBeGreaterThan(10);
         expect(registering.filter((file) => /\bStackConfig\b/.test(fs.readFileSync(file, "utf8"))).map((file) => path.relative(COMPONENTS, file))).toEqual([]);

@@ -1,7 +1,7 @@
 // Conformance tier: every object synth emits, for both stacks and the alternative configs, checked against
 // the real CRD schemas (OpenAPI + CEL), core Kubernetes schemas, CNPG's webhook rules and the wiring rules;
 // and each check shown able to fail on known-bad objects. The checks run in plain Node (ESM-only schema
-// packages): one child process for every set, so the schemas are compiled once.
+// packages): one child process for all the sets, so the schemas are compiled once.
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";

@@ -32,6 +32,8 @@ describe("what the apps side emits", () => {
         expect(apps.during).toEqual({ replicas: 0, onSource: false, job: "copy" });
         expect(apps.migration).toMatchObject({ phase: "copy", recordName: "synergyflow-db-migration", sourceCaCertificate: sourceCa.sourceCaCertificate, stack: "prod", result: { clusters: { infra: prod.infraCluster, apps: prod.appsCluster } } });
         expect(apps.migration?.does).toContain("dumps it and restores it");
+        // The migration's builders get the blocks they read, not the whole config.
+        expect(Object.keys(apps.migration!.config).sort()).toEqual(["backend", "migration", "networkPolicies", "pooler", "tenant"]);
     });
 
     test("a rollback's second run: the backend on the dedicated cluster with its own Secret and CA, verify-full, no session expectation", () => {

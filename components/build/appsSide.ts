@@ -78,7 +78,8 @@ export function appsSideInputs(config: StackConfig, stack: string, migration: Te
                       phase: config.migration.phase,
                       does: PHASE_DOES[config.migration.phase],
                       recordName: migrationRecordName(config),
-                      config,
+                      // Only the blocks the migration's builders read (MigrationJobConfig), not the whole config.
+                      config: { migration: config.migration, tenant, backend, pooler: config.pooler, networkPolicies: config.networkPolicies },
                       sourceCaCertificate,
                       stack,
                       ...(config.waitForControllers ? { result: { clusters } } : {}),
@@ -89,7 +90,7 @@ export function appsSideInputs(config: StackConfig, stack: string, migration: Te
 }
 
 /** The login role's credentials in Vault, as the infra side (or the infra stack) published them. */
-export interface BackendCredentialsSource {
+interface BackendCredentialsSource {
     vaultKey: Input<string>;
     vaultVersion: Input<string>;
     /** credentialsVersion(login role, vaultVersion). */

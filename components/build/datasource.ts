@@ -4,7 +4,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 
-export interface BackendConfigMapInputs {
+interface BackendConfigMapInputs {
     namespace: string;
     labels: Record<string, string>;
 }

@@ -11,6 +11,7 @@ import { sourceHost } from "../model/migration/phases";
 import { copyScript, fingerprintSql, rollbackScript } from "../model/migration/scripts";
 import { isIpAddress } from "../model/parsers";
 import { addressPeer, jobNetworkPolicy } from "./networkPolicy";
+import { serverCaConfigMap } from "./datasource";
 import { type CredentialFiles, credentialExports, credentialMount, credentialVolume, libpqEnv, restrictedPsqlContainer } from "./psqlContainer";
 import { restrictedJobPod } from "./securityContext";
 
@@ -57,7 +58,7 @@ export function migrationScriptsConfigMap(config: MigrationJobConfig, name: stri
 }
 
 export function sourceCaConfigMap(config: MigrationJobConfig, certificate: string, labels: Record<string, string>): k8s.types.input.core.v1.ConfigMap {
-    return { metadata: { namespace: config.backend.namespace, labels }, data: { "ca.crt": certificate } };
+    return serverCaConfigMap({ namespace: config.backend.namespace, labels, caCertificate: certificate });
 }
 
 export interface MigrationJobInputs {

@@ -5,7 +5,7 @@ import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import type { MigrationPhase } from "../model/migration/phases";
 
-export interface MigrationRecordInputs {
+interface MigrationRecordInputs {
     /** migrationRecordName(config): a fixed name the preflight finds it by. */
     name: string;
     namespace: string;

@@ -9,7 +9,7 @@ export const PASSWORD_POLICY = { length: 32, special: true, overrideSpecial: "-_
 /** The RandomPassword: a new password whenever `rotation` changes. */
 export const passwordArgs = (rotation: string) => ({ ...PASSWORD_POLICY, keepers: { rotation } });
 
-export interface VaultSecretInputs {
+interface VaultSecretInputs {
     /** KV v2 mount (the store's `path`), never ending in /data. */
     mount: string;
     /** The KV v2 secret name under the mount, e.g. kubernetes/infra/cloudnative-pg/synergyflow. */
