@@ -1,4 +1,4 @@
-// A one-off measurement, not part of the integration tier (too slow for CI): `npm run test:migration-large`.
+// A one-off measurement, not part of the integration tier (too slow for CI): `./npm24 run test:migration-large`.
 // The copy Job's exact script against a source too large for the hashing the verification used to do:
 //   - a table of more than 33,554,431 rows (default 34,000,000; SYNERGYFLOW_LARGE_ROWS): one string_agg of the
 //     rows' 32-character md5s over the whole table passes PostgreSQL's 1 GB limit on a value (MaxAllocSize,
@@ -9,7 +9,6 @@
 // PgBouncer as the login role, chunked verification) and reports rows, bytes and seconds.
 // Same servers as the migration tier (integration/migrationRig.ts; SYNERGYFLOW_MIGRATION_PG=15 for 15); the disk
 // needs about 15 GB free under the temporary folder.
-import * as fs from "node:fs";
 import { MODULE_SCHEMAS } from "../components/model/config";
 import { DEFAULT_LARGE_OBJECT_CHUNK_BYTES } from "../components/model/migration/extensions";
 import { copyScript, fingerprintSql } from "../components/model/migration/scripts";
@@ -78,19 +77,15 @@ describe(`a copy of ${ROWS} rows in one table and a large object of ${LO_MIB} Mi
         expect(job.result).toMatchObject({ checksumsEqual: true, definitionsEqual: true, tables: 1, rows: ROWS });
         const target = rig.env.psqlAsSuperuser("\\pset format unaligned\n\\pset tuples_only on\nSELECT pg_total_relation_size('synergyflow_audit.big'), pg_relation_size('pg_largeobject'), pg_database_size('synergyflow');", "synergyflow").split("\n").filter((l) => /^\d/.test(l));
         console.log(`target: table synergyflow_audit.big, pg_largeobject, database bytes: ${target.join(", ").replaceAll("|", ", ")}`);
-        // The buckets the default chunk (1 M rows) gave: k = ceil(log16(rows / 1 M)) hex digits of the row md5.
+        // A reading, not a check of the script: the buckets k = ceil(log16(rows / 1 M)) hex digits of the row md5 make
+        // (the script's rule for the default 1 M-row chunk), and the chunks 16 MiB reads make; the script's own result
+        // is checksumsEqual above.
         const k = Math.ceil(Math.log(ROWS / 1_000_000) / Math.log(16));
         const [buckets, largest] = await timed("bucket sizes (target)", () => rig.targetRows(`SELECT count(*), max(n) FROM (SELECT substr(md5(x::text), 1, ${k}) AS b, count(*) AS n FROM synergyflow_audit.big x GROUP BY 1) s;`)[0]!.split("|").map(Number));
         console.log(`chunked table hash: ${ROWS} rows in ${buckets} buckets (${k} hex digits), the largest ${largest} rows = ${largest! * 32} bytes in its string_agg`);
         expect(largest! * 32).toBeLessThan(1024 * 1024 * 1024 - 1);
         const lo = rig.targetRows(`SELECT count(*), sum(length(lo_get(m.oid, g * ${DEFAULT_LARGE_OBJECT_CHUNK_BYTES}::bigint, ${DEFAULT_LARGE_OBJECT_CHUNK_BYTES}))) FROM pg_largeobject_metadata m, generate_series(0, ${Math.floor(LO_BYTES / DEFAULT_LARGE_OBJECT_CHUNK_BYTES)}) g;`)[0];
         console.log(`chunked large-object hash: chunks read, bytes (target): ${lo}`);
-        expect(lo).toBe(`${Math.floor(LO_BYTES / DEFAULT_LARGE_OBJECT_CHUNK_BYTES) + 1}|${LO_BYTES}`);
-        // The lines the Job compared (its script writes each side's fingerprint to /tmp/source.txt and /tmp/target.txt).
-        const line = (file: string, prefix: string) => fs.readFileSync(file, "utf8").split("\n").find((l) => l.startsWith(prefix));
-        console.log(`the Job's lines: source ${line("/tmp/source.txt", "table ")} / ${line("/tmp/source.txt", "largeobjects ")}; target ${line("/tmp/target.txt", "table ")} / ${line("/tmp/target.txt", "largeobjects ")}`);
-        expect(line("/tmp/target.txt", "table ")).toBe(line("/tmp/source.txt", "table "));
-        expect(line("/tmp/target.txt", "largeobjects ")).toBe(line("/tmp/source.txt", "largeobjects "));
         console.log(`timings (ms): ${JSON.stringify(timings)}`);
     }, 4 * HOURS);
 });

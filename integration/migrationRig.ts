@@ -31,7 +31,7 @@ export interface MigrationPostgres {
     versions: string;
 }
 
-export function migrationPostgres(): MigrationPostgres {
+function migrationPostgres(): MigrationPostgres {
     const major = process.env["SYNERGYFLOW_MIGRATION_PG"] ?? "16";
     if (major !== "15" && major !== "16") throw new Error(`SYNERGYFLOW_MIGRATION_PG must be 15 or 16, not ${major}`);
     const tools = process.env["SYNERGYFLOW_MIGRATION_TOOLS"] ?? "16";
@@ -57,8 +57,6 @@ export interface MigrationRig {
     env: TenantEnvironment;
     source: PostgresServer;
     dir: string;
-    /** The dedicated cluster's CA: the Jobs reach the source with verify-full, as they do its -rw Service. */
-    sourceCa: string;
     sourcePassword: string;
     /** Superuser sessions held open in both databases during the copy (CNPG's instance manager and exporter). */
     superuserSessions: Client[];
@@ -68,7 +66,7 @@ export interface MigrationRig {
     sourceSuperuser(sql: string | string[], database?: string): string;
     /**
      * Runs a migration script as its Job would. Asynchronous, so a writer in this process keeps writing meanwhile.
-     * `path` is put in front of PATH (a test's stand-in for a tool).
+     * `pathPrefix` is put in front of PATH (a test's stand-in for a tool).
      */
     runJob(script: string, options?: { replaceTarget?: boolean; sourceRootCert?: string; onStart?: (child: ChildProcess) => void; pathPrefix?: string }): Promise<JobRun>;
     /** Rows of SQL run on the target database as the superuser (unaligned, tuples only). */
@@ -97,12 +95,12 @@ export async function startMigrationRig(seed: (asApp: MigrationRig["asApp"]) => 
     try {
         const certificates = makeTestCertificates(dir, "synergyflow-db-ca", [SOURCE_HOST]);
         source = await startPostgres({ host: SOURCE_HOST, port: 5432, maxConnections: 50, superuserReservedConnections: 3, tls: certificates, bin: pg.serverBin });
-        const started = source;
+        const sourceServer = source;
         fs.writeFileSync(path.join(dir, "fingerprint.sql"), fingerprintSql(MODULE_SCHEMAS));
         // The Jobs' client tools first on PATH (the test's own psql calls and the scripts').
         process.env["PATH"] = `${pg.toolsBin}:${process.env["PATH"]}`;
         const sourceSuperuser = (sql: string | string[], db = "postgres") =>
-            execFileSync(path.join(pg.toolsBin, "psql"), ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-h", SOURCE_HOST, "-U", started.superuser, "-d", db, ...[sql].flat().flatMap((c) => ["-c", c])], { encoding: "utf8", env: { ...process.env, PGPASSWORD: started.superuserPassword }, stdio: "pipe" });
+            execFileSync(path.join(pg.toolsBin, "psql"), ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-h", SOURCE_HOST, "-U", sourceServer.superuser, "-d", db, ...[sql].flat().flatMap((c) => ["-c", c])], { encoding: "utf8", env: { ...process.env, PGPASSWORD: sourceServer.superuserPassword }, stdio: "pipe" });
         const asApp = async <T>(body: (c: Client) => Promise<T>): Promise<T> => {
             const c = new Client({ host: SOURCE_HOST, port: 5432, user: "app", password: sourcePassword, database: "synergyflow" });
             await c.connect();
@@ -121,7 +119,7 @@ export async function startMigrationRig(seed: (asApp: MigrationRig["asApp"]) => 
         await seed(asApp);
         // The superuser sessions a CNPG instance always has in the database; the owner may not end them.
         for (const [host, password, database] of [
-            [SOURCE_HOST, started.superuserPassword, "synergyflow"],
+            [SOURCE_HOST, sourceServer.superuserPassword, "synergyflow"],
             [env.postgres.host, env.postgres.superuserPassword, env.config.tenant.databaseName],
         ] as const) {
             for (const application of ["cnpg-instance-manager", "cnpg-metrics-exporter"]) {
@@ -176,7 +174,7 @@ export async function startMigrationRig(seed: (asApp: MigrationRig["asApp"]) => 
             const [status, signal] = await closed;
             return { status, signal, stderr, ms: Date.now() - started, result: fs.existsSync(resultFile) ? JSON.parse(fs.readFileSync(resultFile, "utf8")) : undefined };
         };
-        return { pg, env, source: started, dir, sourceCa: certificates.caFile, sourcePassword, superuserSessions, asApp, sourceSuperuser, runJob, targetRows, fingerprintOf, stop };
+        return { pg, env, source: sourceServer, dir, sourcePassword, superuserSessions, asApp, sourceSuperuser, runJob, targetRows, fingerprintOf, stop };
     } catch (error) {
         await stop();
         throw error;

@@ -86,10 +86,10 @@ export function postgres16Bin(): string {
 
 /**
  * PostgreSQL 15, server and client tools: Debian's postgresql-15 (with its contrib extensions), which
- * integration/setup/install.sh installs for the rest of the tier; SYNERGYFLOW_PG15 names another bin/ folder.
+ * integration/setup/install.sh installs for the rest of the tier (DEFAULT_PG_BIN, SYNERGYFLOW_PG_BIN).
  */
 export function postgres15Bin(): string {
-    const bin = process.env["SYNERGYFLOW_PG15"] ?? "/usr/lib/postgresql/15/bin";
+    const bin = DEFAULT_PG_BIN;
     if (!fs.existsSync(path.join(bin, "pg_dump")) || !fs.existsSync(path.join(bin, "postgres"))) throw new Error(`PostgreSQL 15 not found in ${bin}: run integration/setup/install.sh`);
     return bin;
 }

@@ -90,7 +90,7 @@ export class AppsSide extends pulumi.ComponentResource {
                 datasourceConfigMapName: this.datasourceConfigMapName,
                 serverCaConfigMapName: serverCa.metadata.name,
                 ...(apps.onSource
-                    ? { credentialsSecretName: apps.onSource.secretName, credentialKeys: { username: "username", password: "password" }, credentialsVersion: `migration-rollback:${apps.onSource.secretName}` }
+                    ? { credentialsSecretName: apps.onSource.credentials.secretName, credentialKeys: apps.onSource.credentials.keys, credentialsVersion: apps.onSource.credentials.version }
                     : { credentialsSecretName: backend.credentialsSecretName, credentialKeys: { username: backend.usernameEnv, password: backend.passwordEnv }, credentialsVersion: loginCredentials }),
                 ...(apps.expectedSession ? { expectedSession: apps.expectedSession } : {}),
                 replicas: during.replicas,

@@ -39,7 +39,7 @@ describe("what the apps side emits", () => {
     test("a rollback's second run: the backend on the dedicated cluster with its own Secret and CA, verify-full, no session expectation", () => {
         const apps = appsSideInputs(inPhase("rollback"), "prod", { record: { phase: "rollback" }, ...sourceCa });
         expect(apps.during).toEqual({ replicas: 3, onSource: true });
-        expect(apps.onSource).toEqual({ target: { host: "synergyflow-db-rw", port: 5432, database: "synergyflow", sslMode: "verify-full" }, secretName: "synergyflow-db-app", caCertificate: sourceCa.sourceCaCertificate });
+        expect(apps.onSource).toEqual({ target: { host: "synergyflow-db-rw", port: 5432, database: "synergyflow", sslMode: "verify-full" }, caCertificate: sourceCa.sourceCaCertificate, credentials: { secretName: "synergyflow-db-app", keys: { username: "username", password: "password" }, version: "migration-rollback:synergyflow-db-app" } });
         expect(apps.expectedSession).toBeUndefined();
     });
 

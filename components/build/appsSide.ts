@@ -34,7 +34,8 @@ export interface AppsSideInputs {
     /** The backend's replicas and the migration's Job in this phase (model/migration/phases.ts). */
     during: AppsSideDuring;
     /** A rollback's second run: the backend on the dedicated cluster, with its own credentials and CA. */
-    onSource?: { target: DatasourceTarget; secretName: string; caCertificate: string };
+    /** The backend back on the dedicated cluster: its database, its CA, and CNPG's basic-auth app Secret. */
+    onSource?: { target: DatasourceTarget; caCertificate: string; credentials: { secretName: string; keys: { username: string; password: string }; version: string } };
     /** What wait-for-db expects of a session on the pooler: the owner and the search_path the bootstrap sets (none on the source). */
     expectedSession?: { owner: string; searchPath: string };
     migration?: {
@@ -69,7 +70,7 @@ export function appsSideInputs(config: StackConfig, stack: string, migration: Te
         ...(config.waitForControllers ? { evidence: { clusters, timeoutSeconds: config.evidenceTimeoutSeconds } } : {}),
         during,
         ...(during.onSource && source
-            ? { onSource: { target: { host: sourceHost(source), port: source.port, database: source.database, sslMode: "verify-full" }, secretName: source.secretName, caCertificate: sourceCaCertificate } }
+            ? { onSource: { target: { host: sourceHost(source), port: source.port, database: source.database, sslMode: "verify-full" }, caCertificate: sourceCaCertificate, credentials: { secretName: source.secretName, keys: { username: "username", password: "password" }, version: `migration-rollback:${source.secretName}` } } }
             : {}),
         ...(during.onSource ? {} : { expectedSession: { owner: tenant.roleName, searchPath: reportedSearchPath(tenant.schemas) } }),
         ...(config.migration

@@ -62,7 +62,7 @@ export class InfraTenant extends pulumi.ComponentResource {
                       cluster: "infra",
                       step: "login role passwords applied in PostgreSQL",
                       timeoutSeconds: tenant.evidence.timeoutSeconds,
-                      waits: pulumi.all(CREDENTIAL_SLOTS.map((slot) => login[slot].credential.vaultVersion)).apply(([a, b]) => passwordsAppliedWaits(tenant, { a: a as string, b: b as string })),
+                      waits: pulumi.all(CREDENTIAL_SLOTS.map((slot) => login[slot].credential.vaultVersion)).apply((versions) => passwordsAppliedWaits(tenant, Object.fromEntries(CREDENTIAL_SLOTS.map((slot, i) => [slot, versions[i] as string])) as Record<CredentialSlot, string>)),
                   },
                   { parent: this, dependsOn: [...secretsReady, ...tenantRoles.ready] },
               )
