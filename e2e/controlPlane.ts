@@ -8,6 +8,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as https from "node:https";
 import * as path from "node:path";
+import { NODE_SITES, type NodeSite } from "./node/sites";
 
 export interface ApiServer {
     name: string;
@@ -21,11 +22,6 @@ export interface ApiServer {
     stop(): Promise<void>;
 }
 
-/** Where Service ClusterIPs come from (the benchmarking range, as every address a node's pods may reach). */
-export const SERVICE_CIDR = "198.19.0.0/16";
-/** The kubernetes Service's endpoint: the host's end of a node's link, where node/node.ts forwards to the
- * server's loopback port. A server with no node advertises it too (nothing then routes there). */
-export const ADVERTISE_ADDRESS = "198.18.0.1";
 
 /** Every server and controller process the e2e started: killed when the test process exits, however it exits. */
 const children = new Set<ChildProcess>();
@@ -68,7 +64,13 @@ export interface Toolchain {
     kubernetesProvider: string;
 }
 
-export function findToolchain(): { toolchain?: Toolchain; missing: string[] } {
+/** What a cluster's control plane runs (the node smokes need no more). */
+export type ControlPlaneBinaries = Pick<Toolchain, "bin" | "etcd" | "kubeApiserver" | "kubeControllerManager">;
+
+/** The real-engine toolchain, or with `controlPlaneOnly` just the control plane's binaries. */
+export function findToolchain(): { toolchain?: Toolchain; missing: string[] };
+export function findToolchain(controlPlaneOnly: true): { toolchain?: ControlPlaneBinaries; missing: string[] };
+export function findToolchain(controlPlaneOnly = false): { toolchain?: Toolchain; missing: string[] } {
     const bin = path.join(process.env["SYNERGYFLOW_TOOLCHAIN"] ?? path.join(process.env["HOME"] ?? "/root", ".cache", "synergyflow-db-toolchain"), "bin");
     const etcd = ["/usr/bin/etcd", path.join(bin, "etcd")].find((p) => fs.existsSync(p)) ?? "";
     const candidates = {
@@ -79,6 +81,7 @@ export function findToolchain(): { toolchain?: Toolchain; missing: string[] } {
         etcd,
     };
     const missing = Object.entries(candidates)
+        .filter(([name]) => !controlPlaneOnly || ["etcd", "kubeApiserver", "kubeControllerManager"].includes(name))
         .filter(([, file]) => !file || !fs.existsSync(file))
         .map(([name]) => name);
     return missing.length > 0 ? { missing } : { toolchain: { bin, ...candidates }, missing };
@@ -94,7 +97,13 @@ function get(url: string, token: string): Promise<number> {
     });
 }
 
-export async function startApiServer(name: string, toolchain: Toolchain, workDir: string, etcdPort: number, apiPort: number): Promise<ApiServer> {
+/**
+ * Starts etcd and kube-apiserver for one cluster. Its Service ClusterIPs come from the site's serviceCidr (in the
+ * benchmarking range, as every address a node's pods may reach), and the kubernetes Service's endpoint is the
+ * host's end of the site's node link, where node/node.ts forwards to the server's loopback port (a server with no
+ * node advertises it too: nothing then routes there).
+ */
+export async function startApiServer(name: string, toolchain: ControlPlaneBinaries, workDir: string, etcdPort: number, apiPort: number, site: NodeSite = NODE_SITES.infra): Promise<ApiServer> {
     const dir = path.join(workDir, name);
     fs.mkdirSync(path.join(dir, "certs"), { recursive: true });
     const token = `e2e-${name}-${Math.random().toString(36).slice(2)}`;
@@ -136,8 +145,8 @@ export async function startApiServer(name: string, toolchain: Toolchain, workDir
             "--service-account-issuer=https://kubernetes.default.svc",
             `--service-account-key-file=${path.join(dir, "sa.pub")}`,
             `--service-account-signing-key-file=${path.join(dir, "sa.key")}`,
-            `--service-cluster-ip-range=${SERVICE_CIDR}`,
-            `--advertise-address=${ADVERTISE_ADDRESS}`,
+            `--service-cluster-ip-range=${site.serviceCidr}`,
+            `--advertise-address=${site.hostIp}`,
             `--client-ca-file=${clientCa.certFile}`,
             `--kubelet-client-certificate=${kubeletClient.cert}`,
             `--kubelet-client-key=${kubeletClient.key}`,
@@ -194,12 +203,12 @@ export function writeKubeconfig(file: string, servers: ApiServer[]): void {
 }
 
 /** A raw API request (JSON), so nothing is lost to a client library's typed models (x-kubernetes-* fields). */
-export function kubeRequest(server: ApiServer, method: string, urlPath: string, body?: unknown, contentType = "application/json"): Promise<any> {
+export function kubeRequest(server: ApiServer, method: string, urlPath: string, body?: unknown, contentType = "application/json", headers: Record<string, string> = {}): Promise<any> {
     return new Promise((resolve, reject) => {
         const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
         const request = https.request(
             `${server.url}${urlPath}`,
-            { method, rejectUnauthorized: false, headers: { Authorization: `Bearer ${server.token}`, "Content-Type": contentType, Accept: "application/json" } },
+            { method, rejectUnauthorized: false, headers: { Authorization: `Bearer ${server.token}`, "Content-Type": contentType, Accept: "application/json", ...headers } },
             (response) => {
                 let text = "";
                 response.on("data", (d) => (text += d));
@@ -214,4 +223,47 @@ export function kubeRequest(server: ApiServer, method: string, urlPath: string, 
         if (payload) request.write(payload);
         request.end();
     });
+}
+
+/** A ValidatingAdmissionPolicy (and its binding) the e2e sets to make a controller's or the engine's writes fail. */
+export interface AdmissionRefusal {
+    rules: { apiGroups: string[]; resources: string[] }[];
+    /** CEL: the request is admitted when it holds. */
+    expression: string;
+    /** The refusal's message (the probe recognises it). */
+    message: string;
+    /** A dry-run request the policy must refuse (it runs through admission, and changes nothing). */
+    probe: () => Promise<unknown>;
+}
+
+/**
+ * Puts the refusal in place, returning once the API server applies it (its policy cache takes a moment: the probe
+ * is refused), and `lift` returning once it is gone again (the probe admitted).
+ */
+export async function refuseWrites(server: ApiServer, name: string, refusal: AdmissionRefusal): Promise<{ lift(): Promise<void> }> {
+    const refused = () => refusal.probe().then(() => false, (error: Error) => error.message.includes(refusal.message));
+    const waitUntil = async (state: boolean, what: string) => {
+        const deadline = Date.now() + 30000;
+        while ((await refused()) !== state) {
+            if (Date.now() > deadline) throw new Error(`admission policy ${name}: not ${what} after 30 s`);
+            await new Promise((r) => setTimeout(r, 100));
+        }
+    };
+    await kubeRequest(server, "POST", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies", {
+        metadata: { name },
+        spec: {
+            failurePolicy: "Fail",
+            matchConstraints: { resourceRules: refusal.rules.map((r) => ({ ...r, apiVersions: ["*"], operations: ["UPDATE"] })) },
+            validations: [{ expression: refusal.expression, message: refusal.message }],
+        },
+    });
+    await kubeRequest(server, "POST", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings", { metadata: { name }, spec: { policyName: name, validationActions: ["Deny"] } });
+    await waitUntil(true, "in effect");
+    return {
+        async lift() {
+            await kubeRequest(server, "DELETE", `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${name}`);
+            await kubeRequest(server, "DELETE", `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/${name}`);
+            await waitUntil(false, "lifted");
+        },
+    };
 }

@@ -88,7 +88,7 @@ function startScheduler(binary: string, server: ApiServer, work: string): { stop
 }
 
 async function main(): Promise<number> {
-    const { toolchain, missing } = findToolchain();
+    const { toolchain, missing } = findToolchain(true);
     if (!toolchain) throw new Error(`toolchain incomplete: ${missing.join(", ")}`);
     const operatorDir = cnpgOperatorDir(toolchainDir(), VERSION);
     if (!operatorDir) throw new Error(`CNPG ${VERSION} is not built (e2e/toolchain/build-cnpg-operator.sh ${VERSION})`);

@@ -3,19 +3,22 @@
 //
 // Everything the node changes is kept off the host where the kernel allows it:
 // - its processes run in a network namespace and a private mount namespace of the test's own, each held by a
-//   bind mount under /run/synergyflow-db-e2e/ns (not /run/netns, so `ip netns` stays as it was);
+//   bind mount under /run/synergyflow-db-e2e/<site>/ns (not /run/netns, so `ip netns` stays as it was);
 // - in that mount namespace /run, /var/lib and /var/log are bind mounts of the run's work dir, so what containerd,
 //   the kubelet and the CNI plugins write there despite their root-dir flags (/run/containerd, /var/lib/kubelet,
 //   /var/log/pods, /var/lib/cni, /run/netns, /run/xtables.lock) lands in the work dir, and every container, volume
 //   and pod-netns mount lives and dies with the namespace;
-// - the bridge, pod veths and kube-proxy's rules are in the node's netns; the host gets one veth (198.18.0.1/30)
-//   and a route to the pod range, both gone with the netns;
-// - pods' cgroups go under one cgroupRoot (/synergyflow-db-e2e) in every hierarchy, removed at stop.
-// What cannot be kept off (the kubelet's kernel tunables are global sysctls) is saved before and restored after.
-// A state file (/run/synergyflow-db-e2e/node.json) lets a later run remove what a killed one left (cleanupStale).
+// - the bridge, pod veths and kube-proxy's rules are in the node's netns; the host gets one veth and routes
+//   through it (sites.ts), all gone with the netns; the apps node's link to the infra node lives in the two
+//   nodes' namespaces only;
+// - pods' cgroups go under one cgroupRoot (/synergyflow-db-e2e-<site>) in every hierarchy, removed at stop.
+// What cannot be kept off (the kubelet's kernel tunables are global sysctls) is saved before the first node and
+// restored after the last. A state file per node (/run/synergyflow-db-e2e/<site>/node.json) lets a later run
+// remove what a killed one left (cleanupStale).
 //
-// Addresses: only 198.18.0.0/15. The API server on 127.0.0.1 is reached from the node at 198.18.0.1:<its port>
-// through a socat forwarder on the host's veth address.
+// Two nodes may run at once, one per site (sites.ts: infra, apps), each a machine of its own: its own netns,
+// mount namespace, containerd, kubelet, kube-proxy and CoreDNS. Addresses: only 198.18.0.0/15. Each node's API
+// server on 127.0.0.1 is reached from the node at <site's hostIp>:<its port> through a socat forwarder.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -23,29 +26,53 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { type ApiServer, kubeRequest } from "../controlPlane";
 import { GLOBAL_SYSCTLS, readSysctl, sysctlPath } from "./hostState";
-
-export const NODE_NETWORK = {
-    /** The host's end of the link, where the API server forwarder listens. */
-    hostIp: "198.18.0.1",
-    /** The node's address (its InternalIP, kubelet, kube-proxy's NodePorts, CoreDNS). */
-    nodeIp: "198.18.0.2",
-    linkPrefix: 30,
-    podCidr: "198.18.64.0/18",
-    podGateway: "198.18.64.1",
-    /** Where Service ClusterIPs belong: the API server's --service-cluster-ip-range should be this. */
-    serviceCidr: "198.19.0.0/16",
-    clusterDomain: "cluster.local",
-} as const;
+import { NODE_SITES, type NodeSite, type NodeSiteId } from "./sites";
 
 /** The label a real node carries (kwok's fake nodes do not). */
 export const REAL_NODE_LABEL = "e2e.synergyflow-db/real-node";
 
-const NAMES = { hostVeth: "sfdb-host0", nodeVeth: "sfdb-node0", bridge: "sfdb-br0", cgroupRoot: "synergyflow-db-e2e", cni: "synergyflow-e2e" } as const;
-export const STATE_DIR = "/run/synergyflow-db-e2e";
-const STATE_FILE = path.join(STATE_DIR, "node.json");
-const NS_DIR = path.join(STATE_DIR, "ns");
-const MNT_NS = path.join(NS_DIR, "mnt");
-const NET_NS = path.join(NS_DIR, "net");
+const STATE_ROOT = "/run/synergyflow-db-e2e";
+/** The host's global sysctls as they were before the first node of a run: restored once no node is left. */
+const HOST_SYSCTLS_FILE = path.join(STATE_ROOT, "host-sysctls.json");
+
+/** Everything a node of one site is found by: its state, its namespaces' files, its link, bridge and cgroups. */
+interface SitePaths {
+    site: NodeSite;
+    stateDir: string;
+    stateFile: string;
+    nsDir: string;
+    mntNs: string;
+    netNs: string;
+    /** Interface names stay under 15 characters (IFNAMSIZ). */
+    hostVeth: string;
+    nodeVeth: string;
+    /** Its end of the link to site.peerLink.peer (in its netns), and the peer's end (in the peer's). */
+    peerVeth: string;
+    peerEndVeth: string;
+    bridge: string;
+    cgroupRoot: string;
+    cni: string;
+}
+
+function sitePaths(id: NodeSiteId): SitePaths {
+    const stateDir = path.join(STATE_ROOT, id);
+    const nsDir = path.join(stateDir, "ns");
+    return {
+        site: NODE_SITES[id],
+        stateDir,
+        stateFile: path.join(stateDir, "node.json"),
+        nsDir,
+        mntNs: path.join(nsDir, "mnt"),
+        netNs: path.join(nsDir, "net"),
+        hostVeth: `sfdb-${id}-h`,
+        nodeVeth: `sfdb-${id}-n`,
+        peerVeth: `sfdb-${id}-p`,
+        peerEndVeth: `sfdb-to-${id}`,
+        bridge: `sfdb-${id}-br`,
+        cgroupRoot: `synergyflow-db-e2e-${id}`,
+        cni: `synergyflow-e2e-${id}`,
+    };
+}
 
 export function toolchainDir(): string {
     return process.env["SYNERGYFLOW_TOOLCHAIN"] ?? path.join(process.env["HOME"] ?? "/root", ".cache", "synergyflow-db-toolchain");
@@ -59,6 +86,7 @@ export interface NodeBinaries {
     ctr: string;
     runc: string;
     socat: string;
+    nft: string;
     cniDir: string;
     images: Record<string, { ref: string; file: string }>;
 }
@@ -80,6 +108,7 @@ export function findNodeBinaries(dir = toolchainDir()): { binaries?: NodeBinarie
         ctr: need("/usr/bin/ctr", pkgs),
         runc: need("/usr/sbin/runc", pkgs),
         socat: need("/usr/bin/socat", pkgs),
+        nft: need("/usr/sbin/nft", pkgs),
         cniDir: "/usr/lib/cni",
         images: {} as NodeBinaries["images"],
     };
@@ -103,12 +132,11 @@ interface TrackedProcess {
 }
 
 interface NodeState {
+    site: NodeSiteId;
     ownerPid: number;
     ownerStart: string;
     workDir?: string;
-    /** The host's values before the node: restored at stop. */
-    sysctls: Record<string, string>;
-    /** NS_DIR was bind-mounted onto itself to get private propagation (only where its parent mount is shared). */
+    /** nsDir was bind-mounted onto itself to get private propagation (only where its parent mount is shared). */
     nsDirBound?: boolean;
     /** The watchdog that removes the node if its owner dies without stopping it (SIGKILL). */
     reaper?: { pid: number; start: string };
@@ -122,7 +150,7 @@ function sh(cmd: string, args: string[], input?: string): string {
         throw new Error(`${cmd} ${args.join(" ")}: ${String(e.stderr || e.message).trim()}`);
     }
 }
-const inNet = (cmd: string, ...args: string[]) => sh("nsenter", [`--net=${NET_NS}`, "--", cmd, ...args]);
+const inNet = (netNs: string, cmd: string, ...args: string[]) => sh("nsenter", [`--net=${netNs}`, "--", cmd, ...args]);
 
 function sleepSync(ms: number): void {
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -148,17 +176,43 @@ function trashDirs(): string[] {
 }
 
 function writeState(state: NodeState): void {
-    fs.mkdirSync(STATE_DIR, { recursive: true });
-    fs.writeFileSync(`${STATE_FILE}.tmp`, JSON.stringify(state, null, 2));
-    fs.renameSync(`${STATE_FILE}.tmp`, STATE_FILE);
+    const { stateDir, stateFile } = sitePaths(state.site);
+    fs.mkdirSync(stateDir, { recursive: true });
+    fs.writeFileSync(`${stateFile}.tmp`, JSON.stringify(state, null, 2));
+    fs.renameSync(`${stateFile}.tmp`, stateFile);
 }
 
-function readState(): NodeState | undefined {
+function readState(p: SitePaths): NodeState | undefined {
     try {
-        return JSON.parse(fs.readFileSync(STATE_FILE, "utf8")) as NodeState;
+        return JSON.parse(fs.readFileSync(p.stateFile, "utf8")) as NodeState;
     } catch {
         return undefined;
     }
+}
+
+/** Sites with a node state file: a node running, or one a killed run left. */
+function sitesWithState(): NodeSiteId[] {
+    return (Object.keys(NODE_SITES) as NodeSiteId[]).filter((id) => fs.existsSync(sitePaths(id).stateFile));
+}
+
+/** Before a node starts: the host's sysctls, saved unless another node of this run saved them already. */
+function saveHostSysctls(): void {
+    if (fs.existsSync(HOST_SYSCTLS_FILE)) return;
+    fs.mkdirSync(STATE_ROOT, { recursive: true });
+    const values = Object.fromEntries(GLOBAL_SYSCTLS.map((s) => [s, readSysctl(s)]).filter((e): e is [string, string] => e[1] !== undefined));
+    fs.writeFileSync(`${HOST_SYSCTLS_FILE}.tmp`, JSON.stringify(values, null, 2));
+    fs.renameSync(`${HOST_SYSCTLS_FILE}.tmp`, HOST_SYSCTLS_FILE);
+}
+
+/** Once no node is left (none has a state file): the saved sysctls put back, the state root removed. */
+function restoreHostSysctlsIfLast(): void {
+    if (sitesWithState().length > 0) return;
+    if (fs.existsSync(HOST_SYSCTLS_FILE)) {
+        const saved = JSON.parse(fs.readFileSync(HOST_SYSCTLS_FILE, "utf8")) as Record<string, string>;
+        for (const [name, value] of Object.entries(saved)) if (readSysctl(name) !== value) fs.writeFileSync(sysctlPath(name), `${value}\n`);
+        fs.rmSync(HOST_SYSCTLS_FILE, { force: true });
+    }
+    if (fs.existsSync(STATE_ROOT) && fs.readdirSync(STATE_ROOT).length === 0) fs.rmdirSync(STATE_ROOT);
 }
 
 function isMountpoint(dir: string): boolean {
@@ -172,9 +226,9 @@ function nsIdentity(kind: "mnt" | "net", file: string): string | undefined {
 }
 
 /** Pids of every process inside either of the node's namespaces (containerd's shims included). */
-function processesInNamespaces(): number[] {
-    const mnt = nsIdentity("mnt", MNT_NS);
-    const net = nsIdentity("net", NET_NS);
+function processesInNamespaces(p: SitePaths): number[] {
+    const mnt = nsIdentity("mnt", p.mntNs);
+    const net = nsIdentity("net", p.netNs);
     if (!mnt && !net) return [];
     const pids: number[] = [];
     for (const entry of fs.readdirSync("/proc")) {
@@ -193,7 +247,7 @@ function cgroupHierarchies(): string[] {
 }
 
 /** Every cgroup directory under the node's cgroupRoot, deepest first. */
-function nodeCgroups(): string[] {
+function nodeCgroups(p: SitePaths): string[] {
     const out: string[] = [];
     const walk = (dir: string) => {
         let entries: fs.Dirent[];
@@ -205,15 +259,15 @@ function nodeCgroups(): string[] {
         for (const e of entries) if (e.isDirectory()) walk(path.join(dir, e.name));
         out.push(dir);
     };
-    for (const h of cgroupHierarchies()) if (fs.existsSync(path.join(h, NAMES.cgroupRoot))) walk(path.join(h, NAMES.cgroupRoot));
+    for (const h of cgroupHierarchies()) if (fs.existsSync(path.join(h, p.cgroupRoot))) walk(path.join(h, p.cgroupRoot));
     return out;
 }
 
-function processesInCgroups(): number[] {
+function processesInCgroups(p: SitePaths): number[] {
     const pids = new Set<number>();
-    for (const dir of nodeCgroups()) {
+    for (const dir of nodeCgroups(p)) {
         try {
-            for (const p of fs.readFileSync(path.join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean)) pids.add(Number(p));
+            for (const pid of fs.readFileSync(path.join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean)) pids.add(Number(pid));
         } catch {
             /* removed meanwhile */
         }
@@ -245,7 +299,7 @@ function killAll(find: () => number[], timeoutMs: number): number[] {
  * Removes everything a node (this run's or a killed one's) put on the host, step by step, each step whatever the
  * others did; returns what could not be removed. Synchronous, so that it can run in an "exit" handler.
  */
-function teardown(state: NodeState | undefined): string[] {
+function teardown(p: SitePaths, state: NodeState | undefined): string[] {
     const problems: string[] = [];
     const step = (what: string, body: () => void) => {
         try {
@@ -257,22 +311,22 @@ function teardown(state: NodeState | undefined): string[] {
     const tracked = (state?.processes ?? []).filter(alive);
     // The node's own processes first (a kubelet still running would restart what is killed under it), politely.
     step("stop node processes", () => {
-        for (const p of tracked) signal(p.group ? -p.pid : p.pid, "SIGTERM");
+        for (const proc of tracked) signal(proc.group ? -proc.pid : proc.pid, "SIGTERM");
         const deadline = Date.now() + 5000;
         while (tracked.some(alive) && Date.now() < deadline) sleepSync(100);
-        for (const p of tracked.filter(alive)) signal(p.group ? -p.pid : p.pid, "SIGKILL");
+        for (const proc of tracked.filter(alive)) signal(proc.group ? -proc.pid : proc.pid, "SIGKILL");
     });
     // Containers (in the pod cgroups) and what else is in the namespaces (containerd's shims, stray forks).
     step("kill pod processes", () => {
-        const left = killAll(processesInCgroups, 10000);
+        const left = killAll(() => processesInCgroups(p), 10000);
         if (left.length) throw new Error(`still running: ${left.join(", ")}`);
     });
     step("kill processes in the node's namespaces", () => {
-        const left = killAll(processesInNamespaces, 10000);
+        const left = killAll(() => processesInNamespaces(p), 10000);
         if (left.length) throw new Error(`still running: ${left.join(", ")}`);
     });
     // Dropping the namespaces' last references drops every mount, pod netns, veth, the bridge and their rules.
-    for (const file of [MNT_NS, NET_NS]) {
+    for (const file of [p.mntNs, p.netNs]) {
         step(`release ${file}`, () => {
             if (isMountpoint(file)) sh("umount", [file]);
             fs.rmSync(file, { force: true });
@@ -281,21 +335,22 @@ function teardown(state: NodeState | undefined): string[] {
     step("remove the host's veth", () => {
         // Deleting the node's netns deletes the pair (the kernel does it asynchronously, so the link may still be
         // listed and then gone by the time it is deleted); this is for a netns that is gone but a link that is not.
-        const listed = () => sh("ip", ["-o", "link", "show"]).includes(` ${NAMES.hostVeth}@`);
+        const listed = () => sh("ip", ["-o", "link", "show"]).includes(` ${p.hostVeth}@`);
         if (listed()) {
             try {
-                sh("ip", ["link", "del", NAMES.hostVeth]);
+                sh("ip", ["link", "del", p.hostVeth]);
             } catch (error) {
                 if (listed()) throw error;
             }
         }
-        for (const cidr of [NODE_NETWORK.podCidr, NODE_NETWORK.serviceCidr]) if (sh("ip", ["route", "show", cidr]).trim()) sh("ip", ["route", "del", cidr]);
+        // Only the routes through this node's link (the other node's may share a destination).
+        for (const cidr of p.site.hostRoutes) if (sh("ip", ["route", "show", cidr, "via", p.site.linkIp]).trim()) sh("ip", ["route", "del", cidr, "via", p.site.linkIp]);
     });
     step("remove cgroups", () => {
         let left: string[] = [];
         for (let attempt = 0; attempt < 20; attempt++) {
             left = [];
-            for (const dir of nodeCgroups()) {
+            for (const dir of nodeCgroups(p)) {
                 try {
                     fs.rmdirSync(dir);
                 } catch {
@@ -307,12 +362,9 @@ function teardown(state: NodeState | undefined): string[] {
         }
         throw new Error(`not removable: ${left.join(", ")}`);
     });
-    step("restore sysctls", () => {
-        for (const [name, value] of Object.entries(state?.sysctls ?? {})) if (readSysctl(name) !== value) fs.writeFileSync(sysctlPath(name), `${value}\n`);
-    });
     step("remove the namespace directory", () => {
-        if (state?.nsDirBound && isMountpoint(NS_DIR)) sh("umount", [NS_DIR]);
-        if (fs.existsSync(NS_DIR) && fs.readdirSync(NS_DIR).length === 0) fs.rmdirSync(NS_DIR);
+        if (state?.nsDirBound && isMountpoint(p.nsDir)) sh("umount", [p.nsDir]);
+        if (fs.existsSync(p.nsDir) && fs.readdirSync(p.nsDir).length === 0) fs.rmdirSync(p.nsDir);
     });
     step("remove the work dir", () => {
         // Hundreds of MB of unpacked layers take tens of seconds to delete on this disk (mounted with discard):
@@ -325,9 +377,10 @@ function teardown(state: NodeState | undefined): string[] {
         }
     });
     if (problems.length === 0) {
-        fs.rmSync(STATE_FILE, { force: true });
-        if (fs.existsSync(STATE_DIR) && fs.readdirSync(STATE_DIR).length === 0) fs.rmdirSync(STATE_DIR);
+        fs.rmSync(p.stateFile, { force: true });
+        if (fs.existsSync(p.stateDir) && fs.readdirSync(p.stateDir).length === 0) fs.rmdirSync(p.stateDir);
     }
+    step("restore sysctls", restoreHostSysctlsIfLast);
     return problems;
 }
 
@@ -348,29 +401,44 @@ export function removeKilledRunDirs(prefix: string): string[] {
 }
 
 /**
- * Removes what an earlier run that was killed left (its state file names its work dir, pids and the sysctls to
- * put back; namespaces, links and cgroups are found by their fixed names). Refuses while that run's process lives.
+ * Removes what earlier runs that were killed left on these sites (default: both): each state file names its work
+ * dir and pids; namespaces, links and cgroups are found by their fixed names; the host's sysctls are put back
+ * once no node is left. Refuses while the run that started a node still lives.
  */
-export function cleanupStale(): { cleaned: boolean; problems: string[] } {
-    let state = readState();
-    // A killed run's watchdog may be removing it right now: two teardowns at once, or one still running while a
-    // new node sets up under the same names, would undo each other. Let it finish.
-    if (state?.reaper && state.reaper.pid !== process.pid) {
-        const reaper = state.reaper;
-        const deadline = Date.now() + 60000;
-        while (procStart(reaper.pid) === reaper.start && Date.now() < deadline) sleepSync(200);
-        state = readState();
+export function cleanupStale(sites: NodeSiteId[] = Object.keys(NODE_SITES) as NodeSiteId[]): { cleaned: boolean; problems: string[] } {
+    let cleaned = false;
+    const problems: string[] = [];
+    for (const id of sites) {
+        const p = sitePaths(id);
+        let state = readState(p);
+        // A killed run's watchdog may be removing it right now: two teardowns at once, or one still running while a
+        // new node sets up under the same names, would undo each other. Let it finish.
+        if (state?.reaper && state.reaper.pid !== process.pid) {
+            const reaper = state.reaper;
+            const deadline = Date.now() + 60000;
+            while (procStart(reaper.pid) === reaper.start && Date.now() < deadline) sleepSync(200);
+            state = readState(p);
+        }
+        const leftovers = state || isMountpoint(p.mntNs) || isMountpoint(p.netNs) || nodeCgroups(p).length > 0;
+        if (!leftovers) continue;
+        if (state && state.ownerPid !== process.pid && procStart(state.ownerPid) === state.ownerStart) {
+            throw new Error(`a node started by pid ${state.ownerPid} is still running (state in ${p.stateFile}); stop that run first`);
+        }
+        cleaned = true;
+        problems.push(...teardown(p, state).map((problem) => `${id} node: ${problem}`));
     }
-    const leftovers = state || isMountpoint(MNT_NS) || isMountpoint(NET_NS) || nodeCgroups().length > 0;
-    if (!leftovers) return { cleaned: false, problems: [] };
-    if (state && state.ownerPid !== process.pid && procStart(state.ownerPid) === state.ownerStart) {
-        throw new Error(`a node started by pid ${state.ownerPid} is still running (state in ${STATE_FILE}); stop that run first`);
+    // A run killed between its last node's removal and the sysctls' restore.
+    if (fs.existsSync(HOST_SYSCTLS_FILE) && sitesWithState().length === 0) {
+        cleaned = true;
+        restoreHostSysctlsIfLast();
     }
-    return { cleaned: true, problems: teardown(state) };
+    return { cleaned, problems };
 }
 
 export interface NodeOptions {
     server: ApiServer;
+    /** Which machine this node is (sites.ts; default infra): its addresses, names and state. */
+    site?: NodeSiteId;
     /** The API server's serving certificate bundle (default server.certFile), to verify it for real; without
      * either the node's clients skip verification as the e2e's own kubeconfigs do. */
     apiServerCertFile?: string;
@@ -378,7 +446,7 @@ export interface NodeOptions {
      * components then log in with certificates it signs (system:node:<name> in system:nodes, system:kube-proxy,
      * coredns) instead of the server's token. */
     clientCa?: { certFile: string; keyFile: string };
-    /** Node name (default synergyflow-e2e-node). */
+    /** Node name (default synergyflow-e2e-<site>). */
     name?: string;
     /** Labels the kubelet registers the node with, besides REAL_NODE_LABEL=true (what a nodeSelector picks it by
      * when kwok's fake nodes share the API server). */
@@ -396,7 +464,7 @@ export interface NodeOptions {
 
 export interface RunningNode {
     name: string;
-    network: typeof NODE_NETWORK;
+    network: NodeSite;
     /** Image name (images.json) -> reference as containerd knows it. */
     images: Record<string, string>;
     logDir: string;
@@ -475,13 +543,13 @@ function startReaper(state: NodeState, logDir: string): void {
         "done",
         `[ -e "$STATE" ] || exit 0`,
         `echo "owner $OWNER gone with the node still up: cleaning up"`,
-        `exec "$NODE" -r "$TS_NODE" "$CLI" cleanup-stale`,
+        `exec "$NODE" -r "$TS_NODE" "$CLI" cleanup-stale "$SITE"`,
     ].join("\n");
     const log = fs.openSync(path.join(logDir, "reaper.log"), "a");
     const child = spawn("sh", ["-c", script], {
         detached: true,
         stdio: ["ignore", log, log],
-        env: { ...process.env, STATE: STATE_FILE, OWNER: String(state.ownerPid), OWNER_START: state.ownerStart, NODE: process.execPath, TS_NODE: require.resolve("ts-node/register/transpile-only"), CLI: path.join(__dirname, "cli.ts") },
+        env: { ...process.env, SITE: state.site, STATE: sitePaths(state.site).stateFile, OWNER: String(state.ownerPid), OWNER_START: state.ownerStart, NODE: process.execPath, TS_NODE: require.resolve("ts-node/register/transpile-only"), CLI: path.join(__dirname, "cli.ts") },
     });
     fs.closeSync(log);
     child.unref();
@@ -496,10 +564,14 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     if (process.getuid?.() !== 0) throw new Error("a real node needs root (namespaces, mounts, cgroups)");
     const { binaries, missing } = findNodeBinaries(options.toolchainDir);
     if (!binaries) throw new Error(`the node's toolchain is incomplete: ${missing.join("; ")}`);
-    const stale = cleanupStale();
+    const p = sitePaths(options.site ?? "infra");
+    const { site } = p;
+    const stale = cleanupStale([site.id]);
     if (stale.problems.length) throw new Error(`an earlier run's node could not be removed: ${stale.problems.join("; ")}`);
+    const peer = site.peerLink ? sitePaths(site.peerLink.peer) : undefined;
+    if (peer && !isMountpoint(peer.netNs)) throw new Error(`the ${site.id} node links to the ${peer.site.id} node: start that one first`);
 
-    const name = options.name ?? "synergyflow-e2e-node";
+    const name = options.name ?? `synergyflow-e2e-${site.id}`;
     const timeoutMs = options.timeoutMs ?? 180000;
     const started = Date.now();
     const timings: Record<string, number> = {};
@@ -512,12 +584,8 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     const logDir = options.logDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-node-logs-"));
     fs.mkdirSync(logDir, { recursive: true });
 
-    const state: NodeState = {
-        ownerPid: process.pid,
-        ownerStart: procStart(process.pid) ?? "",
-        sysctls: Object.fromEntries(GLOBAL_SYSCTLS.map((s) => [s, readSysctl(s)]).filter((e): e is [string, string] => e[1] !== undefined)),
-        processes: [],
-    };
+    saveHostSysctls();
+    const state: NodeState = { site: site.id, ownerPid: process.pid, ownerStart: procStart(process.pid) ?? "", processes: [] };
     writeState(state);
     let stopped = false;
     const stopSync = () => {
@@ -525,7 +593,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
         stopped = true;
         process.removeListener("exit", onExit);
         for (const sig of ["SIGINT", "SIGTERM"] as const) process.removeListener(sig, onSignal);
-        return teardown(state);
+        return teardown(p, state);
     };
     const onExit = () => {
         const problems = stopSync();
@@ -543,7 +611,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     const children: ChildProcess[] = [];
     const launch = (component: string, command: string, args: string[], opts: { inNode?: boolean; group?: boolean; env?: Record<string, string> } = {}) => {
         const log = fs.openSync(path.join(logDir, `${component}.log`), "a");
-        const argv = opts.inNode === false ? [command, ...args] : ["nsenter", `--mount=${MNT_NS}`, `--net=${NET_NS}`, "--", command, ...args];
+        const argv = opts.inNode === false ? [command, ...args] : ["nsenter", `--mount=${p.mntNs}`, `--net=${p.netNs}`, "--", command, ...args];
         // nsenter execs the command (no fork for mount and net namespaces), so the child's pid is the component's.
         const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", log, log], env: { ...process.env, ...opts.env }, detached: opts.group === true });
         fs.closeSync(log);
@@ -567,47 +635,69 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
         const work = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-node-"));
         state.workDir = work;
         writeState(state);
-        const fsRoot = (p: string) => path.join(work, "fs", p);
+        const fsRoot = (dir: string) => path.join(work, "fs", dir);
         for (const d of ["run", "var-lib", "var-log", "tmp"]) fs.mkdirSync(fsRoot(d), { recursive: true, mode: d === "tmp" ? 0o1777 : 0o755 });
 
         // Namespaces, each held by a bind mount of its nsfs file (unshare --mount=FILE / --net=FILE). Such a file
         // must sit on a mount without shared propagation.
-        fs.mkdirSync(NS_DIR, { recursive: true });
-        if (sh("findmnt", ["-no", "PROPAGATION", "--target", NS_DIR]).includes("shared")) {
-            sh("mount", ["--bind", NS_DIR, NS_DIR]);
-            sh("mount", ["--make-private", NS_DIR]);
+        fs.mkdirSync(p.nsDir, { recursive: true });
+        if (sh("findmnt", ["-no", "PROPAGATION", "--target", p.nsDir]).includes("shared")) {
+            sh("mount", ["--bind", p.nsDir, p.nsDir]);
+            sh("mount", ["--make-private", p.nsDir]);
             state.nsDirBound = true;
             writeState(state);
         }
-        for (const file of [MNT_NS, NET_NS]) fs.writeFileSync(file, "");
-        sh("unshare", [`--mount=${MNT_NS}`, "--propagation", "private", `--net=${NET_NS}`, "true"]);
-        sh("nsenter", [`--mount=${MNT_NS}`, "--", "sh", "-ec", [`mount --bind ${fsRoot("run")} /run`, `mount --bind ${fsRoot("var-lib")} /var/lib`, `mount --bind ${fsRoot("var-log")} /var/log`].join("\n")]);
+        for (const file of [p.mntNs, p.netNs]) fs.writeFileSync(file, "");
+        sh("unshare", [`--mount=${p.mntNs}`, "--propagation", "private", `--net=${p.netNs}`, "true"]);
+        sh("nsenter", [`--mount=${p.mntNs}`, "--", "sh", "-ec", [`mount --bind ${fsRoot("run")} /run`, `mount --bind ${fsRoot("var-lib")} /var/lib`, `mount --bind ${fsRoot("var-log")} /var/log`].join("\n")]);
 
-        // The link: host 198.18.0.1/30 <-> node 198.18.0.2/30; pods reached from the host through the node.
-        inNet("ip", "link", "set", "lo", "up");
-        inNet("ip", "link", "add", NAMES.nodeVeth, "type", "veth", "peer", "name", NAMES.hostVeth, "netns", String(process.pid));
-        inNet("ip", "addr", "add", `${NODE_NETWORK.nodeIp}/${NODE_NETWORK.linkPrefix}`, "dev", NAMES.nodeVeth);
-        inNet("ip", "link", "set", NAMES.nodeVeth, "up");
-        sh("ip", ["addr", "add", `${NODE_NETWORK.hostIp}/${NODE_NETWORK.linkPrefix}`, "dev", NAMES.hostVeth]);
-        sh("ip", ["link", "set", NAMES.hostVeth, "up"]);
-        sh("ip", ["route", "add", NODE_NETWORK.podCidr, "via", NODE_NETWORK.nodeIp, "dev", NAMES.hostVeth]);
-        // ClusterIPs from the host too: kube-proxy's rules in the node's netns catch them on the way in.
-        sh("ip", ["route", "add", NODE_NETWORK.serviceCidr, "via", NODE_NETWORK.nodeIp, "dev", NAMES.hostVeth]);
+        // The host's link (its end hostIp, the node's linkIp); the host reaches pods and Services through the node.
+        inNet(p.netNs, "ip", "link", "set", "lo", "up");
+        inNet(p.netNs, "ip", "link", "add", p.nodeVeth, "type", "veth", "peer", "name", p.hostVeth, "netns", String(process.pid));
+        inNet(p.netNs, "ip", "addr", "add", `${site.linkIp}/${site.linkPrefix}`, "dev", p.nodeVeth);
+        inNet(p.netNs, "ip", "link", "set", p.nodeVeth, "up");
+        sh("ip", ["addr", "add", `${site.hostIp}/${site.linkPrefix}`, "dev", p.hostVeth]);
+        sh("ip", ["link", "set", p.hostVeth, "up"]);
+        for (const cidr of site.hostRoutes) sh("ip", ["route", "add", cidr, "via", site.linkIp, "dev", p.hostVeth]);
+        if (peer && site.peerLink) {
+            // The routed link to the peer node: made in this node's netns with its other end put into the peer's (ip
+            // takes a namespace file for `netns`), so it lives only in the two nodes' namespaces and goes with the
+            // first of them to stop. The node's InternalIP is its address on this link.
+            const { peerIp, prefix, routes } = site.peerLink;
+            inNet(p.netNs, "ip", "link", "add", p.peerVeth, "type", "veth", "peer", "name", p.peerEndVeth, "netns", peer.netNs);
+            inNet(p.netNs, "ip", "addr", "add", `${site.nodeIp}/${prefix}`, "dev", p.peerVeth);
+            inNet(p.netNs, "ip", "link", "set", p.peerVeth, "up");
+            inNet(peer.netNs, "ip", "addr", "add", `${peerIp}/${prefix}`, "dev", p.peerEndVeth);
+            inNet(peer.netNs, "ip", "link", "set", p.peerEndVeth, "up");
+            for (const cidr of routes) inNet(p.netNs, "ip", "route", "add", cidr, "via", peerIp, "dev", p.peerVeth);
+            // The pods' egress to the other node leaves with the node's address, as the platform's apps cluster
+            // masquerades traffic leaving it (what the Pooler's source ranges admit). A table of its own, apart
+            // from kube-proxy's.
+            sh("nsenter", [`--net=${p.netNs}`, "--", binaries.nft, "-f", "-"], [
+                "table ip synergyflow-e2e-egress {",
+                "    chain postrouting {",
+                "        type nat hook postrouting priority srcnat; policy accept;",
+                `        ip saddr ${site.podCidr} oifname "${p.peerVeth}" masquerade`,
+                "    }",
+                "}",
+                "",
+            ].join("\n"));
+        }
         // In the node's netns only (both are per-namespace): routing between the link and the bridge, and bridged
         // pod-to-pod traffic through kube-proxy's rules.
-        inNet("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.bridge.bridge-nf-call-iptables=1");
+        inNet(p.netNs, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.bridge.bridge-nf-call-iptables=1");
 
         // cgroupRoot in every hierarchy (the kubelet refuses a root that does not exist); cpuset needs its cpus
         // and mems before any task can join.
         for (const h of cgroupHierarchies()) {
-            const dir = path.join(h, NAMES.cgroupRoot);
+            const dir = path.join(h, p.cgroupRoot);
             fs.mkdirSync(dir, { recursive: true });
             for (const f of ["cpuset.cpus", "cpuset.mems"]) if (fs.existsSync(path.join(h, f))) fs.writeFileSync(path.join(dir, f), fs.readFileSync(path.join(h, f)));
         }
         phase("namespaces");
 
         // Clients of the API server, through the forwarder.
-        const apiUrl = `https://${NODE_NETWORK.hostIp}:${apiPort}`;
+        const apiUrl = `https://${site.hostIp}:${apiPort}`;
         const certDir = path.join(work, "pki");
         fs.mkdirSync(certDir);
         const caBundle = options.apiServerCertFile ?? options.server.certFile;
@@ -623,7 +713,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
         const kubeletKubeconfig = kubeconfig(path.join(work, "kubelet.kubeconfig"), "kubelet", `/O=system:nodes/CN=system:node:${name}`);
         const proxyKubeconfig = kubeconfig(path.join(work, "kube-proxy.kubeconfig"), "kube-proxy", "/CN=system:kube-proxy");
         const dnsKubeconfig = kubeconfig(path.join(work, "coredns.kubeconfig"), "coredns", "/O=synergyflow-e2e/CN=coredns");
-        launch("apiserver-forwarder", binaries.socat, [`TCP-LISTEN:${apiPort},bind=${NODE_NETWORK.hostIp},reuseaddr,fork`, `TCP:127.0.0.1:${apiPort}`], { inNode: false, group: true });
+        launch("apiserver-forwarder", binaries.socat, [`TCP-LISTEN:${apiPort},bind=${site.hostIp},reuseaddr,fork`, `TCP:127.0.0.1:${apiPort}`], { inNode: false, group: true });
 
         // containerd: its own root; /run/containerd is the work dir's (bind mount above). restrict_oom_score_adj:
         // this VM withholds CAP_SYS_RESOURCE, so runc could not lower oom_score_adj and every sandbox would fail.
@@ -633,16 +723,16 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
             path.join(cniConfDir, "10-synergyflow-e2e.conflist"),
             JSON.stringify({
                 cniVersion: "1.0.0",
-                name: NAMES.cni,
+                name: p.cni,
                 plugins: [
                     {
                         type: "bridge",
-                        bridge: NAMES.bridge,
+                        bridge: p.bridge,
                         isGateway: true,
                         isDefaultGateway: true,
                         ipMasq: false,
                         hairpinMode: true,
-                        ipam: { type: "host-local", ranges: [[{ subnet: NODE_NETWORK.podCidr, gateway: NODE_NETWORK.podGateway }]] },
+                        ipam: { type: "host-local", ranges: [[{ subnet: site.podCidr, gateway: site.podGateway }]] },
                     },
                 ],
             }, null, 2),
@@ -700,7 +790,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
         // kubelet: cgroupfs (cgroup v1 here, containerd 1.6 does not report a driver), failCgroupV1 false (1.34
         // refuses v1 otherwise), its volume plugin dir in the work dir (else /usr/libexec/kubernetes).
         const resolvConf = path.join(work, "resolv.conf");
-        fs.writeFileSync(resolvConf, `nameserver ${NODE_NETWORK.nodeIp}\n`);
+        fs.writeFileSync(resolvConf, `nameserver ${site.nodeIp}\n`);
         const kubeletConfig = path.join(work, "kubelet.json");
         fs.writeFileSync(
             kubeletConfig,
@@ -709,16 +799,16 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
                 kind: "KubeletConfiguration",
                 cgroupDriver: "cgroupfs",
                 failCgroupV1: false,
-                cgroupRoot: `/${NAMES.cgroupRoot}`,
+                cgroupRoot: `/${p.cgroupRoot}`,
                 containerRuntimeEndpoint: "unix:///run/containerd/containerd.sock",
-                address: NODE_NETWORK.nodeIp,
-                healthzBindAddress: NODE_NETWORK.nodeIp,
+                address: site.nodeIp,
+                healthzBindAddress: site.nodeIp,
                 readOnlyPort: 0,
                 // The API server's kubelet client certificate (logs, exec) is signed by the same client CA.
                 authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, ...(clientCa ? { x509: { clientCAFile: clientCa.certFile } } : {}) },
                 authorization: { mode: "Webhook" },
-                clusterDNS: [NODE_NETWORK.nodeIp],
-                clusterDomain: NODE_NETWORK.clusterDomain,
+                clusterDNS: [site.nodeIp],
+                clusterDomain: site.clusterDomain,
                 resolvConf,
                 volumePluginDir: path.join(work, "volume-plugins"),
                 failSwapOn: false,
@@ -732,7 +822,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
             }, null, 2),
         );
         const labels = Object.entries({ [REAL_NODE_LABEL]: "true", ...options.labels }).map(([k, v]) => `${k}=${v}`).join(",");
-        launch("kubelet", binaries.kubelet, [`--config=${kubeletConfig}`, `--kubeconfig=${kubeletKubeconfig}`, `--hostname-override=${name}`, `--node-ip=${NODE_NETWORK.nodeIp}`, `--node-labels=${labels}`, "--v=1"], { env: tmpEnv });
+        launch("kubelet", binaries.kubelet, [`--config=${kubeletConfig}`, `--kubeconfig=${kubeletKubeconfig}`, `--hostname-override=${name}`, `--node-ip=${site.nodeIp}`, `--node-labels=${labels}`, "--v=1"], { env: tmpEnv });
 
         // kube-proxy: iptables mode (no IPVS in this kernel); conntrack limits untouched (global, and read-only
         // outside the host's netns); NodePorts only on the node's address.
@@ -745,11 +835,11 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
                 mode: "iptables",
                 clientConnection: { kubeconfig: proxyKubeconfig },
                 hostnameOverride: name,
-                clusterCIDR: NODE_NETWORK.podCidr,
-                bindAddress: NODE_NETWORK.nodeIp,
-                healthzBindAddress: `${NODE_NETWORK.nodeIp}:10256`,
-                metricsBindAddress: `${NODE_NETWORK.nodeIp}:10249`,
-                nodePortAddresses: [`${NODE_NETWORK.nodeIp}/32`],
+                clusterCIDR: site.podCidr,
+                bindAddress: site.nodeIp,
+                healthzBindAddress: `${site.nodeIp}:10256`,
+                metricsBindAddress: `${site.nodeIp}:10249`,
+                nodePortAddresses: [`${site.nodeIp}/32`],
                 conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: "0s", tcpCloseWaitTimeout: "0s" },
                 iptables: { syncPeriod: "10s", minSyncPeriod: "0s" },
             }, null, 2),
@@ -763,9 +853,9 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
             [
                 ".:53 {",
                 "    errors",
-                `    health ${NODE_NETWORK.nodeIp}:8080`,
-                `    ready ${NODE_NETWORK.nodeIp}:8181`,
-                `    kubernetes ${NODE_NETWORK.clusterDomain} in-addr.arpa ip6.arpa {`,
+                `    health ${site.nodeIp}:8080`,
+                `    ready ${site.nodeIp}:8181`,
+                `    kubernetes ${site.clusterDomain} in-addr.arpa ip6.arpa {`,
                 `        kubeconfig ${dnsKubeconfig} node`,
                 "        pods insecure",
                 "        fallthrough in-addr.arpa ip6.arpa",
@@ -789,8 +879,8 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
         const node = await kubeRequest(options.server, "GET", `/api/v1/nodes/${name}`);
         const taints = (node.spec?.taints ?? []).filter((t: any) => !String(t.key).startsWith("node.kubernetes.io/not-ready") && !String(t.key).startsWith("node.kubernetes.io/unreachable"));
         await kubeRequest(options.server, "PATCH", `/api/v1/nodes/${name}`, { spec: { taints: taints.length ? taints : null } }, "application/merge-patch+json");
-        await waitFor("CoreDNS ready", async () => (await httpStatus(`http://${NODE_NETWORK.nodeIp}:8181/ready`)) === 200);
-        await waitFor("kube-proxy healthy", async () => (await httpStatus(`http://${NODE_NETWORK.nodeIp}:10256/healthz`)) === 200);
+        await waitFor("CoreDNS ready", async () => (await httpStatus(`http://${site.nodeIp}:8181/ready`)) === 200);
+        await waitFor("kube-proxy healthy", async () => (await httpStatus(`http://${site.nodeIp}:10256/healthz`)) === 200);
         phase("dns-and-proxy");
         timings["total"] = Date.now() - started;
     } catch (e) {
@@ -800,7 +890,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
 
     return {
         name,
-        network: NODE_NETWORK,
+        network: site,
         images: Object.fromEntries(Object.entries(binaries.images).map(([k, v]) => [k, v.ref])),
         logDir,
         timings,

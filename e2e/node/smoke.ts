@@ -3,8 +3,11 @@
 // passing a readiness probe, PgBouncer in front of it found through CoreDNS, a psql client pod that resolves the
 // Services (and kubernetes.default into the Service range) and queries through PgBouncer by its name and by a
 // ClusterIP (kube-proxy), its log read through the API server (the kubelet's client certificate), and the host
-// reaching PgBouncer through a kube-proxy NodePort on the node's address. Then everything stops and the host must
-// be exactly as before.
+// reaching PgBouncer through a kube-proxy NodePort on the node's address. Then the apps cluster as a second
+// machine (its own API server and node, sites.ts): a pod there reaches PostgreSQL through a LoadBalancer address on
+// the infra node (externalTrafficPolicy Local, the status played as Cilium's LB IPAM would write it) over the
+// nodes' routed link, and PostgreSQL sees the apps node's address, not the pod's (the apps node masquerades).
+// Then everything stops and the host must be exactly as before.
 //   ./npm24 exec ts-node -- --transpile-only e2e/node/smoke.ts
 // Prints each step's time; exits 1 on any failure (with the error), and always prints the host-state diff.
 import * as fs from "node:fs";
@@ -12,15 +15,20 @@ import * as https from "node:https";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Client } from "pg";
-import { type ApiServer, findToolchain, kubeRequest, SERVICE_CIDR, startApiServer } from "../controlPlane";
+import { type ApiServer, findToolchain, kubeRequest, startApiServer } from "../controlPlane";
 import { hostSnapshot } from "./hostState";
 import { until } from "../checks";
 import { finishSmoke, runSmoke, stepTimer } from "./smokeRun";
 import { type RunningNode, cleanupStale, removeKilledRunDirs, startNode } from "./node";
+import { NODE_SITES } from "./sites";
 
 const NS = "node-smoke";
 const ETCD_PORT = Number(process.env["SMOKE_ETCD_PORT"] ?? 24790);
 const API_PORT = Number(process.env["SMOKE_API_PORT"] ?? 24443);
+const APPS_ETCD_PORT = ETCD_PORT + 100;
+const APPS_API_PORT = API_PORT + 100;
+/** In sites.ts's LOAD_BALANCER_CIDR; the e2e's stack uses .10. */
+const LB_IP = "198.18.200.20";
 
 const { times, timed } = stepTimer();
 
@@ -108,37 +116,35 @@ function objects(node: RunningNode): any[] {
     ];
 }
 
-function clientPod(node: RunningNode): any {
-    return {
+/** A psql pod on `node` running `script` (sh lines) once; returns the finished pod and its log. */
+async function runClient(server: ApiServer, node: RunningNode, name: string, script: string[]): Promise<{ pod: any; output: string }> {
+    await kubeRequest(server, "POST", `/api/v1/namespaces/${NS}/pods`, {
         apiVersion: "v1",
         kind: "Pod",
-        metadata: { name: "client", namespace: NS },
+        metadata: { name, namespace: NS },
         spec: {
             nodeName: node.name,
             restartPolicy: "Never",
             securityContext: { runAsUser: 65534, runAsGroup: 65534, runAsNonRoot: true },
-            containers: [{
-                name: "psql",
-                image: node.images["psql"],
-                imagePullPolicy: "Never",
-                command: ["sh", "-ec", [
-                    `getent hosts pg.${NS}.svc.cluster.local | sed 's/^/pg-resolves-to /'`,
-                    `getent hosts pgbouncer.${NS}.svc.cluster.local | sed 's/^/pgbouncer-resolves-to /'`,
-                    // Short names through the search path kubelet writes into the pod's resolv.conf.
-                    "getent hosts kubernetes.default | sed 's/^/kubernetes-resolves-to /'",
-                    `psql "host=pgbouncer.${NS}.svc.cluster.local port=6432 user=postgres dbname=postgres" -Atc "select 'through-pgbouncer ' || current_setting('server_version')"`,
-                    // A ClusterIP: kube-proxy's DNAT in the node's netns.
-                    `psql "host=pgbouncer-nodeport port=6432 user=postgres dbname=postgres" -Atc "select 'through-clusterip ' || inet_client_addr()"`,
-                ].join("\n")],
-            }],
+            containers: [{ name: "psql", image: node.images["psql"], imagePullPolicy: "Never", command: ["sh", "-ec", script.join("\n")] }],
         },
-    };
+    });
+    const pod = await timed(`${name} pod completed`, () =>
+        until(`${name} pod finished`, async () => {
+            const current = await kubeRequest(server, "GET", `/api/v1/namespaces/${NS}/pods/${name}`);
+            return ["Succeeded", "Failed"].includes(current.status?.phase) ? current : undefined;
+        }, 120000),
+    );
+    const output = node.podLogs(NS, name);
+    console.log(output.trim().split("\n").map((l) => `  ${name}: ${l}`).join("\n"));
+    if (pod.status.phase !== "Succeeded") throw new Error(`${name} pod ${podStatus(pod)}`);
+    return { pod, output };
 }
 
 const WORK_PREFIX = "synergyflow-node-smoke-";
 
 async function main(): Promise<number> {
-    const { toolchain, missing } = findToolchain();
+    const { toolchain, missing } = findToolchain(true);
     if (!toolchain) throw new Error(`toolchain incomplete: ${missing.join(", ")}`);
     // A killed earlier run first: its leftovers would otherwise show up in the "before" snapshot.
     const stale = cleanupStale();
@@ -150,6 +156,8 @@ async function main(): Promise<number> {
     console.log(`work dir ${work}, pid ${process.pid}`);
     let server: ApiServer | undefined;
     let node: RunningNode | undefined;
+    let appsServer: ApiServer | undefined;
+    let appsNode: RunningNode | undefined;
     let failure: unknown;
     try {
         server = await timed("api server", () => startApiServer("infra", toolchain, work, ETCD_PORT, API_PORT));
@@ -166,20 +174,20 @@ async function main(): Promise<number> {
         }
         await timed("postgresql pod ready", () => podReady(s, "pg", 120000));
         await timed("pgbouncer pod ready", () => podReady(s, "pgbouncer", 120000));
-        await kubeRequest(s, "POST", `/api/v1/namespaces/${NS}/pods`, clientPod(n));
-        const client = await timed("client pod completed", () =>
-            until("client pod finished", async () => {
-                const pod = await kubeRequest(s, "GET", `/api/v1/namespaces/${NS}/pods/client`);
-                return ["Succeeded", "Failed"].includes(pod.status?.phase) ? pod : undefined;
-            }, 120000),
-        );
-        const output = n.podLogs(NS, "client");
-        console.log(output.trim().split("\n").map((l) => `  client: ${l}`).join("\n"));
-        if (client.status.phase !== "Succeeded") throw new Error(`client pod ${podStatus(client)}`);
+        const { output } = await runClient(s, n, "client", [
+            `getent hosts pg.${NS}.svc.cluster.local | sed 's/^/pg-resolves-to /'`,
+            `getent hosts pgbouncer.${NS}.svc.cluster.local | sed 's/^/pgbouncer-resolves-to /'`,
+            // Short names through the search path kubelet writes into the pod's resolv.conf.
+            "getent hosts kubernetes.default | sed 's/^/kubernetes-resolves-to /'",
+            `psql "host=pgbouncer.${NS}.svc.cluster.local port=6432 user=postgres dbname=postgres" -Atc "select 'through-pgbouncer ' || current_setting('server_version')"`,
+            // A ClusterIP: kube-proxy's DNAT in the node's netns.
+            `psql "host=pgbouncer-nodeport port=6432 user=postgres dbname=postgres" -Atc "select 'through-clusterip ' || inet_client_addr()"`,
+        ]);
         const pgIp = (await kubeRequest(s, "GET", `/api/v1/namespaces/${NS}/pods/pg`)).status.podIP;
         if (!output.includes(`pg-resolves-to ${pgIp}`)) throw new Error(`pg.${NS}.svc did not resolve to the pod's address ${pgIp}`);
         const kubernetesIp = (await kubeRequest(s, "GET", "/api/v1/namespaces/default/services/kubernetes")).spec.clusterIP as string;
-        if (!kubernetesIp.startsWith(SERVICE_CIDR.split(".").slice(0, 2).join(".") + ".") || !output.includes(`kubernetes-resolves-to ${kubernetesIp}`)) throw new Error(`kubernetes.default did not resolve to its ClusterIP ${kubernetesIp} (in ${SERVICE_CIDR})`);
+        const serviceCidr = n.network.serviceCidr;
+        if (!kubernetesIp.startsWith(serviceCidr.split(".").slice(0, 2).join(".") + ".") || !output.includes(`kubernetes-resolves-to ${kubernetesIp}`)) throw new Error(`kubernetes.default did not resolve to its ClusterIP ${kubernetesIp} (in ${serviceCidr})`);
         if (!/through-pgbouncer 17\./.test(output)) throw new Error("no answer from PostgreSQL through PgBouncer");
         if (!/through-clusterip /.test(output)) throw new Error("no answer through the ClusterIP");
         // The same log through the API server: it reaches the kubelet with its client certificate.
@@ -208,11 +216,31 @@ async function main(): Promise<number> {
             }, 30000),
         );
         console.log(`host through ${n.network.nodeIp}:${nodePort}: ${answer}`);
+
+        // The second machine.
+        const apps = (appsServer = await timed("apps api server", () => startApiServer("apps", toolchain, work, APPS_ETCD_PORT, APPS_API_PORT, NODE_SITES.apps)));
+        const a = (appsNode = await timed("apps node start", () => startNode({ server: apps, site: "apps", images: ["psql"], logDir: path.join(work, "apps-node-logs") })));
+        console.log(`apps node phases (ms): ${JSON.stringify(a.timings)}`);
+        await kubeRequest(s, "POST", `/api/v1/namespaces/${NS}/services`, { apiVersion: "v1", kind: "Service", metadata: { name: "pg-lb", namespace: NS }, spec: { type: "LoadBalancer", externalTrafficPolicy: "Local", selector: { app: "pg" }, ports: [{ port: 5432, name: "postgres" }] } });
+        await kubeRequest(s, "PATCH", `/api/v1/namespaces/${NS}/services/pg-lb/status`, { status: { loadBalancer: { ingress: [{ ip: LB_IP }] } } }, "application/merge-patch+json");
+        await kubeRequest(apps, "POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
+        await until("the default ServiceAccount on apps", () => kubeRequest(apps, "GET", `/api/v1/namespaces/${NS}/serviceaccounts/default`), 30000);
+        const { pod: appsClient, output: appsOutput } = await runClient(apps, a, "apps-client", [
+            "getent hosts kubernetes.default | sed 's/^/apps-kubernetes-resolves-to /'",
+            // kube-proxy on the infra node programs the address once the status names it: retried.
+            `for i in $(seq 1 30); do psql "host=${LB_IP} port=5432 user=postgres dbname=postgres connect_timeout=2" -Atc "select 'seen-as ' || host(inet_client_addr())" && exit 0; sleep 1; done; exit 1`,
+        ]);
+        const podAddress = appsClient.status.podIP as string;
+        if (!appsOutput.includes(`seen-as ${a.network.nodeIp}\n`)) throw new Error(`PostgreSQL on the infra node did not see the apps node's address ${a.network.nodeIp} (the pod is ${podAddress})`);
+        if (!/apps-kubernetes-resolves-to 198\.19\./.test(appsOutput)) throw new Error("kubernetes.default did not resolve through the apps node's CoreDNS");
+        console.log(`apps pod ${podAddress} -> ${LB_IP} (infra node, externalTrafficPolicy Local) -> PostgreSQL, seen as ${a.network.nodeIp}`);
     } catch (e) {
         failure = e;
     }
     await timed("stop", async () => {
         const errors: string[] = [];
+        await timed("apps node stop", async () => appsNode?.stop().catch((e) => errors.push(e.message)));
+        await timed("apps api server stop", async () => appsServer?.stop().catch((e) => errors.push(e.message)));
         await timed("node stop", async () => node?.stop().catch((e) => errors.push(e.message)));
         await timed("api server stop", async () => server?.stop().catch((e) => errors.push(e.message)));
         if (errors.length) failure ??= new Error(errors.join("; "));
