@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import YAML from "yaml";
-import { type RunningController, startProcess } from "./controllers";
+import { type RunningController, playedController, startProcess } from "./controllers";
 import { type ApiServer, kubeRequest, writeKubeconfig } from "./controlPlane";
 
 export interface CnpgOperator extends RunningController {
@@ -91,8 +91,6 @@ export async function startCnpgOperator(dir: string, version: string, server: Ap
  * status.secretResourceVersion. The program's rotation waits for exactly that evidence.
  */
 export function playPasswordStatus(server: ApiServer, namespace: string, clusterName: string, roles: string[]): RunningController {
-    let running = true;
-    let held = false;
     let transaction = 1000;
     const secretVersion = async (name: string) => (await kubeRequest(server, "GET", `/api/v1/namespaces/${namespace}/secrets/${name}`).catch(() => undefined))?.metadata?.resourceVersion as string | undefined;
     const tick = async () => {
@@ -114,20 +112,5 @@ export function playPasswordStatus(server: ApiServer, namespace: string, cluster
             }
         }
     };
-    const loop = (async () => {
-        while (running) {
-            if (!held) await tick().catch(() => undefined);
-            await new Promise((resolve) => setTimeout(resolve, 300));
-        }
-    })();
-    return {
-        name: "cnpg-instance-manager (played)",
-        log: "",
-        pause: () => void (held = true),
-        resume: () => void (held = false),
-        async stop() {
-            running = false;
-            await loop;
-        },
-    };
+    return playedController("cnpg-instance-manager (played)", tick);
 }

@@ -2,6 +2,7 @@
 // skips only the checks that need it. External Secrets (one per cluster, against a kubeconfig).
 import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
+import { BlockList } from "node:net";
 import * as path from "node:path";
 import { type ApiServer, boundToParent, kubeRequest, track, writeKubeconfig } from "./controlPlane";
 
@@ -174,4 +175,46 @@ export async function startWorkloads(binaries: NonNullable<ControllerBinaries["w
         await kubeRequest(server, "PATCH", `/api/v1/nodes/${name}`, { spec: { taints: null } }, "application/merge-patch+json");
     }
     return [scheduler, kwok];
+}
+
+/**
+ * Cilium's LB IPAM, played (nothing here implements it): every LoadBalancer Service that asks for addresses with
+ * `lbipam.cilium.io/ips` gets them in its status, as Cilium assigns them, when they are in the pool (`cidr`);
+ * kube-proxy on the node then serves them. Runs from the start, as the platform's does.
+ */
+export function playLoadBalancerIpam(server: ApiServer, cidr: string): RunningController {
+    const pool = new BlockList();
+    const [network, bits] = cidr.split("/");
+    pool.addSubnet(network!, Number(bits));
+    const tick = async () => {
+        for (const service of (await kubeRequest(server, "GET", "/api/v1/services")).items as any[]) {
+            const wanted = String(service.metadata.annotations?.["lbipam.cilium.io/ips"] ?? "").split(",").map((ip) => ip.trim()).filter((ip) => ip && pool.check(ip));
+            const assigned = ((service.status?.loadBalancer?.ingress ?? []) as { ip?: string }[]).map((i) => i.ip);
+            if (service.spec.type !== "LoadBalancer" || wanted.length === 0 || wanted.join(",") === assigned.join(",")) continue;
+            await kubeRequest(server, "PATCH", `/api/v1/namespaces/${service.metadata.namespace}/services/${service.metadata.name}/status`, { status: { loadBalancer: { ingress: wanted.map((ip) => ({ ip })) } } }, "application/merge-patch+json");
+        }
+    };
+    return playedController("cilium-lb-ipam (played)", tick);
+}
+
+/** A controller the test plays: `tick` every 300 ms (errors only delay it) until stopped; pause() holds it. */
+export function playedController(name: string, tick: () => Promise<void>): RunningController {
+    let running = true;
+    let held = false;
+    const loop = (async () => {
+        while (running) {
+            if (!held) await tick().catch(() => undefined);
+            await new Promise((resolve) => setTimeout(resolve, 300));
+        }
+    })();
+    return {
+        name,
+        log: "",
+        pause: () => void (held = true),
+        resume: () => void (held = false),
+        async stop() {
+            running = false;
+            await loop;
+        },
+    };
 }

@@ -3,8 +3,10 @@
 // OpenBao, External Secrets, kube-scheduler), and the real Pulumi engine on the `local` stack with the program as
 // an inline program. The infra cluster's pods run on a real node (e2e/node: the shared Cluster's one instance,
 // PostgreSQL under CNPG's instance manager, the Poolers' PgBouncer, the bootstrap Job's psql) when its toolchain
-// is built; without it, kwok plays them and the test plays CNPG's password status. The apps cluster's pods are
-// kwok's. The scenarios (run.ts, rotation.ts, migration.ts) run
+// is built; without it, kwok plays them and the test plays CNPG's password status. With the backend image built too,
+// the apps cluster is a second machine (e2e/node/sites.ts: its own node, linked to the infra node and masquerading
+// its pods' egress) running the backend's pods and their wait-for-db for real; the migration's Job pods stay kwok's
+// (the real node cordoned for them, see appsPlacement). The scenarios (run.ts, rotation.ts, migration.ts) run
 // against what this returns; whatever it starts is registered in `started` so run.ts stops it, also on a signal.
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -20,11 +22,12 @@ import { loginCredentials } from "../components/model/rotation";
 import { crdDirectory } from "../conformance/crdSchemas";
 import { type CnpgOperator, cnpgCrds, cnpgOperatorDir, playPasswordStatus, startCnpgOperator } from "./cnpgOperator";
 import { failureOf, until } from "./checks";
-import { type ControllerBinaries, type Holdable, type RunningController, startExternalSecrets, startWorkloads } from "./controllers";
-import { type ApiServer, type Toolchain, kubeRequest, startApiServer, writeKubeconfig } from "./controlPlane";
+import { type ControllerBinaries, type Holdable, type RunningController, playLoadBalancerIpam, startExternalSecrets, startWorkloads } from "./controllers";
+import { type ApiServer, type Toolchain, kubeRequest, refuseWrites, startApiServer, writeKubeconfig } from "./controlPlane";
 import { type OpenBao, startOpenBao } from "./openbao";
 import { cnpgImageEnv, createInstanceVolumes, realInstanceFields, waitForClusterHealthy } from "./node/cnpg";
-import { type RunningNode, findNodeBinaries, startNode } from "./node/node";
+import { REAL_NODE_LABEL, type RunningNode, findNodeBinaries, startNode } from "./node/node";
+import { LOAD_BALANCER_CIDR, NODE_SITES } from "./node/sites";
 
 const ROOT = path.join(__dirname, "..");
 
@@ -63,6 +66,8 @@ async function portsInUse(ports: number[]): Promise<number[]> {
  */
 const INFRA_NODE_IMAGES = ["postgresql", "pgbouncer", "cnpg-operator", "psql"];
 const OPTIONAL_NODE_IMAGES = ["backend"];
+/** The apps node's: the backend's and wait-for-db's. */
+const APPS_NODE_IMAGES = ["backend", "psql"];
 
 /**
  * Holds CNPG's instance manager back from reporting: a ValidatingAdmissionPolicy refuses the instance's
@@ -70,26 +75,21 @@ const OPTIONAL_NODE_IMAGES = ["backend"];
  * it (the program's evidence), as an instance manager that cannot reach the API server.
  */
 function instanceManagerHold(server: ApiServer, namespace: string, clusterName: string): Holdable {
-    const name = "synergyflow-e2e-hold-instance-manager";
-    // A new policy or its removal takes effect once the API server's policy cache has it.
-    const settle = () => new Promise((resolve) => setTimeout(resolve, 3000));
+    const serviceAccount = `system:serviceaccount:${namespace}:${clusterName}`;
+    let held: { lift(): Promise<void> } | undefined;
     return {
         async pause() {
-            await kubeRequest(server, "POST", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies", {
-                metadata: { name },
-                spec: {
-                    failurePolicy: "Fail",
-                    matchConstraints: { resourceRules: [{ apiGroups: ["postgresql.cnpg.io"], apiVersions: ["v1"], operations: ["UPDATE"], resources: ["clusters/status"] }] },
-                    validations: [{ expression: `request.userInfo.username != 'system:serviceaccount:${namespace}:${clusterName}'`, message: "held by the e2e: the instance manager cannot report" }],
-                },
+            held = await refuseWrites(server, "synergyflow-e2e-hold-instance-manager", {
+                rules: [{ apiGroups: ["postgresql.cnpg.io"], resources: ["clusters/status"] }],
+                expression: `request.userInfo.username != '${serviceAccount}'`,
+                message: "held by the e2e: the instance manager cannot report",
+                // The instance manager's own kind of write, dry-run.
+                probe: () => kubeRequest(server, "PATCH", `/apis/postgresql.cnpg.io/v1/namespaces/${namespace}/clusters/${clusterName}/status?dryRun=All`, {}, "application/merge-patch+json", { "Impersonate-User": serviceAccount }),
             });
-            await kubeRequest(server, "POST", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings", { metadata: { name }, spec: { policyName: name, validationActions: ["Deny"] } });
-            await settle();
         },
         async resume() {
-            await kubeRequest(server, "DELETE", `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${name}`);
-            await kubeRequest(server, "DELETE", `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/${name}`);
-            await settle();
+            await held?.lift();
+            held = undefined;
         },
     };
 }
@@ -119,7 +119,17 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
             : undefined;
     // Settled here so a failure elsewhere before the await below cannot leave it unhandled.
     nodeStarting?.catch(() => undefined);
-    servers.push(await startApiServer("apps", toolchain, work, 23890, 26443));
+    servers.push(await startApiServer("apps", toolchain, work, 23890, 26443, NODE_SITES.apps));
+    // Beside the infra node (its link to the infra node's netns waits for that one).
+    const appsNodeStarting =
+        nodeStarting && nodeToolchain.binaries?.images["backend"]
+            ? startNode({ server: servers[1]!, site: "apps", images: APPS_NODE_IMAGES, logDir: path.join(work, "apps-node") }).then((appsNode) => {
+                  nodes.push(appsNode);
+                  return appsNode;
+              })
+            : undefined;
+    appsNodeStarting?.catch(() => undefined);
+    if (nodeStarting && !appsNodeStarting) console.log("no apps node (the backend image is not built: e2e/toolchain/build-node-images.sh backend): kwok plays the apps cluster's pods");
     const kubeconfig = path.join(work, "kubeconfig");
     writeKubeconfig(kubeconfig, servers);
     const [infraServer, appsServer] = servers as [ApiServer, ApiServer];
@@ -142,10 +152,15 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
               .map((f) => YAML.parse(fs.readFileSync(path.join(binaries.externalSecrets!.crds, f), "utf8")))
               .filter((doc) => doc?.kind === "CustomResourceDefinition")
         : sharedCrds.filter((c) => c.spec.group === "external-secrets.io");
-    const applyCrd = (server: ApiServer, crd: any) => kubeRequest(server, "PATCH", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}?fieldManager=e2e&force=true`, crd, "application/apply-patch+yaml");
-    for (const crd of cnpgDefinitions) await applyCrd(infraServer, crd);
-    for (const crd of esoCrds) for (const server of servers) await applyCrd(server, crd);
-    await new Promise((r) => setTimeout(r, 3000));
+    /** Applies CRDs (server-side, as Flux) and returns once the API server serves each (Established). */
+    const applyCrds = async (server: ApiServer, crds: any[]) => {
+        const crdPath = (crd: any) => `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`;
+        for (const crd of crds) await kubeRequest(server, "PATCH", `${crdPath(crd)}?fieldManager=e2e&force=true`, crd, "application/apply-patch+yaml");
+        for (const crd of crds) {
+            await until(`CRD ${crd.metadata.name} established on ${server.name}`, async () => ((await kubeRequest(server, "GET", crdPath(crd))).status?.conditions ?? []).some((c: any) => c.type === "Established" && c.status === "True") || undefined, 30000);
+        }
+    };
+    await Promise.all([applyCrds(infraServer, [...cnpgDefinitions, ...esoCrds]), applyCrds(appsServer, esoCrds)]);
     await kubeRequest(infraServer, "POST", "/api/v1/namespaces", { metadata: { name: "cnpg-system" } });
     await kubeRequest(infraServer, "POST", "/api/v1/namespaces", { metadata: { name: "external-secrets" } });
     await kubeRequest(appsServer, "POST", "/api/v1/namespaces", { metadata: { name: "external-secrets" } });
@@ -217,20 +232,38 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
     let eso: { infra: RunningController; apps: RunningController } | undefined;
     // What holds the infra cluster's pods back (kwok, or with the node the scheduler), and CNPG's reporting.
     let infraPodsHold: RunningController | undefined;
-    let appsKwok: RunningController | undefined;
+    // What holds the apps cluster's new pods back from becoming Ready (kwok, or with the apps node the scheduler).
+    let appsPodsHold: RunningController | undefined;
+    /** Where the apps cluster's new pods go: the real node (the backend and wait-for-db run for real) or kwok's nodes
+     * (the migration's Jobs, whose ends the test plays): the other side is cordoned. */
+    const appsPlacement = {
+        cordon: async (real: boolean) => {
+            const nodeList = ((await kubeRequest(appsServer, "GET", "/api/v1/nodes")).items ?? []) as any[];
+            for (const n of nodeList) {
+                const isReal = n.metadata.labels?.[REAL_NODE_LABEL] === "true";
+                await kubeRequest(appsServer, "PATCH", `/api/v1/nodes/${n.metadata.name}`, { spec: { unschedulable: isReal === real ? null : true } }, "application/merge-patch+json");
+            }
+        },
+        onRealNode: () => appsPlacement.cordon(true),
+        onKwok: () => appsPlacement.cordon(false),
+    };
     let cnpgHold: Holdable | undefined;
     if (binaries.externalSecrets) {
         eso = { infra: startExternalSecrets(binaries.externalSecrets.binary, infraServer, work, 18081), apps: startExternalSecrets(binaries.externalSecrets.binary, appsServer, work, 18082) };
         controllers.push(eso.infra, eso.apps);
     }
+    const appsNode = await appsNodeStarting;
+    if (appsNode) console.log(`apps node ${appsNode.name} started in ${((appsNode.timings["total"] ?? 0) / 1000).toFixed(1)} s (phases, ms: ${JSON.stringify(appsNode.timings)})`);
+    controllers.push(playLoadBalancerIpam(infraServer, LOAD_BALANCER_CIDR));
     if (binaries.workloads) {
         const infraWorkloads = await startWorkloads(binaries.workloads, infraServer, work, 18259, node ? 0 : 3);
         infraPodsHold = infraWorkloads.find((c) => c.name.startsWith(node ? "kube-scheduler" : "kwok"));
         controllers.push(...infraWorkloads);
-        // The apps cluster's Job pods (the migration's) end as the test plays them (e2e/migration.ts).
+        // The apps cluster's Job pods (the migration's) end as the test plays them (e2e/migration.ts), on kwok's nodes.
         const appsWorkloads = await startWorkloads(binaries.workloads, appsServer, work, 18260, 3, true);
-        appsKwok = appsWorkloads.find((c) => c.name.startsWith("kwok"));
+        appsPodsHold = appsWorkloads.find((c) => c.name.startsWith(appsNode ? "kube-scheduler" : "kwok"));
         controllers.push(...appsWorkloads);
+        if (appsNode) await appsPlacement.onRealNode();
     }
     // Every wait the program has can be met when these run: ExternalSecrets Ready (ESO + OpenBao), the
     // bootstrap Job complete and the backend Deployment available (scheduler + kwok).
@@ -317,8 +350,13 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
         { workDir: project, pulumiCommand, envVars },
     );
     if (waitForControllers) await stack.setConfig("synergyflow-db:waitForControllers", { value: "true" });
-    // The bootstrap Job's psql: the node's local image (the stack file names the platform's).
+    // The bootstrap Job's psql: the node's local image (the stack file names the platform's); on the apps node the
+    // backend's and wait-for-db's.
     if (node) await stack.setConfig("synergyflow-db:pooler.bootstrapImage", { value: node.images["psql"]! }, true);
+    if (appsNode) {
+        await stack.setConfig("synergyflow-db:backend.image", { value: appsNode.images["backend"]! }, true);
+        await stack.setConfig("synergyflow-db:backend.waitForDbImage", { value: appsNode.images["psql"]! }, true);
+    }
     // Every object this stack made, by its ownership label, on both clusters.
     const ours = async () => {
         const selector = `?labelSelector=${encodeURIComponent("synergyflow-db/stack=local")}`;
@@ -352,7 +390,7 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
         return withTimes ? named : named.map(([name]) => name);
     }
     const previewError = () => failureOf("the preview", () => stack.preview({ onOutput }));
-    return { bao, applyCrd, kubeconfig, infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, toolchainDir, operatorDirs, config, kvMount, keyPrefix, storeToken, operator, node, tenantPasswords, fixtureInfra, fixtureCluster, ourEntries, otherEntries, fluxApply, applyCluster, OTHERS, liveRoles, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraPodsHold, appsKwok, cnpgHold, waitForControllers, logins, generated, credentials, envVars, pulumiCommand, output, engineLog, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError };
+    return { bao, applyCrds, kubeconfig, infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, toolchainDir, operatorDirs, config, kvMount, keyPrefix, storeToken, operator, node, tenantPasswords, fixtureInfra, fixtureCluster, ourEntries, otherEntries, fluxApply, applyCluster, OTHERS, liveRoles, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraPodsHold, appsPodsHold, appsNode, appsPlacement, cnpgHold, waitForControllers, logins, generated, credentials, envVars, pulumiCommand, output, engineLog, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError };
 }
 
 export type E2eEnvironment = Awaited<ReturnType<typeof startEnvironment>>;

@@ -8,7 +8,7 @@ import { CREDENTIALS_ANNOTATION, CREDENTIAL_SLOTS, type CredentialSlot, POD_CRED
 import { execFileSync } from "node:child_process";
 import { assert, check, failureOf, until } from "./checks";
 import type { Holdable, RunningController } from "./controllers";
-import { type ApiServer, kubeRequest } from "./controlPlane";
+import { type ApiServer, kubeRequest, refuseWrites } from "./controlPlane";
 import type { OpenBao } from "./openbao";
 
 export interface RotationContext {
@@ -25,9 +25,20 @@ export interface RotationContext {
     esoApps: RunningController;
     /** CNPG's password status: the played one, or the real instance manager refused its status writes. */
     cnpg: Holdable;
-    /** The apps cluster's kwok: held, the backend's new pods never become Ready (a rollout that does not finish). */
-    appsKwok: RunningController;
+    /** Held, the backend's new pods never become Ready (a rollout that does not finish): kwok, or with the apps node its scheduler. */
+    appsPodsHold: RunningController;
     load?: RolloutLoad;
+    /** Requests to the backend's pods while they roll (appsNode.ts, on the apps node). */
+    traffic?: BackendTraffic;
+}
+
+export interface BackendTraffic {
+    serve(): {
+        /** The login roles the backend's ready pods run on now. */
+        rolesNow(): Promise<string[]>;
+        /** Stops the requests; what they got. */
+        finish(): Promise<{ ok: number; failed: number; byRole: Record<string, number>; errors: string[]; failedLogins: number; failedBorrows: number; pods: number }>;
+    };
 }
 
 /**
@@ -78,22 +89,40 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
     };
 
     const underLoad = ctx.load ? "; under load from PgJDBC + HikariCP clients through the Pooler, one per rollout, the older still running: 0 failed transactions, logins or borrows" : "";
-    await check(`three more rotations in a row: each regenerates only the idle login role; after each, both Secrets and the pod template name the same (role, Vault version)${underLoad}`, async () => {
+    const serving = ctx.traffic ? "; the backend's pods on the apps node serve requests throughout: 0 failed, each rollout's pods on the new login role" : "";
+    await check(`three more rotations in a row: each regenerates only the idle login role; after each, both Secrets and the pod template name the same (role, Vault version)${underLoad}${serving}`, async () => {
         const lines: string[] = [];
         await ctx.load?.rollOut();
-        for (const value of ["3", "4", "5"]) {
-            const inUse = await consistent();
-            const before = { a: await vaultVersion("a"), b: await vaultVersion("b") };
-            await rotate(value);
-            const started = Date.now();
-            await up();
-            const active = await consistent();
-            const idle = inUse === "a" ? "b" : "a";
-            assert(active === idle, `rotation ${value}: the backend is on ${active}, expected the idle ${idle}`);
-            assert((await vaultVersion(inUse)) === before[inUse], `rotation ${value}: the login role in use (${inUse}) got a new Vault version`);
-            assert((await vaultVersion(idle)) === before[idle] + 1, `rotation ${value}: the idle login role (${idle}) did not get exactly one new Vault version`);
-            lines.push(`${value}: ${await podsPair()} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-            await ctx.load?.rollOut();
+        const traffic = ctx.traffic?.serve();
+        try {
+            for (const value of ["3", "4", "5"]) {
+                const inUse = await consistent();
+                const before = { a: await vaultVersion("a"), b: await vaultVersion("b") };
+                await rotate(value);
+                const started = Date.now();
+                await up();
+                const active = await consistent();
+                const idle = inUse === "a" ? "b" : "a";
+                assert(active === idle, `rotation ${value}: the backend is on ${active}, expected the idle ${idle}`);
+                assert((await vaultVersion(inUse)) === before[inUse], `rotation ${value}: the login role in use (${inUse}) got a new Vault version`);
+                assert((await vaultVersion(idle)) === before[idle] + 1, `rotation ${value}: the idle login role (${idle}) did not get exactly one new Vault version`);
+                lines.push(`${value}: ${await podsPair()} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+                if (traffic) {
+                    // The EndpointSlices follow the rollout within a moment.
+                    let roles: string[] = [];
+                    await until(`rotation ${value}: the backend's ready pods on ${logins[active].roleName}`, async () => {
+                        roles = await traffic.rolesNow();
+                        return roles.length === 1 && roles[0] === logins[active].roleName ? true : undefined;
+                    }, 15000).catch(() => assert(false, `rotation ${value}: the backend's ready pods run on ${roles.join(", ")}, expected ${logins[active].roleName}`));
+                }
+                await ctx.load?.rollOut();
+            }
+        } finally {
+            const served = await traffic?.finish();
+            if (served) {
+                console.log(`     the backend served ${served.ok} requests (${Object.entries(served.byRole).map(([role, n]) => `${role} ${n}`).join(", ")}), ${served.failed} failed${served.errors.length ? `: ${served.errors.join("; ")}` : ""}; its ${served.pods} pods counted ${served.failedLogins} failed logins and ${served.failedBorrows} failed borrows`);
+                assert(served.failed === 0 && served.failedLogins === 0 && served.failedBorrows === 0, `during the rotations: ${served.failed} requests to the backend failed (${served.errors.join("; ")}), ${served.failedLogins} logins, ${served.failedBorrows} borrows`);
+            }
         }
         console.log(`     ${lines.join("; ")}`);
         if (ctx.load) console.log(`     ${await ctx.load.finish()}`);
@@ -134,22 +163,17 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
         // postgres: PostgreSQL has it, the backend's ExternalSecret cannot sync.
         await interrupted("postgres", "8", () => ctx.esoApps.pause(), () => ctx.esoApps.resume(), "backend credentials synced: no evidence");
         // appsSecret: the backend's Secret moved; the apps API server refuses the Deployment's update.
-        const policy = "synergyflow-e2e-freeze-backend";
+        let frozen: { lift(): Promise<void> } | undefined;
         await interrupted(
             "appsSecret",
             "9",
             async () => {
-                await kubeRequest(apps, "POST", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies", {
-                    metadata: { name: policy },
-                    spec: {
-                        failurePolicy: "Fail",
-                        matchConstraints: { resourceRules: [{ apiGroups: ["apps"], apiVersions: ["v1"], operations: ["UPDATE"], resources: ["deployments"] }] },
-                        validations: [{ expression: `object.metadata.name != '${config.backend.deploymentName}'`, message: "frozen by the e2e: the run stops before the rollout" }],
-                    },
+                frozen = await refuseWrites(apps, "synergyflow-e2e-freeze-backend", {
+                    rules: [{ apiGroups: ["apps"], resources: ["deployments"] }],
+                    expression: `object.metadata.name != '${config.backend.deploymentName}'`,
+                    message: "frozen by the e2e: the run stops before the rollout",
+                    probe: () => kubeRequest(apps, "PATCH", `${deploymentPath}?dryRun=All`, {}, "application/merge-patch+json"),
                 });
-                await kubeRequest(apps, "POST", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings", { metadata: { name: policy }, spec: { policyName: policy, validationActions: ["Deny"] } });
-                // The binding takes effect once the API server's policy cache has it.
-                await new Promise((resolve) => setTimeout(resolve, 3000));
             },
             async () => {
                 // Before the re-run: the record is ahead of the pods, and only this rotation may finish it.
@@ -157,16 +181,14 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
                 const refused = await failureOf("the preview", () => stack.preview({ onOutput }));
                 assert(refused.includes("still run on"), `a new rotation while the record is ahead of the pods was not refused: ${refused.slice(-400)}`);
                 await rotate("9");
-                await kubeRequest(apps, "DELETE", `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${policy}`);
-                await kubeRequest(apps, "DELETE", `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/${policy}`);
-                await new Promise((resolve) => setTimeout(resolve, 3000));
+                await frozen?.lift();
             },
             "frozen by the e2e",
         );
     } finally {
         await stack.removeConfig("synergyflow-db:evidenceTimeoutSeconds");
     }
-    // backend: the pod template names the new pair, but the rollout does not finish (the apps cluster's kwok held:
+    // backend: the pod template names the new pair, but the rollout does not finish (the apps cluster's new pods held:
     // no new pod becomes Ready; a progress deadline of a few seconds makes the Deployment controller, and so
     // Pulumi's await, give up). The older pods still run on the login role in use: a new value is refused until
     // the rollout completes, and the same value finishes it.
@@ -178,7 +200,7 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
         await kubeRequest(apps, "PATCH", deploymentPath, deadline, "application/json-patch+json");
         try {
             await rotate("11");
-            ctx.appsKwok.pause();
+            ctx.appsPodsHold.pause();
             let message: string;
             try {
                 // Pulumi's Deployment await only warns on ProgressDeadlineExceeded and would wait out its own 10
@@ -195,7 +217,7 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
                 assert(refused.includes("has not finished the last one"), `a new rotation during an unfinished rollout was not refused: ${refused.slice(-400)}`);
                 await rotate("11");
             } finally {
-                ctx.appsKwok.resume();
+                ctx.appsPodsHold.resume();
             }
             assert(/ProgressDeadlineExceeded|cancel|interrupt/i.test(message), `up failed, but not at the rollout: ${message.slice(-600)}`);
             assert((await vaultVersion(inUse)) === before[inUse], `the interrupted run regenerated the login role the older pods use (${inUse})`);

@@ -18,6 +18,7 @@ import { startEnvironment } from "./environment";
 import { migrationChecks } from "./migration";
 import { rotationChecks } from "./rotation";
 import { dataPlaneChecks } from "./dataPlane";
+import { appsNodeChecks } from "./appsNode";
 import { findControllers, type RunningController } from "./controllers";
 import { type ApiServer, findToolchain, kubeRequest } from "./controlPlane";
 import { assert, check, results, skip, skipped, until } from "./checks";
@@ -68,7 +69,7 @@ async function main(): Promise<number> {
     }
     try {
         const env = await startEnvironment(toolchain, binaries, work, { servers, controllers, nodes, setBao: (started: OpenBao) => (bao = started) });
-        const { infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, operatorDirs, config, kvMount, keyPrefix, storeToken, applyCluster, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraPodsHold, appsKwok, cnpgHold, waitForControllers, logins, generated, envVars, pulumiCommand, output, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError } = env;
+        const { infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, operatorDirs, config, kvMount, keyPrefix, storeToken, applyCluster, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraPodsHold, appsPodsHold, appsNode, appsPlacement, cnpgHold, waitForControllers, logins, generated, envVars, pulumiCommand, output, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError } = env;
         let operator = env.operator;
         // With the real node: what up, the rotations and destroy did inside PostgreSQL and PgBouncer.
         const promtool = path.join(toolchain.bin, "promtool");
@@ -162,6 +163,9 @@ async function main(): Promise<number> {
             assert((await othersOf()) === othersBefore, "another tenant's role entry changed");
             assert((await fluxObjects()) === fluxBefore, "Flux's Pooler or PDB changed");
         });
+        const appsChecks = appsNode && env.node ? appsNodeChecks({ apps: appsServer, infra: infraServer, appsNode, infraNode: env.node, config }) : undefined;
+        if (appsChecks) await appsChecks.afterUp();
+        else skip("the backend and wait-for-db on the apps node", env.node ? "the backend image is not built (e2e/toolchain/build-node-images.sh backend)" : "no real node");
         await check("a second up changes nothing (--expect-no-changes)", async () => {
             await stack.up({ expectNoChanges: true, onOutput });
         });
@@ -202,8 +206,8 @@ async function main(): Promise<number> {
                 const service = await until("the pooler's Service", () => kubeRequest(infraServer, "GET", "/api/v1/namespaces/cnpg-system/services/synergyflow-pgbouncer"), 60000);
                 assert(service.spec.type === "LoadBalancer" && service.spec.externalTrafficPolicy === "Local", `Service spec: ${JSON.stringify({ type: service.spec.type, policy: service.spec.externalTrafficPolicy })}`);
                 assert(service.metadata.annotations?.["lbipam.cilium.io/ips"] === config.pooler.exposure.loadBalancerIP, `annotations: ${JSON.stringify(service.metadata.annotations)}`);
-                // Play Cilium LB IPAM: assign the requested address.
-                await kubeRequest(infraServer, "PATCH", "/api/v1/namespaces/cnpg-system/services/synergyflow-pgbouncer/status", { status: { loadBalancer: { ingress: [{ ip: config.pooler.exposure.loadBalancerIP }] } } }, "application/merge-patch+json");
+                // Cilium's LB IPAM (played by controllers.ts) assigned the requested address.
+                assert(service.status?.loadBalancer?.ingress?.[0]?.ip === config.pooler.exposure.loadBalancerIP, `status: ${JSON.stringify(service.status)}`);
                 const outputs = await stack.outputs();
                 assert(outputs["poolerHost"]?.value === config.pooler.exposure.loadBalancerIP && String(outputs["jdbcUrl"]?.value).includes(`//${config.pooler.exposure.loadBalancerIP}:5432/`), `poolerHost ${outputs["poolerHost"]?.value}`);
                 const deployment = await until("the pooler's Deployment", () => kubeRequest(infraServer, "GET", "/apis/apps/v1/namespaces/cnpg-system/deployments/synergyflow-pgbouncer"), 60000);
@@ -290,14 +294,16 @@ async function main(): Promise<number> {
                 await stack.up({ expectNoChanges: true, onOutput });
             });
         } else skip("ESO syncs both clusters' Secrets from OpenBao, and a rotation reaches them at once", "OpenBao or External Secrets not built");
-        if (waitForControllers && bao && eso && cnpgHold && appsKwok) {
+        if (waitForControllers && bao && eso && cnpgHold && appsPodsHold) {
             const load = dataPlane && env.node?.images["backend"] ? dataPlane.load : undefined;
             if (dataPlane && !load) skip("the rotations under load from PgJDBC + HikariCP clients", "the backend image is not built (e2e/toolchain/build-node-images.sh backend)");
-            await rotationChecks({ stack, output, infra: infraServer, apps: appsServer, bao, config, onOutput, esoInfra: eso.infra, esoApps: eso.apps, cnpg: cnpgHold, appsKwok, load });
+            await rotationChecks({ stack, output, infra: infraServer, apps: appsServer, bao, config, onOutput, esoInfra: eso.infra, esoApps: eso.apps, cnpg: cnpgHold, appsPodsHold, load, traffic: appsChecks });
             await dataPlane?.afterRotations();
         }
         else skip("three rotations in a row, and one interrupted after each step", "OpenBao, External Secrets, kube-scheduler or kwok not built");
 
+        // The migration's Job pods are kwok's (their ends played): new apps pods go to its nodes from here.
+        if (appsNode) await appsPlacement.onKwok();
         if (waitForControllers) await migrationChecks({ stack, apps: appsServer, config, onOutput, output, previewError, credentials: generated });
         else skip("the migration's phases through the engine", "kube-scheduler and kwok, OpenBao or External Secrets not built: no Job can finish");
 
@@ -385,7 +391,8 @@ async function main(): Promise<number> {
             operator = undefined;
         }
         if (operatorDirs["v1.30.0"]) {
-            for (const crd of cnpgCrds(operatorDirs["v1.30.0"])) await env.applyCrd(infraServer, crd);
+            await env.applyCrds(infraServer, cnpgCrds(operatorDirs["v1.30.0"]));
+            // Updated CRDs stay Established while the API server swaps their schemas in.
             await new Promise((r) => setTimeout(r, 2000));
             operator = await startCnpgOperator(operatorDirs["v1.30.0"], "v1.30.0", infraServer, work, 19444, 18091);
             controllers.push(operator);

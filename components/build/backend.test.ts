@@ -20,6 +20,12 @@ const inputs = (change: Partial<BackendInputs> = {}): BackendInputs => ({
 const podOf = (deployment: ReturnType<typeof backendDeployment>) => (deployment.spec as any).template;
 
 describe("the backend Deployment", () => {
+    test("a stopping pod keeps serving while the endpoints drop it, then has time for Spring's graceful shutdown", () => {
+        const pod = podOf(backendDeployment(inputs())).spec;
+        expect(pod.containers[0].lifecycle).toEqual({ preStop: { sleep: { seconds: 5 } } });
+        expect(pod.terminationGracePeriodSeconds).toBe(45);
+    });
+
     test("the pod template names the credentials pair it was started on, so a rotation rolls it", () => {
         expect(podOf(backendDeployment(inputs())).metadata.annotations).toEqual({ "synergyflow.io/db-credentials-version": "synergyflow_app_b@4" });
     });

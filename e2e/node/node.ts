@@ -568,8 +568,8 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     const { site } = p;
     const stale = cleanupStale([site.id]);
     if (stale.problems.length) throw new Error(`an earlier run's node could not be removed: ${stale.problems.join("; ")}`);
+    // The node this one links to (it must be started too, before or beside this one).
     const peer = site.peerLink ? sitePaths(site.peerLink.peer) : undefined;
-    if (peer && !isMountpoint(peer.netNs)) throw new Error(`the ${site.id} node links to the ${peer.site.id} node: start that one first`);
 
     const name = options.name ?? `synergyflow-e2e-${site.id}`;
     const timeoutMs = options.timeoutMs ?? 180000;
@@ -659,30 +659,6 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
         sh("ip", ["addr", "add", `${site.hostIp}/${site.linkPrefix}`, "dev", p.hostVeth]);
         sh("ip", ["link", "set", p.hostVeth, "up"]);
         for (const cidr of site.hostRoutes) sh("ip", ["route", "add", cidr, "via", site.linkIp, "dev", p.hostVeth]);
-        if (peer && site.peerLink) {
-            // The routed link to the peer node: made in this node's netns with its other end put into the peer's (ip
-            // takes a namespace file for `netns`), so it lives only in the two nodes' namespaces and goes with the
-            // first of them to stop. The node's InternalIP is its address on this link.
-            const { peerIp, prefix, routes } = site.peerLink;
-            inNet(p.netNs, "ip", "link", "add", p.peerVeth, "type", "veth", "peer", "name", p.peerEndVeth, "netns", peer.netNs);
-            inNet(p.netNs, "ip", "addr", "add", `${site.nodeIp}/${prefix}`, "dev", p.peerVeth);
-            inNet(p.netNs, "ip", "link", "set", p.peerVeth, "up");
-            inNet(peer.netNs, "ip", "addr", "add", `${peerIp}/${prefix}`, "dev", p.peerEndVeth);
-            inNet(peer.netNs, "ip", "link", "set", p.peerEndVeth, "up");
-            for (const cidr of routes) inNet(p.netNs, "ip", "route", "add", cidr, "via", peerIp, "dev", p.peerVeth);
-            // The pods' egress to the other node leaves with the node's address, as the platform's apps cluster
-            // masquerades traffic leaving it (what the Pooler's source ranges admit). A table of its own, apart
-            // from kube-proxy's.
-            sh("nsenter", [`--net=${p.netNs}`, "--", binaries.nft, "-f", "-"], [
-                "table ip synergyflow-e2e-egress {",
-                "    chain postrouting {",
-                "        type nat hook postrouting priority srcnat; policy accept;",
-                `        ip saddr ${site.podCidr} oifname "${p.peerVeth}" masquerade`,
-                "    }",
-                "}",
-                "",
-            ].join("\n"));
-        }
         // In the node's netns only (both are per-namespace): routing between the link and the bridge, and bridged
         // pod-to-pod traffic through kube-proxy's rules.
         inNet(p.netNs, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.bridge.bridge-nf-call-iptables=1");
@@ -786,6 +762,34 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
             timings[`image ${image}`] = Date.now() - start;
         }
         phase("images");
+
+        if (peer && site.peerLink) {
+            // The peer may be starting beside this one: its namespace is made in its first moments.
+            await waitFor(`the ${peer.site.id} node's network namespace`, async () => isMountpoint(peer.netNs));
+            // The routed link to the peer node: made in this node's netns with its other end put into the peer's (ip
+            // takes a namespace file for `netns`), so it lives only in the two nodes' namespaces and goes with the
+            // first of them to stop. The node's InternalIP is its address on this link.
+            const { peerIp, prefix, routes } = site.peerLink;
+            inNet(p.netNs, "ip", "link", "add", p.peerVeth, "type", "veth", "peer", "name", p.peerEndVeth, "netns", peer.netNs);
+            inNet(p.netNs, "ip", "addr", "add", `${site.nodeIp}/${prefix}`, "dev", p.peerVeth);
+            inNet(p.netNs, "ip", "link", "set", p.peerVeth, "up");
+            inNet(peer.netNs, "ip", "addr", "add", `${peerIp}/${prefix}`, "dev", p.peerEndVeth);
+            inNet(peer.netNs, "ip", "link", "set", p.peerEndVeth, "up");
+            for (const cidr of routes) inNet(p.netNs, "ip", "route", "add", cidr, "via", peerIp, "dev", p.peerVeth);
+            // The pods' egress to the other node leaves with the node's address, as the platform's apps cluster
+            // masquerades traffic leaving it (what the Pooler's source ranges admit). A table of its own, apart
+            // from kube-proxy's.
+            sh("nsenter", [`--net=${p.netNs}`, "--", binaries.nft, "-f", "-"], [
+                "table ip synergyflow-e2e-egress {",
+                "    chain postrouting {",
+                "        type nat hook postrouting priority srcnat; policy accept;",
+                `        ip saddr ${site.podCidr} oifname "${p.peerVeth}" masquerade`,
+                "    }",
+                "}",
+                "",
+            ].join("\n"));
+            phase("peer link");
+        }
 
         // kubelet: cgroupfs (cgroup v1 here, containerd 1.6 does not report a driver), failCgroupV1 false (1.34
         // refuses v1 otherwise), its volume plugin dir in the work dir (else /usr/libexec/kubernetes).
