@@ -23,6 +23,8 @@ export interface DataPlaneContext {
     infra: ApiServer;
     apps: ApiServer;
     node: RunningNode;
+    /** The apps cluster's node: where the load clients run (from the apps side, as the backend's pods). */
+    appsNode?: RunningNode;
     stack: Stack;
     bao: OpenBao;
     config: StackConfig;
@@ -36,13 +38,13 @@ export interface DataPlaneContext {
     promtool?: string;
 }
 
-/** The namespace the test creates on the infra cluster for its load clients (never one of the platform's). */
+/** The namespace the test creates on the apps cluster for its load clients (never one of the platform's). */
 const CLIENTS_NAMESPACE = "e2e-load-clients";
 /** Keeps a stopped load client's pod (and its termination message) until the test has read it. */
 const RESULT_FINALIZER = "e2e.synergyflow-db/read-result";
 
 /**
- * Clients of the backend's kind on the infra node (e2e/backend's `load`: PgJDBC + HikariCP), each configured as a
+ * Clients of the backend's kind on the apps node (e2e/backend's `load`: PgJDBC + HikariCP), each configured as a
  * new pod of the backend's rollout would be: the datasource ConfigMap's variables (the emitted JDBC URL, through
  * the Pooler's load-balancer address, verify-ca), the CA ConfigMap at the path the URL names, the backend's
  * credentials Secret as it is when the client starts. Each runs until the next rollout stops it (SIGTERM: it
@@ -50,36 +52,37 @@ const RESULT_FINALIZER = "e2e.synergyflow-db/read-result";
  * so it keeps logging in through PgBouncer while the other login role's password changes.
  */
 export function rolloutLoad(ctx: DataPlaneContext, threads = 8): RolloutLoad {
-    const { infra, apps, config, node } = ctx;
-    const image = node.images["backend"];
+    const { apps, config } = ctx;
+    const node = ctx.appsNode;
+    const image = node?.images["backend"];
     const ns = config.backend.namespace;
     const clients: string[] = [];
     const reports: Record<string, any> = {};
     const path = (kind: string, name = "") => `/api/v1/namespaces/${CLIENTS_NAMESPACE}/${kind}${name ? `/${name}` : ""}`;
     /** Stops a client as a rollout stops a pod (SIGTERM), reads its report, lets the pod go. */
     const stop = async (name: string) => {
-        await kubeRequest(infra, "DELETE", path("pods", name));
+        await kubeRequest(apps, "DELETE", path("pods", name));
         const started = Date.now();
         for (;;) {
-            const ended = (await kubeRequest(infra, "GET", path("pods", name))).status?.containerStatuses?.[0]?.state?.terminated;
+            const ended = (await kubeRequest(apps, "GET", path("pods", name))).status?.containerStatuses?.[0]?.state?.terminated;
             if (ended) {
                 reports[name] = { exitCode: ended.exitCode, ...JSON.parse(ended.message || "{}") };
                 break;
             }
-            assert(Date.now() - started < 60000, `load client ${name} has not ended: ${await podsSummary(infra, CLIENTS_NAMESPACE)}`);
+            assert(Date.now() - started < 60000, `load client ${name} has not ended: ${await podsSummary(apps, CLIENTS_NAMESPACE)}`);
             await new Promise((r) => setTimeout(r, 500));
         }
-        await kubeRequest(infra, "PATCH", path("pods", name), { metadata: { finalizers: null } }, "application/merge-patch+json");
+        await kubeRequest(apps, "PATCH", path("pods", name), { metadata: { finalizers: null } }, "application/merge-patch+json");
     };
     const ensureNamespace = async () => {
         if (clients.length > 0) return;
-        await kubeRequest(infra, "POST", "/api/v1/namespaces", { metadata: { name: CLIENTS_NAMESPACE } });
+        await kubeRequest(apps, "POST", "/api/v1/namespaces", { metadata: { name: CLIENTS_NAMESPACE } });
         // A pod is refused until the namespace's default ServiceAccount exists.
-        for (let i = 0; i < 100 && !(await kubeRequest(infra, "GET", `/api/v1/namespaces/${CLIENTS_NAMESPACE}/serviceaccounts/default`).catch(() => undefined)); i++) await new Promise((r) => setTimeout(r, 100));
+        for (let i = 0; i < 100 && !(await kubeRequest(apps, "GET", `/api/v1/namespaces/${CLIENTS_NAMESPACE}/serviceaccounts/default`).catch(() => undefined)); i++) await new Promise((r) => setTimeout(r, 100));
     };
     return {
         async rollOut() {
-            assert(image, "the node has no backend image (e2e/toolchain/build-node-images.sh backend)");
+            assert(node && image, "no apps node with the backend image (e2e/toolchain/build-node-images.sh backend)");
             await ensureNamespace();
             const backend = await kubeRequest(apps, "GET", `/apis/apps/v1/namespaces/${ns}/deployments/${config.backend.deploymentName}`);
             const podSpec = backend.spec.template.spec;
@@ -87,9 +90,9 @@ export function rolloutLoad(ctx: DataPlaneContext, threads = 8): RolloutLoad {
             const ca = await kubeRequest(apps, "GET", `/api/v1/namespaces/${ns}/configmaps/${(podSpec.volumes as any[]).find((v) => v.name === "server-ca").configMap.name}`);
             const secret = await kubeRequest(apps, "GET", `/api/v1/namespaces/${ns}/secrets/${config.backend.credentialsSecretName}`);
             const name = `load-${clients.length}`;
-            await kubeRequest(infra, "POST", path("configmaps"), { metadata: { name }, data: { "ca.crt": ca.data["ca.crt"] } });
-            await kubeRequest(infra, "POST", path("secrets"), { metadata: { name }, data: { DB_USERNAME: secret.data[config.backend.usernameEnv], DB_PASSWORD: secret.data[config.backend.passwordEnv] } });
-            await kubeRequest(infra, "POST", path("pods"), {
+            await kubeRequest(apps, "POST", path("configmaps"), { metadata: { name }, data: { "ca.crt": ca.data["ca.crt"] } });
+            await kubeRequest(apps, "POST", path("secrets"), { metadata: { name }, data: { DB_USERNAME: secret.data[config.backend.usernameEnv], DB_PASSWORD: secret.data[config.backend.passwordEnv] } });
+            await kubeRequest(apps, "POST", path("pods"), {
                 metadata: { name, finalizers: [RESULT_FINALIZER] },
                 spec: {
                     restartPolicy: "Never",
@@ -119,8 +122,8 @@ export function rolloutLoad(ctx: DataPlaneContext, threads = 8): RolloutLoad {
             });
             // Ready: its pool has logged in (a JVM takes a few seconds to start).
             const started = Date.now();
-            while (!((await kubeRequest(infra, "GET", path("pods", name))).status?.containerStatuses?.[0]?.state?.running && node.podLogs(CLIENTS_NAMESPACE, name, "load").includes("threads,"))) {
-                assert(Date.now() - started < 60000, `load client ${name} did not start: ${await podsSummary(infra, CLIENTS_NAMESPACE)}`);
+            while (!((await kubeRequest(apps, "GET", path("pods", name))).status?.containerStatuses?.[0]?.state?.running && node!.podLogs(CLIENTS_NAMESPACE, name, "load").includes("threads,"))) {
+                assert(Date.now() - started < 60000, `load client ${name} did not start: ${await podsSummary(apps, CLIENTS_NAMESPACE)}`);
                 await new Promise((r) => setTimeout(r, 500));
             }
             clients.push(name);
@@ -128,7 +131,7 @@ export function rolloutLoad(ctx: DataPlaneContext, threads = 8): RolloutLoad {
         },
         async finish() {
             await stop(clients[clients.length - 1]!);
-            await kubeRequest(infra, "DELETE", `/api/v1/namespaces/${CLIENTS_NAMESPACE}`).catch(() => undefined);
+            await kubeRequest(apps, "DELETE", `/api/v1/namespaces/${CLIENTS_NAMESPACE}`).catch(() => undefined);
             const lines = Object.entries(reports).map(([name, r]) => `${name}: ${r.transactions} transactions as ${Object.keys(r.transactionsByRole ?? {}).join("+") || "-"} in ${r.seconds} s, ${r.failedTransactions} failed, ${r.connectionAttempts} logins, ${r.failedConnections} failed (+${r.setupFailures} at setup), ${r.failedBorrows} failed borrows`);
             for (const [name, r] of Object.entries(reports)) {
                 // Stopped by SIGTERM, the JVM exits 143 once its report is written.

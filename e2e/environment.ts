@@ -60,13 +60,9 @@ async function portsInUse(ports: number[]): Promise<number[]> {
 }
 
 
-/**
- * The images the infra node imports: the shared Cluster's, the Poolers', the operator's (its manager), the Jobs'
- * psql, and when built the backend's (its load clients, e2e/dataPlane.ts).
- */
+/** The images the infra node imports: the shared Cluster's, the Poolers', the operator's (its manager), the Jobs' psql. */
 const INFRA_NODE_IMAGES = ["postgresql", "pgbouncer", "cnpg-operator", "psql"];
-const OPTIONAL_NODE_IMAGES = ["backend"];
-/** The apps node's: the backend's and wait-for-db's. */
+/** The apps node's: the backend's (its pods and the load clients) and wait-for-db's. */
 const APPS_NODE_IMAGES = ["backend", "psql"];
 
 /**
@@ -112,7 +108,7 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
     if (nodeMissing.length > 0) console.log(`no real node (missing: ${nodeMissing.join("; ")}): kwok plays the infra cluster's pods and the test CNPG's password status`);
     const nodeStarting =
         nodeMissing.length === 0
-            ? startNode({ server: servers[0]!, images: [...INFRA_NODE_IMAGES, ...OPTIONAL_NODE_IMAGES.filter((name) => nodeToolchain.binaries?.images[name])], logDir: path.join(work, "node") }).then((node) => {
+            ? startNode({ server: servers[0]!, images: INFRA_NODE_IMAGES, logDir: path.join(work, "node") }).then((node) => {
                   nodes.push(node);
                   return node;
               })

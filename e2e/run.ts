@@ -75,7 +75,7 @@ async function main(): Promise<number> {
         const promtool = path.join(toolchain.bin, "promtool");
         const dataPlane =
             env.node && bao
-                ? dataPlaneChecks({ infra: infraServer, apps: appsServer, node: env.node, stack, bao, config, ourEntries: env.ourEntries, otherEntries: env.otherEntries, tenantPasswords: env.tenantPasswords, applyClusterRoles: (roles) => env.fluxApply(infraServer, { ...env.fixtureCluster, spec: { ...env.fixtureCluster.spec, managed: { roles } } }), promtool: fs.existsSync(promtool) ? promtool : undefined })
+                ? dataPlaneChecks({ infra: infraServer, apps: appsServer, node: env.node, appsNode, stack, bao, config, ourEntries: env.ourEntries, otherEntries: env.otherEntries, tenantPasswords: env.tenantPasswords, applyClusterRoles: (roles) => env.fluxApply(infraServer, { ...env.fixtureCluster, spec: { ...env.fixtureCluster.spec, managed: { roles } } }), promtool: fs.existsSync(promtool) ? promtool : undefined })
                 : undefined;
         if (dataPlane) await check("real instance: the other tenants' roles are in PostgreSQL before our stack (their state is compared after up, the rotations and destroy)", () => dataPlane.recordOthers());
         else skip("the checks inside PostgreSQL and PgBouncer on the real node", env.node ? "OpenBao not built" : "the node's toolchain is not built (e2e/toolchain/build-all.sh)");
@@ -295,7 +295,7 @@ async function main(): Promise<number> {
             });
         } else skip("ESO syncs both clusters' Secrets from OpenBao, and a rotation reaches them at once", "OpenBao or External Secrets not built");
         if (waitForControllers && bao && eso && cnpgHold && appsPodsHold) {
-            const load = dataPlane && env.node?.images["backend"] ? dataPlane.load : undefined;
+            const load = dataPlane && appsNode ? dataPlane.load : undefined;
             if (dataPlane && !load) skip("the rotations under load from PgJDBC + HikariCP clients", "the backend image is not built (e2e/toolchain/build-node-images.sh backend)");
             await rotationChecks({ stack, output, infra: infraServer, apps: appsServer, bao, config, onOutput, esoInfra: eso.infra, esoApps: eso.apps, cnpg: cnpgHold, appsPodsHold, load, traffic: appsChecks });
             await dataPlane?.afterRotations();

@@ -26,6 +26,12 @@ describe("the backend Deployment", () => {
         expect(pod.terminationGracePeriodSeconds).toBe(45);
     });
 
+    test("the startup probe allows 300 s, checked every 2 s (a pod joins its rollout as soon as it serves)", () => {
+        const probe = podOf(backendDeployment(inputs())).spec.containers[0].startupProbe;
+        expect(probe.periodSeconds * probe.failureThreshold).toBe(300);
+        expect(probe.periodSeconds).toBe(2);
+    });
+
     test("the pod template names the credentials pair it was started on, so a rotation rolls it", () => {
         expect(podOf(backendDeployment(inputs())).metadata.annotations).toEqual({ "synergyflow.io/db-credentials-version": "synergyflow_app_b@4" });
     });
