@@ -67,7 +67,17 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
     const deploymentPath = `/apis/apps/v1/namespaces/${ns.apps}/deployments/${config.backend.deploymentName}`;
     const podsPair = async () => (await get(apps, deploymentPath)).spec.template.metadata.annotations[POD_CREDENTIALS_ANNOTATION] as string;
     const slotOf = (pair: string) => CREDENTIAL_SLOTS.find((slot) => logins[slot].roleName === loginRoleOf(pair)) as CredentialSlot;
+    /** Pods of the backend on another pair than the template's, stopping ones included (the program refuses to rotate while any runs). */
+    const olderPods = async () => {
+        const template = await podsPair();
+        return ((await get(apps, `/api/v1/namespaces/${ns.apps}/pods`)).items as any[]).filter((pod) => pod.metadata.annotations?.[POD_CREDENTIALS_ANNOTATION] && pod.metadata.annotations[POD_CREDENTIALS_ANNOTATION] !== template);
+    };
     const rotate = async (value: string) => stack.setConfig("synergyflow-db:tenant.passwordRotation", { value }, true);
+    /** A new rotation as an operator starts one: once the last rollout's older pods are gone (they drain a few seconds). */
+    const rotateAfterRollout = async (value: string) => {
+        await until("the older backend pods to stop", async () => ((await olderPods()).length === 0 ? true : undefined), 90000);
+        await rotate(value);
+    };
     const up = async () => stack.up({ onOutput });
     const failingUp = () => failureOf("up", () => stack.up({ onOutput }));
 
@@ -98,7 +108,7 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
             for (const value of ["3", "4", "5"]) {
                 const inUse = await consistent();
                 const before = { a: await vaultVersion("a"), b: await vaultVersion("b") };
-                await rotate(value);
+                await rotateAfterRollout(value);
                 const started = Date.now();
                 await up();
                 const active = await consistent();
@@ -137,7 +147,7 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
             const inUse = await consistent();
             const idle = inUse === "a" ? "b" : "a";
             const before = { a: await vaultVersion("a"), b: await vaultVersion("b") };
-            await rotate(value);
+            await rotateAfterRollout(value);
             await interrupt();
             let message: string;
             try {
@@ -199,7 +209,7 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
         const deadline = [{ op: "add", path: "/spec/progressDeadlineSeconds", value: 5 }];
         await kubeRequest(apps, "PATCH", deploymentPath, deadline, "application/json-patch+json");
         try {
-            await rotate("11");
+            await rotateAfterRollout("11");
             ctx.appsPodsHold.pause();
             let message: string;
             try {

@@ -65,6 +65,16 @@ describe("rolloutPending", () => {
         expect(rolloutPending(deployment({ observedGeneration: 2, replicas: 4, updatedReplicas: 3, availableReplicas: 3 }))).toBe("1 older pods still running");
         expect(rolloutPending(deployment({ observedGeneration: 2, replicas: 3, updatedReplicas: 3, availableReplicas: 2 }))).toBe("2 of 3 pods available");
     });
+    test("a pod still on an older credentials pair keeps it pending, also while it stops (the Deployment's status no longer counts it)", () => {
+        const done = { observedGeneration: 2, replicas: 3, updatedReplicas: 3, availableReplicas: 3 };
+        const onTemplate: KubeObject = { ...deployment(done), spec: { replicas: 3, template: { metadata: { annotations: { "synergyflow.io/db-credentials-version": "synergyflow_app_b@4" } } } } };
+        const pod = (name: string, pair: string | undefined, stopping = false): KubeObject => ({ apiVersion: "v1", kind: "Pod", metadata: { name, ...(pair ? { annotations: { "synergyflow.io/db-credentials-version": pair } } : {}), ...(stopping ? { deletionTimestamp: "2026-12-03T08:00:00Z" } : {}) } });
+        const current = [pod("backend-new-1", "synergyflow_app_b@4"), pod("backend-new-2", "synergyflow_app_b@4")];
+        // Another workload in the namespace (no annotation) does not count.
+        expect(rolloutPending(onTemplate, [...current, pod("kafka-client", undefined)])).toBeUndefined();
+        expect(rolloutPending(onTemplate, [...current, pod("backend-old-1", "synergyflow_app_a@3", true)])).toBe("1 pods still on synergyflow_app_a@3 (1 of them stopping): backend-old-1");
+        expect(rolloutPending(onTemplate, [pod("backend-old-2", "synergyflow_app_a@3")])).toBe("1 pods still on synergyflow_app_a@3: backend-old-2");
+    });
 });
 
 describe("evidence waits", () => {

@@ -21,6 +21,8 @@ export interface KubeObject {
         ownerReferences?: { apiVersion: string; kind: string; name: string; controller?: boolean }[];
         resourceVersion?: string;
         generation?: number;
+        /** Set once the object is being deleted (a pod then still runs until it stops). */
+        deletionTimestamp?: string;
     };
     spec?: Record<string, unknown>;
     status?: Record<string, unknown>;

@@ -102,7 +102,7 @@ export function planRotation(config: StackConfig, live: LiveCredentials): Rotati
         return {
             key: "tenant.passwordRotation",
             message: `${JSON.stringify(rotation)} would start a new rotation while ${deployment} has not finished the last one (${live.rolloutPending}); its older pods may still use ${logins[otherSlot(inUse)].roleName}, whose password this rotation regenerates`,
-            remedy: `set tenant.passwordRotation back to ${JSON.stringify(lastRotation)} and run \`pulumi up\` until the rollout completes (or fix what keeps the new pods from becoming available), then rotate`,
+            remedy: `set tenant.passwordRotation back to ${JSON.stringify(lastRotation)} and run \`pulumi up\` until the rollout completes (or fix what keeps the new pods from becoming available); stopping pods go within the Deployment's terminationGracePeriodSeconds; then rotate`,
         };
     }
     if (live.generations[inUse] === undefined) {
@@ -152,8 +152,13 @@ export const CREDENTIALS_ANNOTATION = "synergyflow-db/credentials";
 /** On the backend's pod template: the credentialsVersion the pods were started on (rolls them on a change). */
 export const POD_CREDENTIALS_ANNOTATION = "synergyflow.io/db-credentials-version";
 
-/** Why a live Deployment has not finished rolling out (older pods may still run); undefined when it has. */
-export function rolloutPending(deployment: KubeObject | undefined): string | undefined {
+/**
+ * Why a live Deployment has not finished rolling out (older pods may still run); undefined when it has. `pods`
+ * (the namespace's, when read) adds those still running on another credentials pair than the template's, stopping
+ * ones included: the Deployment's status stops counting a pod as soon as it terminates, but it keeps serving, and
+ * logging in, while it drains and shuts down.
+ */
+export function rolloutPending(deployment: KubeObject | undefined, pods: KubeObject[] = []): string | undefined {
     if (!deployment) return undefined;
     const spec = (deployment.spec ?? {}) as { replicas?: number };
     const status = (deployment.status ?? {}) as { observedGeneration?: number; replicas?: number; updatedReplicas?: number; availableReplicas?: number };
@@ -163,11 +168,20 @@ export function rolloutPending(deployment: KubeObject | undefined): string | und
     if ((status.updatedReplicas ?? 0) < wanted) return `${status.updatedReplicas ?? 0} of ${wanted} pods updated`;
     if ((status.replicas ?? 0) > (status.updatedReplicas ?? 0)) return `${(status.replicas ?? 0) - (status.updatedReplicas ?? 0)} older pods still running`;
     if ((status.availableReplicas ?? 0) < wanted) return `${status.availableReplicas ?? 0} of ${wanted} pods available`;
+    const template = (deployment.spec as { template?: { metadata?: { annotations?: Record<string, string> } } } | undefined)?.template?.metadata?.annotations?.[POD_CREDENTIALS_ANNOTATION];
+    const older = pods.filter((pod) => {
+        const pair = pod.metadata.annotations?.[POD_CREDENTIALS_ANNOTATION];
+        return pair !== undefined && pair !== template;
+    });
+    if (older.length > 0) {
+        const stopping = older.filter((pod) => pod.metadata.deletionTimestamp).length;
+        return `${older.length} pods still on ${[...new Set(older.map((pod) => pod.metadata.annotations![POD_CREDENTIALS_ANNOTATION]))].join(", ")}${stopping ? ` (${stopping} of them stopping)` : ""}: ${older.map((pod) => pod.metadata.name).join(", ")}`;
+    }
     return undefined;
 }
 
 /** The live evidence of the last rotation: the backend's and the login roles' ExternalSecrets, the Deployment. */
-export function liveCredentials(objects: { backendSecret?: KubeObject; loginSecrets: Partial<Record<CredentialSlot, KubeObject>>; deployment?: KubeObject }): LiveCredentials {
+export function liveCredentials(objects: { backendSecret?: KubeObject; loginSecrets: Partial<Record<CredentialSlot, KubeObject>>; deployment?: KubeObject; pods?: KubeObject[] }): LiveCredentials {
     const template = (objects.deployment?.spec as { template?: { metadata?: { annotations?: Record<string, string> } } } | undefined)?.template;
     const podsRole = loginRoleOf(template?.metadata?.annotations?.[POD_CREDENTIALS_ANNOTATION]);
     const annotations = (object: KubeObject | undefined) => object?.metadata.annotations ?? {};
@@ -179,5 +193,5 @@ export function liveCredentials(objects: { backendSecret?: KubeObject; loginSecr
     const backend = objects.backendSecret
         ? { loginRole: annotations(objects.backendSecret)[ROTATION_ANNOTATIONS.loginRole], rotation: annotations(objects.backendSecret)[ROTATION_ANNOTATIONS.rotation] }
         : undefined;
-    return { ...(backend ? { backend } : {}), ...(podsRole ? { pods: { loginRole: podsRole } } : {}), generations, rolloutPending: rolloutPending(objects.deployment) };
+    return { ...(backend ? { backend } : {}), ...(podsRole ? { pods: { loginRole: podsRole } } : {}), generations, rolloutPending: rolloutPending(objects.deployment, objects.pods) };
 }

@@ -21,6 +21,8 @@ export interface LivePlatform {
     superuserSecret?: KubeObject;
     stores: Partial<Record<ClusterSide, KubeObject>>;
     appsNamespace?: KubeObject;
+    /** Pods in the backend's namespace (a rotation waits until none runs on an older credentials pair). */
+    appsPods: KubeObject[];
     /** The migration's record of the last run, and (with a migration block) the source's CA and credentials. */
     migration: { record?: KubeObject; sourceCa?: KubeObject; sourceSecret?: KubeObject };
     planned: { object: PlannedObject; live?: KubeObject; maker?: KubeObject }[];
@@ -73,6 +75,7 @@ export async function readLivePlatform(config: StackConfig, reader: LiveReader, 
             apps: await store("apps", externalSecrets.appsStore),
         },
         appsNamespace: await reader.get({ cluster: "apps", apiVersion: "v1", kind: "Namespace", name: backend.namespace }),
+        appsPods: (await reader.list("apps", "v1", "Pod", backend.namespace)) ?? [],
         migration: await readMigration(config, reader),
         planned,
     };

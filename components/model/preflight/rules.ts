@@ -231,6 +231,7 @@ export function credentialRotation(config: StackConfig, live: LivePlatform): Rot
             backendSecret: find("apps", "ExternalSecret", config.backend.credentialsSecretName),
             loginSecrets: Object.fromEntries(CREDENTIAL_SLOTS.map((slot) => [slot, find("infra", "ExternalSecret", logins[slot].passwordSecretName)])),
             deployment: find("apps", "Deployment", config.backend.deploymentName),
+            pods: live.appsPods,
         }),
     );
 }
