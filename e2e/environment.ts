@@ -6,7 +6,7 @@
 // is built; without it, kwok plays them and the test plays CNPG's password status. With the backend image built too,
 // the apps cluster is a second machine (e2e/node/sites.ts: its own node, linked to the infra node and masquerading
 // its pods' egress) running the backend's pods and their wait-for-db for real; the migration's Job pods stay kwok's
-// (the real node cordoned for them, see appsPlacement). The scenarios (run.ts, rotation.ts, migration.ts) run
+// (the real node cordoned for them, see placeAppsPods). The scenarios (run.ts, rotation.ts, migration.ts) run
 // against what this returns; whatever it starts is registered in `started` so run.ts stops it, also on a signal.
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -232,16 +232,11 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
     let appsPodsHold: RunningController | undefined;
     /** Where the apps cluster's new pods go: the real node (the backend and wait-for-db run for real) or kwok's nodes
      * (the migration's Jobs, whose ends the test plays): the other side is cordoned. */
-    const appsPlacement = {
-        cordon: async (real: boolean) => {
-            const nodeList = ((await kubeRequest(appsServer, "GET", "/api/v1/nodes")).items ?? []) as any[];
-            for (const n of nodeList) {
-                const isReal = n.metadata.labels?.[REAL_NODE_LABEL] === "true";
-                await kubeRequest(appsServer, "PATCH", `/api/v1/nodes/${n.metadata.name}`, { spec: { unschedulable: isReal === real ? null : true } }, "application/merge-patch+json");
-            }
-        },
-        onRealNode: () => appsPlacement.cordon(true),
-        onKwok: () => appsPlacement.cordon(false),
+    const placeAppsPods = async (on: "real node" | "kwok") => {
+        for (const n of ((await kubeRequest(appsServer, "GET", "/api/v1/nodes")).items ?? []) as any[]) {
+            const isReal = n.metadata.labels?.[REAL_NODE_LABEL] === "true";
+            await kubeRequest(appsServer, "PATCH", `/api/v1/nodes/${n.metadata.name}`, { spec: { unschedulable: isReal === (on === "real node") ? null : true } }, "application/merge-patch+json");
+        }
     };
     let cnpgHold: Holdable | undefined;
     if (binaries.externalSecrets) {
@@ -259,7 +254,7 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
         const appsWorkloads = await startWorkloads(binaries.workloads, appsServer, work, 18260, 3, true);
         appsPodsHold = appsWorkloads.find((c) => c.name.startsWith(appsNode ? "kube-scheduler" : "kwok"));
         controllers.push(...appsWorkloads);
-        if (appsNode) await appsPlacement.onRealNode();
+        if (appsNode) await placeAppsPods("real node");
     }
     // Every wait the program has can be met when these run: ExternalSecrets Ready (ESO + OpenBao), the
     // bootstrap Job complete and the backend Deployment available (scheduler + kwok).
@@ -386,7 +381,7 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
         return withTimes ? named : named.map(([name]) => name);
     }
     const previewError = () => failureOf("the preview", () => stack.preview({ onOutput }));
-    return { bao, applyCrds, kubeconfig, infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, toolchainDir, operatorDirs, config, kvMount, keyPrefix, storeToken, operator, node, tenantPasswords, fixtureInfra, fixtureCluster, ourEntries, otherEntries, fluxApply, applyCluster, OTHERS, liveRoles, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraPodsHold, appsPodsHold, appsNode, appsPlacement, cnpgHold, waitForControllers, logins, generated, credentials, envVars, pulumiCommand, output, engineLog, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError };
+    return { bao, applyCrds, kubeconfig, infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, toolchainDir, operatorDirs, config, kvMount, keyPrefix, storeToken, operator, node, tenantPasswords, fixtureInfra, fixtureCluster, ourEntries, otherEntries, fluxApply, applyCluster, OTHERS, liveRoles, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraPodsHold, appsPodsHold, appsNode, placeAppsPods, cnpgHold, waitForControllers, logins, generated, credentials, envVars, pulumiCommand, output, engineLog, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError };
 }
 
 export type E2eEnvironment = Awaited<ReturnType<typeof startEnvironment>>;

@@ -138,6 +138,28 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
         if (ctx.load) console.log(`     ${await ctx.load.finish()}`);
     });
 
+    // A pod that stops is no longer counted by the Deployment's status, but still serves and logs in while it
+    // drains: a finalizer keeps one older pod stopping, and the engine's preview must refuse the next rotation.
+    await check("a new rotation is refused while an older backend pod is still stopping (the Deployment's status no longer counts it), naming the pod", async () => {
+        const hold = "e2e.synergyflow-db/hold-stopping";
+        const podPath = (name: string) => `/api/v1/namespaces/${ns.apps}/pods/${name}`;
+        const held = ((await get(apps, `/api/v1/namespaces/${ns.apps}/pods`)).items as any[]).find((pod) => pod.metadata.annotations?.[POD_CREDENTIALS_ANNOTATION] && !pod.metadata.deletionTimestamp);
+        assert(held, "no backend pod to hold");
+        await kubeRequest(apps, "PATCH", podPath(held.metadata.name), { metadata: { finalizers: [hold] } }, "application/merge-patch+json");
+        try {
+            await rotateAfterRollout("13");
+            await up();
+            await until(`${held.metadata.name} stopping`, async () => ((await get(apps, podPath(held.metadata.name))).metadata.deletionTimestamp ? true : undefined), 60000);
+            await rotate("14");
+            const refused = await failureOf("the preview", () => stack.preview({ onOutput }));
+            assert(refused.includes("has not finished the last one") && / of them stopping\)/.test(refused) && refused.includes(held.metadata.name), `a rotation with an older pod stopping was not refused naming it: ${refused.slice(-600)}`);
+        } finally {
+            await kubeRequest(apps, "PATCH", podPath(held.metadata.name), { metadata: { finalizers: null } }, "application/merge-patch+json").catch(() => undefined);
+            await rotate("13");
+        }
+        await consistent();
+    });
+
     /**
      * One rotation interrupted after `step`: `interrupt` makes the run stop there, `release` undoes it; the failed
      * run and its re-run with the same value must never touch the login role the pods run on.

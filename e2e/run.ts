@@ -69,7 +69,7 @@ async function main(): Promise<number> {
     }
     try {
         const env = await startEnvironment(toolchain, binaries, work, { servers, controllers, nodes, setBao: (started: OpenBao) => (bao = started) });
-        const { infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, operatorDirs, config, kvMount, keyPrefix, storeToken, applyCluster, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraPodsHold, appsPodsHold, appsNode, appsPlacement, cnpgHold, waitForControllers, logins, generated, envVars, pulumiCommand, output, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError } = env;
+        const { infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, operatorDirs, config, kvMount, keyPrefix, storeToken, applyCluster, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraPodsHold, appsPodsHold, appsNode, placeAppsPods, cnpgHold, waitForControllers, logins, generated, envVars, pulumiCommand, output, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError } = env;
         let operator = env.operator;
         // With the real node: what up, the rotations and destroy did inside PostgreSQL and PgBouncer.
         const promtool = path.join(toolchain.bin, "promtool");
@@ -303,7 +303,7 @@ async function main(): Promise<number> {
         else skip("three rotations in a row, and one interrupted after each step", "OpenBao, External Secrets, kube-scheduler or kwok not built");
 
         // The migration's Job pods are kwok's (their ends played): new apps pods go to its nodes from here.
-        if (appsNode) await appsPlacement.onKwok();
+        if (appsNode) await placeAppsPods("kwok");
         if (waitForControllers) await migrationChecks({ stack, apps: appsServer, config, onOutput, output, previewError, credentials: generated });
         else skip("the migration's phases through the engine", "kube-scheduler and kwok, OpenBao or External Secrets not built: no Job can finish");
 

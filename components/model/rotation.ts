@@ -168,7 +168,7 @@ export function rolloutPending(deployment: KubeObject | undefined, pods: KubeObj
     if ((status.updatedReplicas ?? 0) < wanted) return `${status.updatedReplicas ?? 0} of ${wanted} pods updated`;
     if ((status.replicas ?? 0) > (status.updatedReplicas ?? 0)) return `${(status.replicas ?? 0) - (status.updatedReplicas ?? 0)} older pods still running`;
     if ((status.availableReplicas ?? 0) < wanted) return `${status.availableReplicas ?? 0} of ${wanted} pods available`;
-    const template = (deployment.spec as { template?: { metadata?: { annotations?: Record<string, string> } } } | undefined)?.template?.metadata?.annotations?.[POD_CREDENTIALS_ANNOTATION];
+    const template = templatePair(deployment);
     const older = pods.filter((pod) => {
         const pair = pod.metadata.annotations?.[POD_CREDENTIALS_ANNOTATION];
         return pair !== undefined && pair !== template;
@@ -180,10 +180,15 @@ export function rolloutPending(deployment: KubeObject | undefined, pods: KubeObj
     return undefined;
 }
 
-/** The live evidence of the last rotation: the backend's and the login roles' ExternalSecrets, the Deployment. */
+/** The credentials pair the Deployment's pod template names (what its new pods start on). */
+function templatePair(deployment: KubeObject | undefined): string | undefined {
+    return (deployment?.spec as { template?: { metadata?: { annotations?: Record<string, string> } } } | undefined)?.template?.metadata?.annotations?.[POD_CREDENTIALS_ANNOTATION];
+}
+
+/** The live evidence of the last rotation: the backend's and the login roles' ExternalSecrets, the Deployment and
+ * the pods of the backend's namespace. */
 export function liveCredentials(objects: { backendSecret?: KubeObject; loginSecrets: Partial<Record<CredentialSlot, KubeObject>>; deployment?: KubeObject; pods?: KubeObject[] }): LiveCredentials {
-    const template = (objects.deployment?.spec as { template?: { metadata?: { annotations?: Record<string, string> } } } | undefined)?.template;
-    const podsRole = loginRoleOf(template?.metadata?.annotations?.[POD_CREDENTIALS_ANNOTATION]);
+    const podsRole = loginRoleOf(templatePair(objects.deployment));
     const annotations = (object: KubeObject | undefined) => object?.metadata.annotations ?? {};
     const generations: Partial<Record<CredentialSlot, string>> = {};
     for (const slot of CREDENTIAL_SLOTS) {
