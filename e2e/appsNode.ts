@@ -21,13 +21,13 @@ export interface AppsNodeContext {
 /** The test's Service in front of the backend's pods (the program emits none: SynergyFlow's chart has its own). */
 const BACKEND_SERVICE = "e2e-backend";
 
-interface WorkReply {
+export interface WorkReply {
     status: number;
     body: any;
 }
 
 /** One HTTP request to a backend pod (the host routes the apps pod range through the apps node). */
-function request(ip: string, path: string, method = "GET", timeoutMs = 5000): Promise<WorkReply> {
+export function backendRequest(ip: string, path: string, method = "GET", timeoutMs = 5000): Promise<WorkReply> {
     return new Promise((resolve, reject) => {
         const req = http.request({ host: ip, port: 8080, path, method, timeout: timeoutMs }, (res) => {
             let text = "";
@@ -60,6 +60,11 @@ export function appsNodeChecks(ctx: AppsNodeContext) {
     };
 
     return {
+        /** One transaction (POST /work) through each ready backend pod: the replies. */
+        async workThroughEachPod(): Promise<WorkReply[]> {
+            await until("the backend's endpoints", async () => ((await readyEndpoints()).length === config.backend.replicas ? true : undefined), 60000);
+            return Promise.all((await readyEndpoints()).map((ip) => backendRequest(ip, "/work", "POST")));
+        },
         async afterUp(): Promise<void> {
             await kubeRequest(apps, "POST", `/api/v1/namespaces/${ns}/services`, { metadata: { name: BACKEND_SERVICE, namespace: ns }, spec: { selector: labels, ports: [{ name: "http", port: 8080, targetPort: "http" }] } });
             await check(`apps node: the backend's pods run on the real apps node; each one's wait-for-db logged in through ${lb}:5432 (verify-ca, the CA the program delivered) and saw the owner session before the backend started`, async () => {
@@ -85,12 +90,12 @@ export function appsNodeChecks(ctx: AppsNodeContext) {
                 await until("the backend's endpoints", async () => ((await readyEndpoints()).length === config.backend.replicas ? true : undefined), 60000);
                 const pods = await backendPods();
                 for (const pod of pods) {
-                    const reply = await request(pod.status.podIP, "/work", "POST");
+                    const reply = await backendRequest(pod.status.podIP, "/work", "POST");
                     assert(reply.status === 200 && reply.body.currentUser === config.tenant.roleName && String(reply.body.loginRole).startsWith(config.tenant.roleName), `${pod.metadata.name}: ${JSON.stringify(reply)}`);
-                    const stats = await request(pod.status.podIP, "/stats");
+                    const stats = await backendRequest(pod.status.podIP, "/stats");
                     assert(stats.body.sessionUser === reply.body.loginRole && stats.body.searchPath, `${pod.metadata.name} /stats: ${JSON.stringify(stats.body)}`);
                 }
-                const stats = (await request(pods[0].status.podIP, "/stats")).body;
+                const stats = (await backendRequest(pods[0].status.podIP, "/stats")).body;
                 console.log(`     ${pods[0].metadata.name}: session_user ${stats.sessionUser}, current_user ${stats.currentUser}, search_path ${stats.searchPath}`);
             });
             await check(`apps node: PgBouncer on the infra node sees the backend's connections from the apps node's address ${appsNode.network.nodeIp} (masqueraded; externalTrafficPolicy Local keeps it), never a pod address`, async () => {
@@ -127,7 +132,7 @@ export function appsNodeChecks(ctx: AppsNodeContext) {
                     endpoints = await readyEndpoints().catch(() => endpoints);
                     if (tick++ % 5 === 0) {
                         for (const ip of endpoints) {
-                            const stats = await request(ip, "/stats").catch(() => undefined);
+                            const stats = await backendRequest(ip, "/stats").catch(() => undefined);
                             if (stats?.status === 200) podStats.set(`${stats.body.origin}`, { connectionFailures: stats.body.connectionFailures, borrowFailures: stats.body.borrowFailures });
                         }
                     }
@@ -143,7 +148,7 @@ export function appsNodeChecks(ctx: AppsNodeContext) {
                         continue;
                     }
                     try {
-                        const reply = await request(ip, "/work", "POST");
+                        const reply = await backendRequest(ip, "/work", "POST");
                         if (reply.status === 200) {
                             tally.ok++;
                             tally.byRole[reply.body.loginRole] = (tally.byRole[reply.body.loginRole] ?? 0) + 1;
@@ -162,7 +167,7 @@ export function appsNodeChecks(ctx: AppsNodeContext) {
                 /** The role the backend's requests run as now (each ready pod asked once). */
                 async rolesNow(): Promise<string[]> {
                     const roles = new Set<string>();
-                    for (const ip of await readyEndpoints()) roles.add((await request(ip, "/work", "POST")).body.loginRole);
+                    for (const ip of await readyEndpoints()) roles.add((await backendRequest(ip, "/work", "POST")).body.loginRole);
                     return [...roles];
                 },
                 async finish(): Promise<typeof tally> {

@@ -90,74 +90,21 @@ export function startExternalSecrets(binary: string, server: ApiServer, workDir:
     );
 }
 
-/** The annotations a test sets on a Running Job pod to finish it as its container would (see PLAYED_JOB_POD_STAGE). */
-export const PLAYED_EXIT_CODE = "e2e.synergyflow-db/exit-code";
-export const PLAYED_TERMINATION_MESSAGE = "e2e.synergyflow-db/termination-message";
-
-/**
- * Our kwok Stage for a cluster whose Job pods the test plays: instead of kwok's pod-complete (every Job pod
- * succeeds at once, with no message), a Running Job pod ends only once the test has annotated it, with that
- * exit code and termination message, Succeeded on 0 and Failed otherwise, as the kubelet would report it.
- */
-const PLAYED_JOB_POD_STAGE = `apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: job-pod-played
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Pod
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.status.phase'
-      operator: 'In'
-      values: ['Running']
-    - key: '.metadata.ownerReferences.[].kind'
-      operator: 'In'
-      values: ['Job']
-    - key: '.metadata.annotations["${PLAYED_EXIT_CODE}"]'
-      operator: 'Exists'
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      {{ $code := index .metadata.annotations "${PLAYED_EXIT_CODE}" }}
-      {{ $message := or (index .metadata.annotations "${PLAYED_TERMINATION_MESSAGE}") "" }}
-      containerStatuses:
-      {{ range .spec.containers }}
-      - image: {{ .image | Quote }}
-        name: {{ .name | Quote }}
-        ready: false
-        restartCount: 0
-        started: false
-        state:
-          terminated:
-            exitCode: {{ $code }}
-            reason: {{ if eq $code "0" }}Completed{{ else }}Error{{ end }}
-            message: {{ $message | Quote }}
-            startedAt: {{ $now | Quote }}
-            finishedAt: {{ $now | Quote }}
-      {{ end }}
-      phase: {{ if eq $code "0" }}Succeeded{{ else }}Failed{{ end }}
-`;
-
 /** The annotation kwok's fake nodes carry and kwok selects its nodes by. */
 export const KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node";
 
 /**
  * kube-scheduler for one cluster and, with `nodes` > 0, kwok and that many fake nodes it manages with its default
- * (fast) stages: scheduled pods become Running and Ready, pods of a Job complete (or, with `playedJobs`, end as the
- * test annotates them). With 0 nodes the scheduler serves a real node's pods (e2e/node).
+ * (fast) stages: scheduled pods become Running and Ready, pods of a Job complete. With 0 nodes the scheduler serves a
+ * real node's pods (e2e/node).
  */
-export async function startWorkloads(binaries: NonNullable<ControllerBinaries["workloads"]>, server: ApiServer, workDir: string, schedulerPort: number, nodes: number, playedJobs = false): Promise<RunningController[]> {
+export async function startWorkloads(binaries: NonNullable<ControllerBinaries["workloads"]>, server: ApiServer, workDir: string, schedulerPort: number, nodes: number): Promise<RunningController[]> {
     const kubeconfig = path.join(workDir, `workloads-${server.name}.kubeconfig`);
     writeKubeconfig(kubeconfig, [server]);
     const scheduler = startProcess(`kube-scheduler-${server.name}`, binaries.scheduler, [`--kubeconfig=${kubeconfig}`, "--leader-elect=false", "--bind-address=127.0.0.1", `--secure-port=${schedulerPort}`], workDir);
     if (nodes === 0) return [scheduler];
     const stages = path.join(workDir, `kwok-stages-${server.name}.yaml`);
-    const stock = binaries.stages.filter((f) => !(playedJobs && f.endsWith("pod-complete.yaml"))).map((f) => fs.readFileSync(f, "utf8"));
-    fs.writeFileSync(stages, [...stock, ...(playedJobs ? [PLAYED_JOB_POD_STAGE] : [])].join("\n---\n"));
+    fs.writeFileSync(stages, binaries.stages.map((f) => fs.readFileSync(f, "utf8")).join("\n---\n"));
     // Only its own fake nodes (they carry the annotation below): a real node on the same server (node/node.ts) is
     // its kubelet's, and kwok's stages would overwrite that node's and its pods' status.
     const kwok = startProcess(`kwok-${server.name}`, binaries.kwok, [`--kubeconfig=${kubeconfig}`, `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION}=fake`, `--config=${stages}`], workDir);

@@ -144,6 +144,8 @@ export function rolloutLoad(ctx: DataPlaneContext, threads = 8): RolloutLoad {
 }
 
 export interface DataPlaneChecks {
+    /** The shared Cluster's PostgreSQL, read from psql pods on the infra node. */
+    postgres: PostgresOnNode;
     /** Before our stack: the other tenants' roles in PostgreSQL, verifiers included. */
     recordOthers(): Promise<void>;
     /** Load clients for the rotations (rotation.ts). */
@@ -179,6 +181,7 @@ export function dataPlaneChecks(ctx: DataPlaneContext): DataPlaneChecks {
     };
 
     return {
+        postgres: pg,
         load: rolloutLoad(ctx),
         async recordOthers() {
             othersBefore = await pg.rolesInPostgres(otherNames, true);

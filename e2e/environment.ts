@@ -6,7 +6,7 @@
 // is built; without it, kwok plays them and the test plays CNPG's password status. With the backend image built too,
 // the apps cluster is a second machine (e2e/node/sites.ts: its own node, linked to the infra node and masquerading
 // its pods' egress) running the backend's pods and their wait-for-db for real; the migration's Job pods stay kwok's
-// (the real node cordoned for them, see placeAppsPods). The scenarios (run.ts, rotation.ts, migration.ts) run
+// and the dedicated source Cluster (e2e/dedicatedSource.ts) run there too. The scenarios (run.ts, rotation.ts, migration.ts) run
 // against what this returns; whatever it starts is registered in `started` so run.ts stops it, also on a signal.
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -24,9 +24,11 @@ import { type CnpgOperator, cnpgCrds, cnpgOperatorDir, playPasswordStatus, start
 import { failureOf, until } from "./checks";
 import { type ControllerBinaries, type Holdable, type RunningController, playLoadBalancerIpam, startExternalSecrets, startWorkloads } from "./controllers";
 import { type ApiServer, type Toolchain, kubeRequest, refuseWrites, startApiServer, writeKubeconfig } from "./controlPlane";
+import { type DedicatedSource, startDedicatedSource } from "./dedicatedSource";
+import type { Started } from "./harness";
 import { type OpenBao, startOpenBao } from "./openbao";
 import { cnpgImageEnv, createInstanceVolumes, realInstanceFields, waitForClusterHealthy } from "./node/cnpg";
-import { REAL_NODE_LABEL, type RunningNode, findNodeBinaries, startNode } from "./node/node";
+import { findNodeBinaries, startNode } from "./node/node";
 import { LOAD_BALANCER_CIDR, NODE_SITES } from "./node/sites";
 
 const ROOT = path.join(__dirname, "..");
@@ -60,10 +62,14 @@ async function portsInUse(ports: number[]): Promise<number[]> {
 }
 
 
+/** The apps cluster's CNPG operator's webhooks (the infra cluster's 1.27.4 and 1.30.0 use 19443 and 19444). */
+const APPS_CNPG_WEBHOOK_PORT = 19445;
+
 /** The images the infra node imports: the shared Cluster's, the Poolers', the operator's (its manager), the Jobs' psql. */
 const INFRA_NODE_IMAGES = ["postgresql", "pgbouncer", "cnpg-operator", "psql"];
-/** The apps node's: the backend's (its pods and the load clients) and wait-for-db's. */
-const APPS_NODE_IMAGES = ["backend", "psql"];
+/** The apps node's: the backend's (its pods, today's backend and the load clients), wait-for-db's and the Jobs' psql,
+ * and the dedicated source Cluster's (its PostgreSQL, the operator's manager). */
+const APPS_NODE_IMAGES = ["backend", "psql", "postgresql", "cnpg-operator"];
 
 /**
  * Holds CNPG's instance manager back from reporting: a ValidatingAdmissionPolicy refuses the instance's
@@ -90,11 +96,11 @@ function instanceManagerHold(server: ApiServer, namespace: string, clusterName: 
     };
 }
 
-export async function startEnvironment(toolchain: Toolchain, binaries: ControllerBinaries, work: string, started: { servers: ApiServer[]; controllers: RunningController[]; nodes: RunningNode[]; setBao: (bao: OpenBao) => void }) {
+export async function startEnvironment(toolchain: Toolchain, binaries: ControllerBinaries, work: string, started: Started) {
     const { servers, controllers, nodes } = started;
     let bao: OpenBao | undefined;
     // A server left listening by an earlier, killed run would make this one fail obscurely: say which.
-    const busy = await portsInUse([23790, 23791, 16443, 23890, 23891, 26443, 18200, 19443, 19444]);
+    const busy = await portsInUse([23790, 23791, 16443, 23890, 23891, 26443, 18200, 19443, 19444, APPS_CNPG_WEBHOOK_PORT]);
     if (busy.length > 0) throw new Error(`127.0.0.1 port${busy.length > 1 ? "s" : ""} ${busy.join(", ")} already in use (a server left by an earlier run?): stop it (ss -ltnp shows the process) and re-run`);
     servers.push(await startApiServer("infra", toolchain, work, 23790, 16443));
     const toolchainDir = path.dirname(toolchain.bin);
@@ -166,7 +172,7 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
     const { kvMount, keyPrefix } = config.vault;
     if (binaries.bao) {
         bao = await startOpenBao(binaries.bao, work, Number(new URL(config.vault.address).port));
-        started.setBao(bao);
+        started.bao = bao;
     }
     const storeToken = bao ? await bao.limitedToken(kvMount, keyPrefix) : "no-openbao";
 
@@ -230,14 +236,6 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
     let infraPodsHold: RunningController | undefined;
     // What holds the apps cluster's new pods back from becoming Ready (kwok, or with the apps node the scheduler).
     let appsPodsHold: RunningController | undefined;
-    /** Where the apps cluster's new pods go: the real node (the backend and wait-for-db run for real) or kwok's nodes
-     * (the migration's Jobs, whose ends the test plays): the other side is cordoned. */
-    const placeAppsPods = async (on: "real node" | "kwok") => {
-        for (const n of ((await kubeRequest(appsServer, "GET", "/api/v1/nodes")).items ?? []) as any[]) {
-            const isReal = n.metadata.labels?.[REAL_NODE_LABEL] === "true";
-            await kubeRequest(appsServer, "PATCH", `/api/v1/nodes/${n.metadata.name}`, { spec: { unschedulable: isReal === (on === "real node") ? null : true } }, "application/merge-patch+json");
-        }
-    };
     let cnpgHold: Holdable | undefined;
     if (binaries.externalSecrets) {
         eso = { infra: startExternalSecrets(binaries.externalSecrets.binary, infraServer, work, 18081), apps: startExternalSecrets(binaries.externalSecrets.binary, appsServer, work, 18082) };
@@ -250,11 +248,15 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
         const infraWorkloads = await startWorkloads(binaries.workloads, infraServer, work, 18259, node ? 0 : 3);
         infraPodsHold = infraWorkloads.find((c) => c.name.startsWith(node ? "kube-scheduler" : "kwok"));
         controllers.push(...infraWorkloads);
-        // The apps cluster's Job pods (the migration's) end as the test plays them (e2e/migration.ts), on kwok's nodes.
-        const appsWorkloads = await startWorkloads(binaries.workloads, appsServer, work, 18260, 3, true);
+        const appsWorkloads = await startWorkloads(binaries.workloads, appsServer, work, 18260, appsNode ? 0 : 3);
         appsPodsHold = appsWorkloads.find((c) => c.name.startsWith(appsNode ? "kube-scheduler" : "kwok"));
         controllers.push(...appsWorkloads);
-        if (appsNode) await placeAppsPods("real node");
+    }
+    // The dedicated source starts now and gets ready (healthy, seeded) while the checks before the migration's run.
+    let source: DedicatedSource | undefined;
+    if (appsNode && operatorDirs["v1.27.4"] && binaries.workloads) {
+        source = await startDedicatedSource({ apps: appsServer, appsNode, operatorDir: operatorDirs["v1.27.4"], namespace: config.backend.namespace, schemas: config.tenant.schemas, work, webhookPort: APPS_CNPG_WEBHOOK_PORT, metricsPort: 18092, applyCrds });
+        controllers.push(source.operator);
     }
     // Every wait the program has can be met when these run: ExternalSecrets Ready (ESO + OpenBao), the
     // bootstrap Job complete and the backend Deployment available (scheduler + kwok).
@@ -381,7 +383,7 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
         return withTimes ? named : named.map(([name]) => name);
     }
     const previewError = () => failureOf("the preview", () => stack.preview({ onOutput }));
-    return { bao, applyCrds, kubeconfig, infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, toolchainDir, operatorDirs, config, kvMount, keyPrefix, storeToken, operator, node, tenantPasswords, fixtureInfra, fixtureCluster, ourEntries, otherEntries, fluxApply, applyCluster, OTHERS, liveRoles, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraPodsHold, appsPodsHold, appsNode, placeAppsPods, cnpgHold, waitForControllers, logins, generated, credentials, envVars, pulumiCommand, output, engineLog, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError };
+    return { bao, source, applyCrds, kubeconfig, infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, toolchainDir, operatorDirs, config, kvMount, keyPrefix, storeToken, operator, node, tenantPasswords, fixtureInfra, fixtureCluster, ourEntries, otherEntries, fluxApply, applyCluster, OTHERS, liveRoles, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraPodsHold, appsPodsHold, appsNode, cnpgHold, waitForControllers, logins, generated, credentials, envVars, pulumiCommand, output, engineLog, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError };
 }
 
 export type E2eEnvironment = Awaited<ReturnType<typeof startEnvironment>>;

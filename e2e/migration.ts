@@ -1,20 +1,24 @@
 // The migration's phases through the real engine (`migration.phase`, one `up` each) against the apps API server,
-// with the PodSecurity admission enforcing "restricted" on the namespace. No PostgreSQL runs here: kwok runs each
-// Job's pod and the test plays its container's end (exit code and termination message, see controllers.ts)
-// once it has inspected the pod the program made; what the scripts do to real databases is the integration
-// tier's (integration/migration.itest.ts). What this shows is the engine's side: the order (writers stopped before
-// the Job starts), the Job's result in `pulumi stack output` and the record, a failure's message and the command
-// it prints to run again, the preflight refusing an illegal move, and where the backend points in every phase.
-import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+// with the PodSecurity admission enforcing "restricted" on the namespace, and against the dedicated cluster as
+// SynergyFlow runs it today (e2e/dedicatedSource.ts: a CNPG Cluster on the apps node, its data shaped like the
+// application's, today's backend writing to it). Every Job runs for real on the apps node: its psql, pg_dump and
+// pg_restore copy from the source's instance to the shared cluster through the pooler's address. What this shows:
+// the order (writers stopped before the Job starts), a refusal and a killed copy leaving the source writable, the
+// verified copy's result in `pulumi stack output` and the record, the backend on the pooler after the cutover and
+// on the source after a rollback (serving in both), the preflight refusing an illegal move, and the source Cluster
+// and its volume never deleted.
+import * as fs from "node:fs";
 import { isDeepStrictEqual } from "node:util";
 import type { Stack } from "@pulumi/pulumi/automation";
 import type { StackConfig } from "../components/model/config";
 import { containerSecretNames } from "../components/build/psqlContainer";
 import { migrationRecordName } from "../components/model/migration/phases";
+import { APPLICATION_EXTENSIONS, APPLICATION_TABLES, applicationRows } from "../integration/applicationData";
+import { type AppsNodeChecks, backendRequest } from "./appsNode";
 import { StopPolling, assert, check, until } from "./checks";
-import { PLAYED_EXIT_CODE, PLAYED_TERMINATION_MESSAGE } from "./controllers";
 import { type ApiServer, kubeRequest } from "./controlPlane";
+import { type DedicatedSource, SOURCE, SOURCE_DATA, TODAYS_BACKEND } from "./dedicatedSource";
+import type { PostgresOnNode } from "./postgres";
 
 export interface MigrationContext {
     stack: Stack;
@@ -24,26 +28,51 @@ export interface MigrationContext {
     output: string[];
     /** The preview's error message (fails when the preview passes). */
     previewError: () => Promise<string>;
-    /** Every credential of the run, which the state and the engine output must not contain (the source's is added). */
+    /** Every credential of the run, which the state and the engine output must not contain (the source's are added). */
     credentials: string[];
+    source: DedicatedSource;
+    /** The apps node's images: today's backend runs `backend`, the Jobs `psql` (migration.image). */
+    images: { backend: string; psql: string };
+    /** The program's backend pods, for requests. */
+    backend: AppsNodeChecks;
+    /** The shared cluster's PostgreSQL (psql pods on the infra node). */
+    shared: PostgresOnNode;
 }
 
-const SOURCE_CLUSTER = "synergyflow-db";
-const SOURCE_SECRET = "synergyflow-db-app";
+/** The table the backend writes (the backend image's default), on either side. */
+const WORK_TABLE = "synergyflow_tasks.backend_work";
 
-/** A CA certificate for the dedicated cluster, distinct from the shared cluster's. */
-function sourceCaCertificate(): string {
-    return execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "/dev/null", "-subj", `/CN=${SOURCE_CLUSTER}-ca`, "-days", "1"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+/**
+ * The process of the Job's script (PID 1 of its container, as the host sees it): found by its command line and its
+ * pod's cgroup, signalled as the kubelet signals a container it stops (an eviction, a deadline, a deleted Job).
+ */
+function signalJobScript(podUid: string, script: string, signal: NodeJS.Signals): number {
+    const uidForms = [podUid, podUid.replace(/-/g, "_")];
+    for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+        try {
+            const [command, argument] = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+            if (command !== "bash" || argument !== script) continue;
+            if (!uidForms.some((uid) => fs.readFileSync(`/proc/${pid}/cgroup`, "utf8").includes(uid))) continue;
+            // Its pipelines' subshells share the command line: the script is the container's PID 1.
+            if (!/^NSpid:.*\s1$/m.test(fs.readFileSync(`/proc/${pid}/status`, "utf8"))) continue;
+            process.kill(Number(pid), signal);
+            return Number(pid);
+        } catch {
+            // A process that ended while it was read.
+        }
+    }
+    throw new Error(`no process runs ${script} in pod ${podUid}`);
 }
 
 export async function migrationChecks(ctx: MigrationContext): Promise<void> {
-    const { stack, apps, config, onOutput } = ctx;
+    const { stack, apps, config, onOutput, source } = ctx;
     const ns = config.backend.namespace;
     const app = config.tenant.appName;
     const get = (path: string) => kubeRequest(apps, "GET", `/api/v1/namespaces/${ns}/${path}`);
     const deployment = () => kubeRequest(apps, "GET", `/apis/apps/v1/namespaces/${ns}/deployments/${config.backend.deploymentName}`);
     const jobs = async () => ((await kubeRequest(apps, "GET", `/apis/batch/v1/namespaces/${ns}/jobs`)).items as any[]).filter((j) => j.metadata.name.startsWith(`${app}-db-`));
     const record = async () => (await get(`configmaps/${migrationRecordName(config)}`).catch(() => undefined))?.data as Record<string, string> | undefined;
+    const secretData = async (name: string) => (await get(`secrets/${name}`)).data as Record<string, string>;
     /** Where the backend points: its datasource URL, the Secrets and the CA its pods read. */
     const backendRefs = async () => {
         const backend = await deployment();
@@ -63,47 +92,34 @@ export async function migrationChecks(ctx: MigrationContext): Promise<void> {
             ca: byName(caName)?.data?.["ca.crt"] as string | undefined,
         };
     };
-
-    // The dedicated cluster as its CNPG operator leaves it in the namespace: its CA and its owner's credentials.
-    const ca = sourceCaCertificate();
-    const sourcePassword = randomBytes(18).toString("base64url");
-    ctx.credentials.push(sourcePassword);
-    await kubeRequest(apps, "POST", `/api/v1/namespaces/${ns}/secrets`, { metadata: { name: `${SOURCE_CLUSTER}-ca` }, data: { "ca.crt": Buffer.from(ca).toString("base64") } });
-    await kubeRequest(apps, "POST", `/api/v1/namespaces/${ns}/secrets`, { metadata: { name: SOURCE_SECRET }, type: "kubernetes.io/basic-auth", stringData: { username: "synergyflow", password: sourcePassword } });
-    const sourceSecrets = async () => JSON.stringify(await Promise.all([`${SOURCE_CLUSTER}-ca`, SOURCE_SECRET].map(async (n) => (await get(`secrets/${n}`)).metadata.resourceVersion)));
-    const sourceSecretsBefore = await sourceSecrets();
-
-    const setMigration = (phase: string, replaceTarget = false, extensions: Record<string, string> = {}) =>
-        stack.setConfig("synergyflow-db:migration", { value: JSON.stringify({ phase, source: { clusterName: SOURCE_CLUSTER, database: "synergyflow", secretName: SOURCE_SECRET }, replaceTarget, timeoutSeconds: 120, extensions }) });
-
-    /**
-     * Waits for the Running pod of the phase's Job, inspects it while the Job runs, then ends it with this exit
-     * code and message. An inspection that fails still ends the pod (exit 1), so the `up` waiting on it returns.
-     */
-    type Play = { job: "copy" | "rollback"; exitCode: number; message: string; inspect?: (pod: any) => Promise<void> };
-    const play = async ({ job, exitCode, message, inspect = async () => undefined }: Play, upEnded: () => boolean) => {
-        const pod = await until(`the ${job} Job's running pod`, async () => {
-            if (upEnded()) throw new StopPolling(`up ended before the ${job} Job's pod ran`);
-            return (((await get("pods").catch(() => undefined))?.items ?? []) as any[]).find((p) => String(p.metadata.labels?.["job-name"] ?? "").startsWith(`${app}-db-${job}-`) && p.status?.phase === "Running" && !p.metadata.annotations?.[PLAYED_EXIT_CODE]);
-        }, 120000, async () => `Jobs: ${JSON.stringify((((await kubeRequest(apps, "GET", `/apis/batch/v1/namespaces/${ns}/jobs`).catch(() => undefined))?.items ?? []) as any[]).map((j) => [j.metadata.name, j.metadata.uid, j.status]))}; pods: ${(((await get("pods").catch(() => undefined))?.items ?? []) as any[]).map((p) => `${p.metadata.name} ${p.status?.phase} ${p.metadata.deletionTimestamp ? "deleting" : ""} owner ${p.metadata.ownerReferences?.[0]?.uid}`).join(", ")}`);
-        let failure: unknown;
-        try {
-            await inspect(pod);
-        } catch (error) {
-            failure = error;
-        }
-        const annotations = failure ? { [PLAYED_EXIT_CODE]: "1", [PLAYED_TERMINATION_MESSAGE]: "e2e: the pod's inspection failed" } : { [PLAYED_EXIT_CODE]: String(exitCode), [PLAYED_TERMINATION_MESSAGE]: message };
-        await kubeRequest(apps, "PATCH", `/api/v1/namespaces/${ns}/pods/${pod.metadata.name}`, { metadata: { annotations } }, "application/merge-patch+json");
-        if (failure) throw failure;
-        return pod;
+    /** Rows of the work table on the shared side, read as the login role the backend's Secret holds (a psql pod on the infra node). */
+    const sharedWorkRows = async () => {
+        const credentials = await secretData(config.backend.credentialsSecretName);
+        const decode = (key: string) => Buffer.from(credentials[key] ?? "", "base64").toString();
+        return Number((await ctx.shared.psql(decode(config.backend.usernameEnv), decode(config.backend.passwordEnv), config.tenant.databaseName, `SELECT count(*) FROM ${WORK_TABLE}`)).trim());
     };
-    /** `up` while the phase's Job is played: both must finish; returns up's error message, if it failed. */
-    const upWhilePlaying = async (played: Play, replace: string[] = []) => {
+    const sourceWorkRows = async () => Number((await source.query("owner", `SELECT count(*) AS n FROM ${WORK_TABLE}`))[0].n);
+    const sourceReadOnly = async () => (await source.query("owner", "SHOW default_transaction_read_only"))[0].default_transaction_read_only as string;
+
+    const sourceSecrets = async () => JSON.stringify(await Promise.all([SOURCE.caSecret, SOURCE.ownerSecret].map(secretData)));
+
+    const setMigration = (phase: string, replaceTarget = false, extensions: Record<string, string> = APPLICATION_EXTENSIONS) =>
+        stack.setConfig("synergyflow-db:migration", { value: JSON.stringify({ phase, source: { clusterName: SOURCE.cluster, database: SOURCE.database, secretName: SOURCE.ownerSecret }, replaceTarget, timeoutSeconds: 120, image: ctx.images.psql, extensions }) });
+
+    /** The first pod of the phase's Job (it may have ended already: its spec and its start are what is inspected). */
+    const jobPod = (job: "copy" | "rollback", upEnded: () => boolean, known: string[] = []) =>
+        until(`the ${job} Job's pod`, async () => {
+            if (upEnded()) throw new StopPolling(`up ended before the ${job} Job's pod existed`);
+            return (((await get("pods").catch(() => undefined))?.items ?? []) as any[]).find((p) => String(p.metadata.labels?.["job-name"] ?? "").startsWith(`${app}-db-${job}-`) && !known.includes(p.metadata.uid));
+        }, 120000);
+    /** `up` while `during` looks at the phase's Job: both must finish; returns up's error message, if it failed. */
+    const upWithJob = async (job: "copy" | "rollback", during: (pod: any) => Promise<void>, replace: string[] = []) => {
         let ended = false;
+        const known = (((await get("pods")).items ?? []) as any[]).map((p) => p.metadata.uid as string);
         const up = stack.up({ onOutput, ...(replace.length ? { replace } : {}) }).finally(() => (ended = true));
-        const [upResult, playing] = await Promise.allSettled([up, play(played, () => ended)]);
+        const [upResult, watching] = await Promise.allSettled([up, jobPod(job, () => ended, known).then(during)]);
         const upError = upResult.status === "rejected" ? String((upResult.reason as Error).message ?? upResult.reason) : undefined;
-        if (playing.status === "rejected") throw new Error(`${String((playing.reason as Error).message ?? playing.reason)}${upError ? `\nup: ${upError.slice(-1500)}` : ""}`);
+        if (watching.status === "rejected") throw new Error(`${String((watching.reason as Error).message ?? watching.reason)}${upError ? `\nup: ${upError.slice(-1500)}` : ""}`);
         return upError;
     };
 
@@ -122,18 +138,35 @@ export async function migrationChecks(ctx: MigrationContext): Promise<void> {
         // The credentials are files from the two Secrets, never in the pod spec's environment.
         for (const name of ["SOURCE_PASSWORD", "PGPASSWORD", "SOURCE_USER", "PGUSER"]) assert(!env.some((e) => e.name === name), `${name} is in the container's environment, not read from a mounted Secret`);
         const mounted = containerSecretNames(pod.spec, container);
-        for (const secret of [SOURCE_SECRET, config.backend.credentialsSecretName]) assert(mounted.includes(secret), `the Job does not mount Secret ${secret} (it mounts ${mounted.join(", ")})`);
-        assert(!JSON.stringify(pod).includes(sourcePassword), "the source's password is in the pod spec");
-        assert(env.find((e) => e.name === "SOURCE_HOST")?.value === `${SOURCE_CLUSTER}-rw` && env.find((e) => e.name === "SOURCE_SSLMODE")?.value === "verify-full", "the source is not reached at its -rw Service with verify-full");
+        for (const secret of [SOURCE.ownerSecret, config.backend.credentialsSecretName]) assert(mounted.includes(secret), `the Job does not mount Secret ${secret} (it mounts ${mounted.join(", ")})`);
+        assert(env.find((e) => e.name === "SOURCE_HOST")?.value === `${SOURCE.cluster}-rw` && env.find((e) => e.name === "SOURCE_SSLMODE")?.value === "verify-full", "the source is not reached at its -rw Service with verify-full");
         const job = await kubeRequest(apps, "GET", `/apis/batch/v1/namespaces/${ns}/jobs/${pod.metadata.labels["job-name"]}`);
         assert(job.spec.activeDeadlineSeconds === 120 && job.spec.backoffLimit === 0, `the Job's deadline is not migration.timeoutSeconds, or it retries: ${JSON.stringify(job.spec)}`);
     };
 
-    // What the copy Job prints when it verified everything (figures of an integration-tier copy: played here).
-    const verified = { checksumsEqual: true, tables: 5, rows: 352633, bytes: 38354944, seconds: 6 };
-    let rerun: string[] = [];
+    // Today's backend writes to the dedicated cluster from the first check until the copy stops it.
+    let todays = "";
+    const todaysWork = () => backendRequest(todays, "/work", "POST").catch((error: Error) => ({ status: 0, body: error.message }));
+    let ca = "";
+    let sourceSecretsBefore = "";
+    let sourceIdentity = "";
+    const sourceRuns = await check(`the dedicated source runs on the apps node as SynergyFlow has it today (CNPG 1.27.4, ${applicationRows(SOURCE_DATA)} rows in ${APPLICATION_TABLES} tables, ${SOURCE_DATA.largeObjects} large objects, citext and pg_trgm); today's backend writes to it`, async () => {
+        await source.ready;
+        // The dedicated cluster's own credentials, which the state and the engine output must not contain.
+        for (const secret of [SOURCE.ownerSecret, SOURCE.superuserSecret]) ctx.credentials.push(Buffer.from((await secretData(secret))["password"]!, "base64").toString());
+        ca = Buffer.from((await secretData(SOURCE.caSecret))["ca.crt"]!, "base64").toString();
+        sourceSecretsBefore = await sourceSecrets();
+        sourceIdentity = await source.identity();
+        todays = await source.startTodaysBackend(ctx.images.backend);
+        const reply = await todaysWork();
+        assert(reply.status === 200 && reply.body.currentUser === SOURCE.owner, `today's backend: ${JSON.stringify(reply)}`);
+        const [{ n }] = await source.query("owner", "SELECT count(*) AS n FROM pg_catalog.pg_largeobject_metadata");
+        assert(Number(n) === SOURCE_DATA.largeObjects, `${n} large objects on the source`);
+    });
+    if (!sourceRuns) return;
+
     await check("migration copy: the preview refuses a source extension the owner cannot create on the shared cluster, naming it and the remedy", async () => {
-        await setMigration("copy", false, { citext: "copy", pg_stat_statements: "copy" });
+        await setMigration("copy", false, { ...APPLICATION_EXTENSIONS, pg_stat_statements: "copy" });
         try {
             const message = await ctx.previewError();
             assert(message.includes(`synergyflow-db:migration.extensions: the copy cannot create "pg_stat_statements" on the shared cluster`) && message.includes("CNPG's Database spec.extensions"), `not the refusal: ${message.slice(0, 1500)}`);
@@ -141,32 +174,102 @@ export async function migrationChecks(ctx: MigrationContext): Promise<void> {
             await setMigration("copy");
         }
     });
-    await check("migration copy through the engine: the backend is at 0 before the Job starts (restricted, credentials from Secrets); a failed copy fails up with the script's message and the command that runs it again; the record does not move", async () => {
+    await check("migration copy onto a shared database that holds the backend's table already: the backend is at 0 before the Job starts (restricted, credentials from Secrets); the Job refuses naming migration.replaceTarget; up fails with its message and the command that runs it again; the source is writable again; the record does not move", async () => {
         await setMigration("copy");
         const from = ctx.output.length;
         await stack.preview({ onOutput });
         assert(ctx.output.slice(from).join("").includes(`migration phase "copy" (copy Job): scales the backend to 0`), "the preview does not say what the copy phase does");
-        const failed = "copy verification failed: source and target differ (above)";
-        const error = await upWhilePlaying({ job: "copy", exitCode: 1, message: failed, inspect: writersStoppedAndRestricted });
-        assert(error?.includes(`Job ${ns}/${app}-db-copy-`) && error.includes(`failed: ${failed}`), `up did not fail with the Job's message: ${error?.slice(-1500)}`);
-        const replace = /--replace '([^']+)'/.exec(error ?? "");
-        assert(replace && error!.includes("pulumi up --stack local --replace"), `no command to run it again in: ${error?.slice(-800)}`);
-        rerun = [replace[1]!];
+        const error = await upWithJob("copy", writersStoppedAndRestricted);
+        assert(error !== undefined && error.includes(`Job ${ns}/${app}-db-copy-`) && error.includes("copy refused: the target database holds") && error.includes("set synergyflow-db:migration.replaceTarget true"), `up did not fail with the Job's refusal: ${error?.slice(-1500)}`);
+        assert(/--replace '[^']+'/.test(error) && error.includes("pulumi up --stack local --replace"), `no command to run it again in: ${error.slice(-800)}`);
+        assert((await sourceReadOnly()) === "off", "the source is read-only after the refused copy");
         assert((await record()) === undefined, `the record moved after a failed copy: ${JSON.stringify(await record())}`);
+        await until("today's backend writing again", async () => ((await todaysWork()).status === 200 ? true : undefined), 30000);
     });
-    await check("migration copy: the printed command runs a new Job; its verified result reaches `pulumi stack output migration` and the record", async () => {
-        assert(rerun.length === 1, "no command from the failed copy");
+
+    let rerun: string[] = [];
+    let lockHolder: Awaited<ReturnType<DedicatedSource["session"]>> | undefined;
+    await check("migration copy killed mid-way (SIGTERM to the Job's script while pg_dump waits on a lock): up fails naming the Job and the command to run it again; the source is writable again, today's backend writes again without a restart; the record does not move", async () => {
+        await setMigration("copy", true);
+        // A superuser's lock (the copy leaves superuser sessions alone, as it does the instance manager's) holds pg_dump.
+        lockHolder = await source.session("superuser");
+        await lockHolder.query("BEGIN");
+        await lockHolder.query("LOCK TABLE synergyflow_users.users IN ACCESS EXCLUSIVE MODE");
+        let during = "";
+        const error = await upWithJob("copy", async (pod) => {
+            try {
+                // (pg_dump's session is the owner's, named by the Job's PGAPPNAME: the only one of the owner's that waits on a lock.)
+                await until("pg_dump waiting on the lock", async () => (Number((await source.query("superuser", `SELECT count(*) AS n FROM pg_catalog.pg_stat_activity WHERE usename = '${SOURCE.owner}' AND wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE%'`))[0].n) > 0 ? true : undefined), 60000);
+                const readOnly = await sourceReadOnly();
+                const write = await todaysWork();
+                assert(readOnly === "on" && write.status !== 200, `mid-copy the source is not read-only for new sessions (${readOnly}) or today's backend still writes (${JSON.stringify(write).slice(0, 300)})`);
+                during = `read-only for new sessions; today's backend got HTTP ${write.status} ${JSON.stringify(write.body).slice(0, 160)}`;
+                signalJobScript(pod.metadata.uid, "/migration/copy.sh", "SIGTERM");
+            } catch (failure) {
+                // Without the kill the Job would wait on the lock until its deadline.
+                await lockHolder!.query("ROLLBACK");
+                throw failure;
+            }
+        });
+        await lockHolder.query("ROLLBACK");
+        assert(error !== undefined && error.includes(`Job ${ns}/${app}-db-copy-`) && error.includes("copy stopped by SIGTERM") && error.includes("is writable again"), `up did not fail with the killed Job's message: ${error?.slice(-1500)}`);
+        const replace = /--replace '([^']+)'/.exec(error);
+        assert(replace && error.includes("pulumi up --stack local --replace"), `no command to run it again in: ${error.slice(-800)}`);
+        rerun = [replace[1]!];
+        assert((await sourceReadOnly()) === "off", "the source is read-only after the killed copy");
+        await until("today's backend writing again", async () => ((await todaysWork()).status === 200 ? true : undefined), 30000);
+        assert((await record()) === undefined, `the record moved after a killed copy: ${JSON.stringify(await record())}`);
+        console.log(`     mid-copy: ${during}; after the kill: ${error.split("\n").find((l) => l.includes("writable again"))?.trim()}`);
+    });
+    await lockHolder?.end().catch(() => undefined);
+
+    let copiedRows = 0;
+    await check("migration copy: the printed command runs a new Job that copies for real (today's backend writing until the source turns read-only, a superuser session left alone): every committed row on the target, definitions equal; its result reaches `pulumi stack output migration` and the record", async () => {
+        assert(rerun.length === 1, "no command from the killed copy");
         const before = (await jobs()).map((j) => j.metadata.uid);
-        const error = await upWhilePlaying({ job: "copy", exitCode: 0, message: JSON.stringify(verified) }, rerun);
+        // A superuser session in the database through the copy, as the instance manager's are.
+        const superuser = await source.session("superuser");
+        const committed: number[] = [];
+        let writing = true;
+        const writer = (async () => {
+            while (writing) {
+                const reply = await todaysWork();
+                if (reply.status === 200) committed.push(Number(reply.body.id));
+                else await new Promise((r) => setTimeout(r, 100));
+            }
+        })();
+        let error: string | undefined;
+        try {
+            error = await upWithJob("copy", async () => undefined, rerun);
+        } finally {
+            writing = false;
+            await writer;
+        }
         assert(error === undefined, `up failed: ${error?.slice(-1500)}`);
+        assert(((await superuser.query("SELECT 1 AS one")).rows[0].one) === 1, "the superuser session did not survive the copy");
+        await superuser.end();
         const after = await jobs();
         assert(after.length === 1 && !before.includes(after[0].metadata.uid) && after[0].status?.succeeded === 1, `Jobs: ${JSON.stringify(after.map((j) => [j.metadata.name, j.status]))}`);
         const output = (await stack.outputs())["migration"]?.value;
-        assert(isDeepStrictEqual(output?.result, verified) && output?.phase === "copy", `stack output migration: ${JSON.stringify(output)}`);
+        const result = output?.result;
+        const sourceRows = await sourceWorkRows();
+        assert(result?.checksumsEqual === true && result.definitionsEqual === true && result.tables === APPLICATION_TABLES + 1 && result.rows === applicationRows(SOURCE_DATA) + sourceRows && output.phase === "copy", `stack output migration: ${JSON.stringify(output)}`);
+        // Left: the superuser's session, and today's backend reconnected (read-only: its writes fail, below); nothing else.
+        const left = result.sessionsLeft as { user: string; superuser: boolean; application: string }[];
+        assert(left.some((s) => s.superuser && s.application === "synergyflow-db-e2e") && left.every((s) => s.superuser || s.application === TODAYS_BACKEND), `sessions left on the source: ${JSON.stringify(left)}`);
         const recorded = await record();
-        assert(recorded?.["phase"] === "copy" && isDeepStrictEqual(JSON.parse(recorded["copyResult"] ?? "null"), verified), `record: ${JSON.stringify(recorded)}`);
+        assert(recorded?.["phase"] === "copy" && isDeepStrictEqual(JSON.parse(recorded["copyResult"] ?? "null"), result), `record: ${JSON.stringify(recorded)}`);
+        // Every row today's backend was told was committed is on the source, and the target has the source's rows.
+        const ids = committed.length ? (await source.query("owner", `SELECT count(*) AS n FROM ${WORK_TABLE} WHERE id IN (${committed.join(",")})`))[0].n : 0;
+        assert(Number(ids) === committed.length, `${committed.length - Number(ids)} rows committed by today's backend are not on the source`);
+        copiedRows = await sharedWorkRows();
+        assert(copiedRows === sourceRows, `the work table: ${sourceRows} rows on the source, ${copiedRows} on the shared side`);
+        assert((await sourceReadOnly()) === "on" && (await todaysWork()).status !== 200, "the source is writable after the copy");
         await stack.up({ onOutput, expectNoChanges: true });
+        console.log(`     ${JSON.stringify(result)}; today's backend committed ${committed.length} rows during the up`);
     });
+    // As the README says: today's Deployment goes to 0 too (the program does not own it).
+    await source.stopTodaysBackend();
     await check(`migration: "done" straight from "copy" is refused at preview naming the key; nothing changes`, async () => {
         await setMigration("done");
         try {
@@ -176,47 +279,59 @@ export async function migrationChecks(ctx: MigrationContext): Promise<void> {
             await setMigration("copy");
         }
     });
-    await check("migration cutover: the datasource points at the pooler, the backend is back at its replicas, the copy Job is gone", async () => {
+    const SHARED_WRITES = 3;
+    await check(`migration cutover: the datasource points at the pooler, the backend is back at its replicas and serves from the shared database (${SHARED_WRITES} rounds of requests through each pod); the copy Job is gone`, async () => {
         await setMigration("cutover");
         await stack.up({ onOutput });
         const refs = await backendRefs();
         assert(refs.replicas === config.backend.replicas && refs.available === config.backend.replicas, `backend: ${refs.available}/${refs.replicas}`);
         assert(refs.url.includes(`//${config.pooler.exposure.loadBalancerIP}:`) && refs.secrets.every((s) => s === config.backend.credentialsSecretName), `datasource ${refs.url}, Secrets ${refs.secrets.join(", ")}`);
+        for (let i = 0; i < SHARED_WRITES; i++) {
+            for (const reply of await ctx.backend.workThroughEachPod()) assert(reply.status === 200 && String(reply.body.loginRole).startsWith(config.tenant.roleName), `a request: ${JSON.stringify(reply)}`);
+        }
         assert((await jobs()).length === 0, "the copy Job was not removed");
         assert((await record())?.["phase"] === "cutover", "record not at cutover");
     });
-    const rollbackReport = { sourceWritable: true, tablesChangedOnShared: 1, rowCounts: { "synergyflow_audit.events": { source: 1614, shared: 1619 } }, largeObjects: { source: 20, shared: 20 } };
-    await check("migration rollback, first run: the backend is at 0 before the rollback Job starts; its report reaches the stack output", async () => {
+    await check("migration rollback from cutover, first run: the backend is at 0 before the rollback Job starts; the Job reports the backend's writes on the shared side per table; the source is writable", async () => {
         await setMigration("rollback");
-        const error = await upWhilePlaying({ job: "rollback", exitCode: 0, message: JSON.stringify(rollbackReport), inspect: writersStoppedAndRestricted });
+        const error = await upWithJob("rollback", writersStoppedAndRestricted);
         assert(error === undefined, `up failed: ${error?.slice(-1500)}`);
-        const output = (await stack.outputs())["migration"]?.value;
-        assert(isDeepStrictEqual(output?.result, rollbackReport), `stack output migration: ${JSON.stringify(output)}`);
+        const report = (await stack.outputs())["migration"]?.value?.result;
+        const written = SHARED_WRITES * config.backend.replicas;
+        assert(report?.sourceWritable === true && report.tablesChangedOnShared === 1 && isDeepStrictEqual(report.rowCounts, { [WORK_TABLE]: { source: copiedRows, shared: copiedRows + written } }) && isDeepStrictEqual(report.largeObjects, { source: SOURCE_DATA.largeObjects, shared: SOURCE_DATA.largeObjects }), `stack output migration: ${JSON.stringify(report)}`);
+        assert((await sourceReadOnly()) === "off", "the source is still read-only after the rollback Job");
         assert((await record())?.["phase"] === "rollback" && (await deployment()).spec.replicas === 0, "record or replicas");
+        console.log(`     ${JSON.stringify(report)}`);
     });
-    await check("migration rollback, second run: the backend runs on the dedicated cluster with its own Secret and CA (verify-full); the shared side is not referenced", async () => {
+    await check("migration rollback, second run: the backend runs on the dedicated cluster with its own Secret and CA (verify-full) and serves from it; the shared side is not referenced", async () => {
         await stack.up({ onOutput });
         const refs = await backendRefs();
         assert(refs.replicas === config.backend.replicas && refs.available === config.backend.replicas, `backend: ${refs.available}/${refs.replicas}`);
-        assert(refs.url.includes(`//${SOURCE_CLUSTER}-rw:5432/synergyflow`) && refs.url.includes("sslmode=verify-full"), `datasource ${refs.url}`);
-        assert(refs.secrets.includes(SOURCE_SECRET) && !refs.secrets.includes(config.backend.credentialsSecretName), `Secrets ${refs.secrets.join(", ")}`);
+        assert(refs.url.includes(`//${SOURCE.cluster}-rw:5432/${SOURCE.database}`) && refs.url.includes("sslmode=verify-full"), `datasource ${refs.url}`);
+        assert(refs.secrets.includes(SOURCE.ownerSecret) && !refs.secrets.includes(config.backend.credentialsSecretName), `Secrets ${refs.secrets.join(", ")}`);
         assert(refs.ca === ca, "the backend's CA is not the dedicated cluster's");
+        const before = await sourceWorkRows();
+        const replies = await ctx.backend.workThroughEachPod();
+        assert(replies.every((r) => r.status === 200 && r.body.loginRole === SOURCE.owner), `requests: ${JSON.stringify(replies).slice(0, 600)}`);
+        assert((await sourceWorkRows()) === before + replies.length, "the backend's writes did not land on the source");
         await stack.up({ onOutput, expectNoChanges: true });
     });
-    const again = await check("migration again: copy (replaceTarget) -> cutover -> done; nothing refers to the source afterwards and its Secrets are untouched; removing the block deletes the record", async () => {
+    const again = await check("migration again: copy (replaceTarget) -> cutover -> done; nothing refers to the source afterwards; its Cluster, volume and Secrets are untouched; removing the block deletes the record", async () => {
         await setMigration("copy", true);
-        const error = await upWhilePlaying({ job: "copy", exitCode: 0, message: JSON.stringify(verified), inspect: writersStoppedAndRestricted });
+        const error = await upWithJob("copy", writersStoppedAndRestricted);
         assert(error === undefined, `copy: ${error?.slice(-1500)}`);
+        assert((await stack.outputs())["migration"]?.value?.result?.checksumsEqual === true, "the second copy did not verify");
         await setMigration("cutover", true);
         await stack.up({ onOutput });
         await setMigration("done", true);
         await stack.up({ onOutput });
         const refs = await backendRefs();
-        assert(!refs.url.includes(`${SOURCE_CLUSTER}-rw`) && !refs.secrets.includes(SOURCE_SECRET) && refs.ca !== ca, `the backend still refers to the source: ${refs.url}, ${refs.secrets.join(", ")}`);
+        assert(!refs.url.includes(`${SOURCE.cluster}-rw`) && !refs.secrets.includes(SOURCE.ownerSecret) && refs.ca !== ca, `the backend still refers to the source: ${refs.url}, ${refs.secrets.join(", ")}`);
         const ours = JSON.stringify([...((await get("configmaps")).items as any[]).filter((c) => c.metadata.labels?.["synergyflow-db/stack"]), refs.spec]);
-        assert(!ours.includes(`${SOURCE_CLUSTER}-rw`) && !ours.includes(SOURCE_SECRET) && !ours.includes(ca.trim().split("\n")[1]!), "an object of the stack still refers to the source");
+        assert(!ours.includes(`${SOURCE.cluster}-rw`) && !ours.includes(SOURCE.ownerSecret) && !ours.includes(ca.trim().split("\n")[1]!), "an object of the stack still refers to the source");
         assert((await record())?.["phase"] === "done" && (await jobs()).length === 0, "record not at done, or a Job left");
         assert((await sourceSecrets()) === sourceSecretsBefore, "the dedicated cluster's Secrets changed");
+        assert((await source.identity()) === sourceIdentity, `the source Cluster, its PVC or its PV was replaced: ${await source.identity()} (before: ${sourceIdentity})`);
         await stack.removeConfig("synergyflow-db:migration");
         await stack.up({ onOutput });
         assert((await record()) === undefined, "the record is left after the block was removed");

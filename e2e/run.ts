@@ -6,7 +6,6 @@
 // OpenBao at the key the program names (HTTP API); OpenBao -> ESO -> Secret then runs for real, and everything
 // else is the program's own code path. Prints one line per check and a closing "N passed, M failed".
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import { cnpgCrds, playPasswordStatus, startCnpgOperator } from "./cnpgOperator";
@@ -19,57 +18,19 @@ import { migrationChecks } from "./migration";
 import { rotationChecks } from "./rotation";
 import { dataPlaneChecks } from "./dataPlane";
 import { appsNodeChecks } from "./appsNode";
-import { findControllers, type RunningController } from "./controllers";
-import { type ApiServer, findToolchain, kubeRequest } from "./controlPlane";
+import { type ApiServer, kubeRequest } from "./controlPlane";
 import { assert, check, results, skip, skipped, until } from "./checks";
-import type { OpenBao } from "./openbao";
-import type { RunningNode } from "./node/node";
-import { diffSnapshots, hostSnapshot } from "./node/hostState";
+import { withHarness } from "./harness";
 
 const ROOT = path.join(__dirname, "..");
 
 async function main(): Promise<number> {
-    const { toolchain, missing } = findToolchain();
-    if (!toolchain) {
-        console.log(`test:e2e skipped: the real-engine toolchain is not built on this machine (missing: ${missing.join(", ")}); build it with e2e/toolchain/*.sh (tens of minutes)`);
-        return 0;
-    }
-    const { binaries, missing: missingControllers } = findControllers(path.dirname(toolchain.bin));
-    for (const piece of missingControllers) console.log(`missing: ${piece}: the checks that need it are skipped by name`);
-    const started = Date.now();
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), "synergyflow-e2e-"));
-    const servers: ApiServer[] = [];
-    const controllers: RunningController[] = [];
-    const nodes: RunningNode[] = [];
-    let bao: OpenBao | undefined;
-    // What the node changes on the host (DESIGN §7) must be back as it was once everything stopped.
-    const hostBefore = hostSnapshot();
-    // Each stage settles whatever the others do: one controller that fails to stop must not keep the API servers alive.
-    const nodeProblems: string[] = [];
-    const stopEverything = async () => {
-        await Promise.allSettled(controllers.map((c) => c.stop()));
-        await Promise.allSettled([bao?.stop()]);
-        for (const result of await Promise.allSettled(nodes.map((node) => node.stop()))) if (result.status === "rejected") nodeProblems.push(String(result.reason));
-        await Promise.allSettled(servers.map((server) => server.stop()));
-    };
-    // A closed stdout (the parent gone) must not crash the cleanup below.
-    process.stdout.on("error", () => undefined);
-    // Stopped from outside (a CI timeout, ^C): nothing it started may keep listening for the next run (and
-    // controlPlane.ts kills whatever is left when this process exits).
-    // The signal often comes twice (to the process group, and forwarded by npm): a second one must not kill the
-    // process before its cleanup has run.
-    let stopping = false;
-    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-        process.on(signal, () => {
-            if (stopping) return;
-            stopping = true;
-            console.log(`\n${signal}: stopping the servers and controllers`);
-            void stopEverything().finally(() => process.exit(1));
-        });
-    }
-    try {
-        const env = await startEnvironment(toolchain, binaries, work, { servers, controllers, nodes, setBao: (started: OpenBao) => (bao = started) });
-        const { infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, operatorDirs, config, kvMount, keyPrefix, storeToken, applyCluster, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraPodsHold, appsPodsHold, appsNode, placeAppsPods, cnpgHold, waitForControllers, logins, generated, envVars, pulumiCommand, output, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError } = env;
+    const startedAt = Date.now();
+    const end = await withHarness("test:e2e", async ({ toolchain, binaries, work, started }) => {
+        const { servers, controllers } = started;
+        const env = await startEnvironment(toolchain, binaries, work, started);
+        const bao = started.bao;
+        const { infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, operatorDirs, config, kvMount, keyPrefix, storeToken, applyCluster, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraPodsHold, appsPodsHold, appsNode, cnpgHold, waitForControllers, logins, generated, envVars, pulumiCommand, output, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError } = env;
         let operator = env.operator;
         // With the real node: what up, the rotations and destroy did inside PostgreSQL and PgBouncer.
         const promtool = path.join(toolchain.bin, "promtool");
@@ -302,10 +263,9 @@ async function main(): Promise<number> {
         }
         else skip("three rotations in a row, and one interrupted after each step", "OpenBao, External Secrets, kube-scheduler or kwok not built");
 
-        // The migration's Job pods are kwok's (their ends played): new apps pods go to its nodes from here.
-        if (appsNode) await placeAppsPods("kwok");
-        if (waitForControllers) await migrationChecks({ stack, apps: appsServer, config, onOutput, output, previewError, credentials: generated });
-        else skip("the migration's phases through the engine", "kube-scheduler and kwok, OpenBao or External Secrets not built: no Job can finish");
+        // The migration's Jobs run on the apps node against the dedicated source Cluster there.
+        if (waitForControllers && env.source && appsNode && appsChecks && dataPlane) await migrationChecks({ stack, apps: appsServer, config, onOutput, output, previewError, credentials: generated, source: env.source, images: { backend: appsNode.images["backend"]!, psql: appsNode.images["psql"]! }, backend: appsChecks, shared: dataPlane.postgres });
+        else skip("the migration's phases against the dedicated source Cluster", "the apps node, CNPG 1.27.4, OpenBao or External Secrets not built");
 
         const driftCase = async (name: string, edit: () => Promise<void>, verify: () => Promise<boolean>) =>
             check(`drift: ${name} is reported by refresh and repaired by up`, async () => {
@@ -400,6 +360,9 @@ async function main(): Promise<number> {
         await applyCluster(false);
         // The node's instance runs 1.27.4's instance manager, which knows no DatabaseRole: their status is played.
         if (env.node && waitForControllers) controllers.push(playPasswordStatus(infraServer, config.sharedCluster.namespace, config.sharedCluster.name, [logins.a.roleName, logins.b.roleName]));
+        // Nor does it create them in PostgreSQL: the backend's wait-for-db on the apps node could never log in, so
+        // this part does not wait on what connects (the Deployment, the bootstrap Job); it shows the objects.
+        if (appsNode) await stack.setConfig("synergyflow-db:waitForControllers", { value: "false" });
         await stack.setConfig("synergyflow-db:sharedCluster.roleStrategy", { value: "databaseRole" }, true);
         await stack.setConfig("synergyflow-db:sharedCluster.operatorVersion", { value: "1.30" }, true);
         const DATABASE_ROLES = "/apis/postgresql.cnpg.io/v1/namespaces/cnpg-system/databaseroles";
@@ -419,18 +382,20 @@ async function main(): Promise<number> {
             assert(((await kubeRequest(infraServer, "GET", DATABASE_ROLES)).items as unknown[]).length === 0, "DatabaseRoles left behind");
             assert((await othersOf()) === othersBefore, "another tenant's role entry changed");
         });
-    } finally {
-        await stopEverything();
+    });
+    if (!end) return 0;
+    if (end.error !== undefined) {
+        console.error(end.error);
+        results.push({ name: "the run", ok: false, detail: String(end.error) });
     }
-    if (nodes.length > 0) {
-        await check("the host is as before the run: sysctls, links, network namespaces, mounts, cgroups, nftables (DESIGN §7)", async () => {
-            assert(nodeProblems.length === 0, `the node's stop left: ${nodeProblems.join("; ")}`);
-            const diff = diffSnapshots(hostBefore, hostSnapshot());
-            assert(diff.length === 0, `the host changed:\n${diff.join("\n")}`);
+    if (end.nodesRan) {
+        await check("the host is as before the run: sysctls, links, network namespaces, mounts, cgroups, nftables (DESIGN §7)", () => {
+            assert(end.nodeProblems.length === 0, `the node's stop left: ${end.nodeProblems.join("; ")}`);
+            assert(end.hostDiff.length === 0, `the host changed:\n${end.hostDiff.join("\n")}`);
         });
     }
     const failed = results.filter((r) => !r.ok).length;
-    console.log(`\ne2e took ${Math.round((Date.now() - started) / 1000)} s; skipped by name: ${skipped.length ? skipped.join("; ") : "none"}`);
+    console.log(`\ne2e took ${Math.round((Date.now() - startedAt) / 1000)} s; skipped by name: ${skipped.length ? skipped.join("; ") : "none"}`);
     console.log(`\n${results.length - failed} passed, ${failed} failed`);
     return failed === 0 ? 0 : 1;
 }

@@ -6,13 +6,16 @@
 //      same with PgBouncer on a core of its own, without the reset, as one process, and without TLS.
 //   2. A storm: 1,000 pgbench clients connecting at once over TLS, pooled vs direct.
 //   3. Sizing: the application's shape pooled, for a sweep of max_db_connections per pod; docs/pool-sizing.svg.
-// Medians of RUNS runs (the sweep: SWEEP_RUNS); writes docs/benchmarks.md. BENCH_ONLY=app: the first part only,
+// Medians of RUNS runs (the sweep: SWEEP_RUNS); writes the host-process section of docs/benchmarks.md (the nodes'
+// is bench:nodes', e2e/benchNodes.ts). BENCH_ONLY=app: the first part only,
 // printed, nothing written.
 import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { jdbcUrl } from "../components/model/jdbc";
+import { writeBenchSection } from "./benchDoc";
+import { type LatencySample, latencySummary, median } from "./benchStats";
 import { POOLER_HOST, type TenantEnvironment, startTenantEnvironment } from "./environment";
 
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
@@ -24,11 +27,6 @@ const PGBENCH = "/usr/lib/postgresql/15/bin/pgbench";
 const CLIENT_DIR = path.join(__dirname, "jdbc-client");
 const DOCS = path.join(__dirname, "..", "docs");
 
-const median = (values: number[]) => {
-    const sorted = [...values].filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
-    const mid = Math.floor(sorted.length / 2);
-    return sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 interface Target {
     label: string;
@@ -37,15 +35,7 @@ interface Target {
     password: string;
 }
 
-interface AppSample {
-    requestsPerSecond: number;
-    p50Ms: number;
-    p95Ms: number;
-    p99Ms: number;
-    failed: number;
-    firstError: string;
-    /** Peak server connections of the role in PostgreSQL, sampled every 0.5 s. */
-    serverConnections: number;
+interface AppSample extends LatencySample {
     pssMb: number;
     /** PgBouncer's CPU over the run, in cores (pooled only). */
     poolerCores: number;
@@ -117,17 +107,7 @@ async function appShapeRun(env: TenantEnvironment, target: Target, onCoreZero: b
 /** Medians of the samples (failures summed): one row of the tables. */
 function summary(samples: AppSample[]) {
     const m = (f: (s: AppSample) => number) => median(samples.map(f));
-    return {
-        requestsPerSecond: m((s) => s.requestsPerSecond),
-        p50Ms: m((s) => s.p50Ms),
-        p95Ms: m((s) => s.p95Ms),
-        p99Ms: m((s) => s.p99Ms),
-        serverConnections: m((s) => s.serverConnections),
-        pssMb: m((s) => s.pssMb),
-        poolerCores: m((s) => s.poolerCores),
-        failed: samples.reduce((a, s) => a + s.failed, 0),
-        firstError: samples.map((s) => s.firstError).find(Boolean) ?? "",
-    };
+    return { ...latencySummary(samples), pssMb: m((s) => s.pssMb), poolerCores: m((s) => s.poolerCores) };
 }
 
 type Summary = ReturnType<typeof summary>;
@@ -147,7 +127,7 @@ function whyTheGap(app: Record<"pooled" | "direct" | "ownCore" | "ownCoreDirect"
     /** Differences under this many points are within this machine's run-to-run noise. */
     const NOISE = 8;
     const met = shared >= 90 && app.pooled.p95Ms - app.direct.p95Ms <= 2;
-    return `### Why the pooled path ${met ? "meets" : "falls short of"} the bar here, and what the configuration costs
+    return `#### Why the pooled path ${met ? "meets" : "falls short of"} the bar here, and what the configuration costs
 
 The bar (pooled at least 90% of direct with p95 within 2 ms) is ${met ? "" : "not "}met on this machine (${shared}%, p95 ${(app.pooled.p95Ms - app.direct.p95Ms).toFixed(1)} ms apart). Differences
 under ${NOISE} points are within this machine's run-to-run noise. The rows show where the difference goes:
@@ -358,7 +338,7 @@ async function main(): Promise<void> {
         const stormRow = (label: string, s: Awaited<ReturnType<typeof storm>>) => `| ${label} | ${s.completed ? "yes" : "no"} | ${f(s.tps)} | ${f(s.p99Ms, 1)} | ${s.failedTransactions} | ${s.connectionErrors}${s.firstError ? ` (${s.firstError.slice(0, 80)})` : ""} | ${s.peakPgProcesses} |`;
         /** "x% of direct, p95 y ms apart" for a pooled row against a direct row. */
         const versus = (a: ReturnType<typeof summary>, b: ReturnType<typeof summary>) => `**${f((a.requestsPerSecond / b.requestsPerSecond) * 100)}%** of the requests per second, p95 ${f(a.p95Ms - b.p95Ms, 2)} ms apart`;
-        const doc = `# Pooler benchmark
+        const doc = `## Host processes (\`npm run bench:pooler\`)
 
 Measured by \`npm run bench:pooler\` on ${started.toISOString().slice(0, 10)}: ${os.cpus().length} cores (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB;
 PostgreSQL 15 (Debian, \`max_connections\` ${env.synth.platform!.slots.maxConnections}, \`fsync = off\`, TLS on) and PgBouncer 1.24.1 on
@@ -370,7 +350,7 @@ PgBouncer runs as the prod Pooler does: ${instances} processes (one per pod), ea
 the pods share the Service: at most ${perPod("max_db_connections") * instances} server connections. The direct path uses a role with the login role's
 privileges but no connection limit.
 
-## The application's shape
+### The application's shape
 
 PgJDBC + HikariCP (\`integration/jdbc-client/JdbcBench.java\`) with the datasource ConfigMap's settings (prepared
 statements after 5 uses), ${config.backend.replicas} pools of ${config.backend.hikari.maximumPoolSize} connections (the backend's replicas), one thread per connection: 60%
@@ -394,7 +374,7 @@ ${Object.values(rows).map((v) => appRow(measured[v.label]!, v.label)).join("\n")
 
 ${whyTheGap(app, config.backend.replicas * config.backend.hikari.maximumPoolSize)}
 
-## Storm: 1,000 clients connecting at once
+### Storm: 1,000 clients connecting at once
 
 pgbench 15 \`tpcb-like\` (scale 10), \`-c 1000 -j 2\`, ${STORM_SECONDS} s, TLS (\`verify-ca\`), one run each. pgbench aborts the whole run
 when a client cannot connect.
@@ -404,7 +384,7 @@ when a client cannot connect.
 ${stormRow("pooled", stormPooled)}
 ${stormRow("direct", stormDirect)}
 
-## Sizing: server connections for the application's shape
+### Sizing: server connections for the application's shape
 
 The pooled application load above for \`max_db_connections\` per pod in ${sweep.map((s) => s.maxDbPerPod).join(", ")} (x ${instances} pods; \`default_pool_size\` =
 \`max_db_connections\` - \`reserve_pool_size\`), ${SWEEP_RUNS} run(s) each. The role's limit is ${budget} per login role (the budget: 150 other
@@ -416,7 +396,7 @@ tenants + 2 x ${budget} of 197 usable slots), so at most ${Math.floor(budget / i
 |---:|---:|---:|---:|---:|---:|
 ${sweep.map((s) => `| ${s.maxDbPerPod} | ${s.serverLimit} | ${f(s.requestsPerSecond)} | ${f(s.p95Ms, 2)} | ${f(s.p99Ms, 2)} | ${s.failed} |`).join("\n")}
 `;
-        fs.writeFileSync(path.join(DOCS, "benchmarks.md"), doc);
+        writeBenchSection("host", doc);
         console.log(doc);
     } finally {
         await env.stop();

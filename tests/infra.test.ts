@@ -132,6 +132,17 @@ describe("infra tenant", () => {
         expect(result.warnings).toEqual([]);
     });
 
+    test("a stack without the per-transaction reset is warned, naming the key and what leaks", async () => {
+        for (const value of [false, undefined]) {
+            const result = await synth("prod", variantConfig("prod", {}, (c) => {
+                const parameters = c["synergyflow-db:pooler"].parameters;
+                if (value === undefined) delete parameters.server_reset_query_always;
+                else parameters.server_reset_query_always = value;
+            }));
+            expect(result.warnings.join("\n")).toContain(`synergyflow-db:pooler.parameters.server_reset_query_always is ${value === undefined ? "not set (PgBouncer's default: off)" : "false"}: behind transaction pooling a session SET (search_path, statement_timeout, role) stays on the server connection`);
+        }
+    });
+
     test("the Database: owned by the role, seven schemas owned by the role, reclaim policy per stack", () => {
         const database = one(prod, "kubernetes:postgresql.cnpg.io/v1:Database");
         expect(database.spec).toMatchObject({ cluster: { name: "shared-postgres" }, name: "synergyflow", owner: "synergyflow_app", databaseReclaimPolicy: "retain" });

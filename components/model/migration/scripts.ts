@@ -163,10 +163,14 @@ export function copyScript(args: MigrationScriptArgs): string {
     const q = (sql: string) => sql.replace(/"/g, '\\"');
     return `${PREAMBLE}start=$(date +%s)
 readonly_set=false
+readonly_since=
 restore_pid=
+# A session opened while the database was read-only keeps that default for its life: the application's sessions
+# opened since then (its reconnecting writers) are ended too, so that they reconnect writable.
 writable_again() {
-  src psql -X -q -c "SET default_transaction_read_only = off" -c "ALTER DATABASE \\"$SOURCE_DATABASE\\" RESET default_transaction_read_only" \\
-    && echo "copy failed: the source database $SOURCE_DATABASE is writable again; the target was left as the failed transaction found it" >&2 \\
+  src psql -X -q -At -c "SET default_transaction_read_only = off" -c "ALTER DATABASE \\"$SOURCE_DATABASE\\" RESET default_transaction_read_only" \\
+    -c "${q(`WITH s AS MATERIALIZED (SELECT a.pid ${APPLICATION_SESSIONS} AND a.backend_start >= `)}'$readonly_since'::timestamptz) SELECT count(*) FROM s WHERE pg_catalog.pg_terminate_backend(pid)" > /tmp/reopened \\
+    && echo "copy failed: the source database $SOURCE_DATABASE is writable again ($(cat /tmp/reopened) application sessions opened while it was read-only were ended, to reconnect writable); the target was left as the failed transaction found it" >&2 \\
     || echo "copy failed, and the source database $SOURCE_DATABASE could not be made writable again: run SET default_transaction_read_only = off; ALTER DATABASE \\"$SOURCE_DATABASE\\" RESET default_transaction_read_only; on it (or set migration.phase to rollback)" >&2
 }
 # Every exit but success makes the source writable again. A signal is turned into a failing exit: bash runs its
@@ -222,7 +226,8 @@ if [ -n "$outside" ]; then echo "copy refused: the module schemas use objects ou
 # 1. The writers: read-only for every new session, then end the application's sessions, wait for them to go
 # (termination is asynchronous), and prove no write transaction of a non-superuser role is open.
 # (A re-run finds the source read-only already: the session turns that off for itself.)
-src psql -X -q -v ON_ERROR_STOP=1 -c "SET default_transaction_read_only = off" -c "ALTER DATABASE \\"$SOURCE_DATABASE\\" SET default_transaction_read_only = on"
+# (The time is taken first: a session opened just before the change, ended too on a failure, only reconnects.)
+readonly_since=$(src psql -X -q -v ON_ERROR_STOP=1 -At -c "SELECT pg_catalog.now()" -c "SET default_transaction_read_only = off" -c "ALTER DATABASE \\"$SOURCE_DATABASE\\" SET default_transaction_read_only = on")
 readonly_set=true
 # (Materialized first: in one WHERE the planner may call pg_terminate_backend before the filter, on this session too.)
 ended=$(src psql -X -v ON_ERROR_STOP=1 -At -c "${q(`WITH s AS MATERIALIZED (SELECT a.pid ${APPLICATION_SESSIONS}) SELECT coalesce(string_agg(pid::text, ','), '') FROM s WHERE pg_catalog.pg_terminate_backend(pid)`)}")

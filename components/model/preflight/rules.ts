@@ -355,6 +355,12 @@ export function planNotices(config: StackConfig, plan: TenantPlan | undefined): 
         }
         infos.push(plan.budgetArithmetic);
     }
+    const resetAlways = config.pooler.parameters["server_reset_query_always"];
+    if (config.pooler.poolMode === "transaction" && resetAlways !== true) {
+        warnings.push(
+            `synergyflow-db:pooler.parameters.server_reset_query_always is ${resetAlways === undefined ? "not set (PgBouncer's default: off)" : JSON.stringify(resetAlways)}: behind transaction pooling a session SET (search_path, statement_timeout, role) stays on the server connection and reaches another client's transactions; set it true with server_reset_query "RESET ALL; RESET ROLE" unless no client of this database ever issues a session SET (docs/benchmarks.md gives the price of both)`,
+        );
+    }
     const phase = config.migration?.phase;
     if (phase && plan?.migration.record?.phase !== phase) {
         const job = appsSideDuring(config, plan?.migration.record).job;
