@@ -23,10 +23,14 @@ import { withHarness } from "./harness";
 import { REAL_NODE_LABEL, type RunningNode } from "./node/node";
 import type { StackConfig } from "../components/model/config";
 import { podsSummary } from "./node/cnpg";
+import { podProcesses } from "./node/podProcesses";
+import { scrapeSamples } from "./postgres";
 
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 15);
 const WARMUP_SECONDS = 3;
+/** Once per Deployment before the runs: the backend's JIT compiles the request path (the first run was 40% slower). */
+const JIT_WARMUP_SECONDS = 20;
 const STORM_CLIENTS = 1000;
 const STORM_SECONDS = Number(process.env["BENCH_STORM_SECONDS"] ?? 20);
 /** The instance's own LoadBalancer address (the direct path), beside the Pooler's in the pool. */
@@ -37,6 +41,9 @@ const DIRECT = "bench-direct";
 const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 
 interface Sample extends LatencySample {
+    /** Pooled: per transaction, ms waiting in PgBouncer for a server connection, and ms in a server transaction. */
+    waitMs: number;
+    serverXactMs: number;
     /** CPU seconds per 1,000 requests, by process kind. */
     cpuPer1000: Record<CpuKind, number>;
 }
@@ -68,7 +75,7 @@ function cpuByKind(): Record<CpuKind, number> {
 
 
 /** `clients` requests in flight at a time, round robin over the pods, for WARMUP_SECONDS then SECONDS measured. */
-async function drive(pods: string[], clients: number, sessions: () => Promise<number>): Promise<Omit<Sample, "cpuPer1000"> & { requests: number }> {
+async function drive(pods: string[], clients: number, sessions: () => Promise<number>, seconds = SECONDS): Promise<LatencySample & { requests: number }> {
     const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
     const latencies: number[] = [];
     let failed = 0;
@@ -110,20 +117,20 @@ async function drive(pods: string[], clients: number, sessions: () => Promise<nu
     await new Promise((r) => setTimeout(r, WARMUP_SECONDS * 1000));
     measuring = true;
     const from = Date.now();
-    await new Promise((r) => setTimeout(r, SECONDS * 1000));
+    await new Promise((r) => setTimeout(r, seconds * 1000));
     measuring = false;
-    const seconds = (Date.now() - from) / 1000;
+    const elapsed = (Date.now() - from) / 1000;
     running = false;
     await Promise.all(workers);
     clearInterval(sampler);
     agent.destroy();
     latencies.sort((a, b) => a - b);
-    return { requests: latencies.length, requestsPerSecond: latencies.length / seconds, p50Ms: percentile(latencies, 0.5), p95Ms: percentile(latencies, 0.95), p99Ms: percentile(latencies, 0.99), failed, firstError, serverConnections: peak };
+    return { requests: latencies.length, requestsPerSecond: latencies.length / elapsed, p50Ms: percentile(latencies, 0.5), p95Ms: percentile(latencies, 0.95), p99Ms: percentile(latencies, 0.99), failed, firstError, serverConnections: peak };
 }
 
 async function main(): Promise<number> {
     const end = await withHarness("bench:nodes", async ({ toolchain, binaries, work, started }) => {
-        const env = await startEnvironment(toolchain, binaries, work, started);
+        const env = await startEnvironment(toolchain, binaries, work, started, { dedicatedSource: false });
         const { infraServer: infra, appsServer: apps, config, stack, onOutput, node, appsNode } = env;
         if (!node || !appsNode || !env.waitForControllers) throw new Error("bench:nodes needs both nodes and every controller (e2e/toolchain/build-all.sh)");
         const ns = config.backend.namespace;
@@ -131,8 +138,7 @@ async function main(): Promise<number> {
         await env.applyCluster(true);
         // The storm's 1,000 clients need the client capacity the prod stack gives each pod (the local stack's is smaller).
         const prodClientConn = (YAML.parse(fs.readFileSync(path.join(__dirname, "..", "Pulumi.prod.yaml"), "utf8")).config["synergyflow-db:pooler"].parameters.max_client_conn);
-        const pooler = JSON.parse((await stack.getConfig("synergyflow-db:pooler")).value);
-        await stack.setConfig("synergyflow-db:pooler", { value: JSON.stringify({ ...pooler, parameters: { ...pooler.parameters, max_client_conn: Number(prodClientConn) } }) });
+        await stack.setConfig("synergyflow-db:pooler.parameters.max_client_conn", { value: String(prodClientConn) }, true);
         const up = Date.now();
         await stack.up({ onOutput });
         console.log(`up in ${((Date.now() - up) / 1000).toFixed(1)} s`);
@@ -182,6 +188,8 @@ async function main(): Promise<number> {
         const instance = (await kubeRequest(infra, "GET", `/api/v1/namespaces/${infraNs}/pods/${config.sharedCluster.name}-1`)).status.podIP as string;
         const ca = Buffer.from((await kubeRequest(infra, "GET", `/api/v1/namespaces/${infraNs}/secrets/${config.sharedCluster.name}-ca`)).data["ca.crt"], "base64").toString();
         const observer = new Client({ host: instance, port: 5432, user: "readonly_user", password: env.tenantPasswords["readonly_user"], database: "postgres", ssl: { ca, checkServerIdentity: () => undefined } });
+        // Its connection goes with the instance when the run stops: not an error of the run.
+        observer.on("error", () => undefined);
         await observer.connect();
         const sessionsOf = (roles: string[]) => async () => Number((await observer.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE usename = ANY($1)`, [roles])).rows[0].n);
         const loginRoles = [`${config.tenant.roleName}_a`, `${config.tenant.roleName}_b`];
@@ -191,10 +199,27 @@ async function main(): Promise<number> {
         const resetAlways = String((await kubeRequest(infra, "GET", POOLER)).spec.pgbouncer.parameters["server_reset_query_always"]);
         const setReset = async (value: string) => {
             await kubeRequest(infra, "PATCH", POOLER, { spec: { pgbouncer: { parameters: { server_reset_query_always: value } } } }, "application/merge-patch+json");
-            await until(`every PgBouncer with server_reset_query_always = ${value}`, async () => {
-                const files = pgbouncerConfigs();
+            await until(`every PgBouncer of ${config.pooler.name} with server_reset_query_always = ${value}`, async () => {
+                const pods = (await kubeRequest(infra, "GET", `/api/v1/namespaces/${infraNs}/pods?labelSelector=${encodeURIComponent(`cnpg.io/poolerName=${config.pooler.name}`)}`)).items as any[];
+                const files = pgbouncerConfigs(pods.map((p) => p.metadata.uid as string));
                 return files.length === config.pooler.instances && files.every((text) => new RegExp(`^server_reset_query_always\\s*=\\s*${value}\\s*$`, "m").test(text)) ? true : undefined;
             }, 60000);
+        };
+
+        /** Our Pooler's PgBouncer counters for the tenant database, summed over its pods (CNPG's exporter on 9127). */
+        const poolerTotals = async () => {
+            const pods = ((await kubeRequest(infra, "GET", `/api/v1/namespaces/${infraNs}/pods?labelSelector=${encodeURIComponent(`cnpg.io/poolerName=${config.pooler.name}`)}`)).items as any[]).filter((p) => p.status?.podIP);
+            const totals = { wait: 0, xact: 0, xactTime: 0 };
+            for (const p of pods) {
+                const metrics = await (await fetch(`http://${p.status.podIP}:9127/metrics`, { signal: AbortSignal.timeout(10000) })).text();
+                for (const { series, value } of scrapeSamples(metrics, "cnpg_pgbouncer_stats_total_", {})) {
+                    if (!series.includes(`database="${config.tenant.databaseName}"`)) continue;
+                    if (series.startsWith("cnpg_pgbouncer_stats_total_wait_time{")) totals.wait += value;
+                    else if (series.startsWith("cnpg_pgbouncer_stats_total_xact_count{")) totals.xact += value;
+                    else if (series.startsWith("cnpg_pgbouncer_stats_total_xact_time{")) totals.xactTime += value;
+                }
+            }
+            return totals;
         };
 
         const clients = config.backend.replicas * config.backend.hikari.maximumPoolSize;
@@ -203,16 +228,23 @@ async function main(): Promise<number> {
             { label: "pooled, server_reset_query_always 0", pods: pooledPods, roles: loginRoles, reset: "0" },
             { label: "direct", pods: directPods, roles: [DIRECT_ROLE], reset: undefined },
         ];
+        // The JVMs compile the request path first: each Deployment driven once, unmeasured, before the runs.
+        for (const pods of [pooledPods, directPods]) await drive(pods, clients, async () => 0, JIT_WARMUP_SECONDS);
         const samples: Record<string, Sample[]> = {};
         for (let run = 0; run < RUNS; run++) {
             for (const v of variants) {
                 if (v.reset !== undefined) await setReset(v.reset);
                 const before = cpuByKind();
+                const statsBefore = v.reset !== undefined ? await poolerTotals() : undefined;
                 const { requests, ...sample } = await drive(v.pods, clients, sessionsOf(v.roles));
                 const after = cpuByKind();
+                const statsAfter = statsBefore ? await poolerTotals() : undefined;
+                const xacts = statsBefore && statsAfter ? statsAfter.xact - statsBefore.xact : 0;
+                const perXact = (f: (t: Awaited<ReturnType<typeof poolerTotals>>) => number) => (xacts > 0 ? (f(statsAfter!) - f(statsBefore!)) / xacts / 1000 : NaN);
                 const cpuPer1000 = Object.fromEntries(CPU_KINDS.map((k) => [k, ((after[k] - before[k]) / Math.max(requests, 1)) * 1000])) as Record<CpuKind, number>;
-                console.log(v.label, JSON.stringify({ ...sample, cpuPer1000 }));
-                (samples[v.label] ??= []).push({ ...sample, cpuPer1000 });
+                const measured = { ...sample, waitMs: perXact((t) => t.wait), serverXactMs: perXact((t) => t.xactTime), cpuPer1000 };
+                console.log(v.label, JSON.stringify(measured));
+                (samples[v.label] ??= []).push(measured);
             }
         }
         await setReset(resetAlways);
@@ -224,7 +256,7 @@ async function main(): Promise<number> {
         await observer.end();
 
         const rows = variants.map((v) => ({ label: v.label, ...summary(samples[v.label]!) }));
-        writeBenchSection("nodes", nodesSection(rows, { pooled: stormPooled, direct: stormDirect }, { clients, config, node: node.name, appsNode: appsNode.name }));
+        writeBenchSection("nodes", nodesSection(rows, { pooled: stormPooled, direct: stormDirect }, { clients, config, node: node.name, appsNode: appsNode.name, maxClientConn: Number(prodClientConn) }));
         console.log(fs.readFileSync(path.join(__dirname, "..", "docs", "benchmarks.md"), "utf8"));
     });
     if (!end) return 0;
@@ -233,24 +265,17 @@ async function main(): Promise<number> {
     return end.error === undefined && end.hostDiff.length === 0 && end.nodeProblems.length === 0 ? 0 : 1;
 }
 
-/** Every PgBouncer process's configuration file, as the host sees it through /proc/<pid>/root. */
-function pgbouncerConfigs(): string[] {
-    const files: string[] = [];
-    for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-        try {
-            const args = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
-            if (path.basename(args[0] ?? "") !== "pgbouncer") continue;
-            const ini = args.find((a) => a.endsWith(".ini"));
-            if (ini) files.push(fs.readFileSync(`/proc/${pid}/root${ini}`, "utf8"));
-        } catch {
-            // A process that ended while it was read.
-        }
-    }
-    return files;
+/** The configuration file each of these pods' PgBouncer runs with, as the host sees it through /proc/<pid>/root. */
+function pgbouncerConfigs(podUids: string[]): string[] {
+    return podUids.flatMap((uid) =>
+        podProcesses(uid)
+            .filter((p) => path.basename(p.argv[0] ?? "") === "pgbouncer")
+            .map((p) => fs.readFileSync(`/proc/${p.pid}/root${p.argv.find((a) => a.endsWith(".ini"))}`, "utf8")),
+    );
 }
 
 function summary(list: Sample[]) {
-    return { ...latencySummary(list), cpuPer1000: Object.fromEntries(CPU_KINDS.map((k) => [k, median(list.map((s) => s.cpuPer1000[k]))])) as Record<CpuKind, number> };
+    return { ...latencySummary(list), waitMs: median(list.map((s) => s.waitMs)), serverXactMs: median(list.map((s) => s.serverXactMs)), cpuPer1000: Object.fromEntries(CPU_KINDS.map((k) => [k, median(list.map((s) => s.cpuPer1000[k]))])) as Record<CpuKind, number> };
 }
 type Row = ReturnType<typeof summary> & { label: string };
 
@@ -313,7 +338,7 @@ async function storm(apps: ApiServer, appsNode: RunningNode, ns: string, host: s
     };
 }
 
-function nodesSection(rows: Row[], storms: { pooled: StormResult; direct: StormResult }, about: { clients: number; config: StackConfig; node: string; appsNode: string }): string {
+function nodesSection(rows: Row[], storms: { pooled: StormResult; direct: StormResult }, about: { clients: number; config: StackConfig; node: string; appsNode: string; maxClientConn: number }): string {
     const f = (n: number, digits = 0) => (Number.isNaN(n) ? "-" : n.toFixed(digits));
     const byLabel = (label: string) => rows.find((r) => r.label === label)!;
     const pooled = byLabel("pooled");
@@ -323,7 +348,7 @@ function nodesSection(rows: Row[], storms: { pooled: StormResult; direct: StormR
     const met = pct(pooled, direct) >= 90 && pooled.p95Ms - direct.p95Ms <= 2;
     const cpuTotal = (r: Row) => CPU_KINDS.reduce((a, k) => a + r.cpuPer1000[k], 0);
     const { config } = about;
-    const row = (r: Row) => `| ${r.label} | ${f(r.requestsPerSecond)} | ${f(r.p50Ms, 2)} | ${f(r.p95Ms, 2)} | ${f(r.p99Ms, 2)} | ${f(r.serverConnections)} | ${r.label.startsWith("pooled") ? f(r.cpuPer1000.pgbouncer, 2) : "-"} | ${r.failed}${r.firstError ? ` (${r.firstError.slice(0, 60)})` : ""} |`;
+    const row = (r: Row) => `| ${r.label} | ${f(r.requestsPerSecond)} | ${f(r.p50Ms, 2)} | ${f(r.p95Ms, 2)} | ${f(r.p99Ms, 2)} | ${f(r.serverConnections)} | ${r.label.startsWith("pooled") ? f(r.cpuPer1000.pgbouncer, 2) : "-"} | ${f(r.waitMs, 2)} | ${f(r.serverXactMs, 2)} | ${r.failed}${r.firstError ? ` (${r.firstError.slice(0, 60)})` : ""} |`;
     const cpuRow = (r: Row) => `| ${r.label} | ${CPU_KINDS.map((k) => f(r.cpuPer1000[k], 2)).join(" | ")} | ${f(cpuTotal(r), 2)} |`;
     const stormRow = (label: string, s: StormResult) => `| ${label} | ${s.completed ? "yes" : "no"} | ${f(s.tps)} | ${s.failedTransactions} | ${s.connectionErrors}${s.firstError ? ` (${s.firstError.replace(/\|/g, "/")})` : ""} | ${s.peakSessions} |`;
     const biggest = (r: Row) => [...CPU_KINDS].sort((a, b) => r.cpuPer1000[b] - r.cpuPer1000[a])[0]!;
@@ -345,10 +370,13 @@ Load: ${about.clients} requests in flight (the pods' connections), from this mac
 (the backend's transaction: an insert and its read-back, on a HikariCP connection); ${SECONDS} s measured after
 ${WARMUP_SECONDS} s of warm-up; medians of ${RUNS} runs, the rows alternating run by run. Latency is the request's, as the caller
 sees it. "server conns": peak sessions of the path's role(s) in PostgreSQL; "PgBouncer CPU": its processes' CPU
-seconds per 1,000 requests.
+seconds per 1,000 requests; "wait in PgBouncer" and "server tx": from the Pooler's exporter (PgBouncer's
+\`total_wait_time\` and \`total_xact_time\` over \`total_xact_count\`, summed over its pods), per transaction: the time a
+client waited for a server connection, and the time a server connection spent in the transaction. Each Deployment
+was driven ${JIT_WARMUP_SECONDS} s, unmeasured, before the runs (the backend's JIT).
 
-| path | requests/s | p50 ms | p95 ms | p99 ms | server conns | PgBouncer CPU s/1k | failed |
-|---|---:|---:|---:|---:|---:|---:|---:|
+| path | requests/s | p50 ms | p95 ms | p99 ms | server conns | PgBouncer CPU s/1k | wait in PgBouncer ms/tx | server tx ms | failed |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 ${rows.map(row).join("\n")}
 
 Where the CPU goes (seconds per 1,000 requests, every process on the machine by kind: PostgreSQL, PgBouncer, the
@@ -360,12 +388,17 @@ ${rows.map(cpuRow).join("\n")}
 
 - Pooled / direct: **${pct(pooled, direct)}%** of the requests per second, p95 ${f(pooled.p95Ms - direct.p95Ms, 2)} ms apart, ${f(pooled.serverConnections)} server connections instead of ${f(direct.serverConnections)}.
 - The goal (pooled at least 90% of direct, p95 within 2 ms) is ${met ? "met" : "not met"} here. ${met ? "" : `The pooled path costs ${f(cpuTotal(pooled) - cpuTotal(direct), 2)} CPU seconds more per 1,000 requests (${f(cpuTotal(pooled), 2)} against ${f(cpuTotal(direct), 2)}), of which PgBouncer's own ${f(pooled.cpuPer1000.pgbouncer, 2)}; on cores every process shares, that CPU is the throughput lost. The biggest consumer on both paths: ${biggest(pooled)} (pooled), ${biggest(direct)} (direct).`}
+- Where a pooled request's time goes: ${about.clients} clients share ${f(pooled.serverConnections)} server connections, so a transaction waits ${f(pooled.waitMs, 1)} ms in PgBouncer for
+  one and holds it ${f(pooled.serverXactMs, 1)} ms; the mean request takes ${f((about.clients / pooled.requestsPerSecond) * 1000, 1)} ms pooled and ${f((about.clients / direct.requestsPerSecond) * 1000, 1)} ms direct (Little's
+  law: clients over throughput). The queue is the price of ${f(pooled.serverConnections)} connections instead of ${f(direct.serverConnections)}; its length is set by
+  how fast the shared CPU turns the server connections over.
 - The per-transaction reset (\`server_reset_query_always\` on, as the stacks have it) against none: ${f(pooled.requestsPerSecond)} against ${f(noReset.requestsPerSecond)} requests per second (${f(((noReset.requestsPerSecond - pooled.requestsPerSecond) / pooled.requestsPerSecond) * 100)}% more without it), PostgreSQL ${f(pooled.cpuPer1000.postgres, 2)} against ${f(noReset.cpuPer1000.postgres, 2)} CPU s/1k, p95 ${f(pooled.p95Ms, 2)} against ${f(noReset.p95Ms, 2)} ms.
 
-### Storm: ${STORM_CLIENTS} clients connecting at once
+### Storm: ${STORM_CLIENTS.toLocaleString("en-US")} clients connecting at once
 
 pgbench 17 from one pod on the apps node, \`-c ${STORM_CLIENTS} -j 2\`, ${STORM_SECONDS} s, \`SELECT 1\`, TLS (\`verify-ca\`), one run each; pgbench
-aborts the run when a client cannot connect. "peak sessions": of the path's role(s) in PostgreSQL.
+aborts the run when a client cannot connect. "peak sessions": of the path's role(s) in PostgreSQL. The Pooler runs with
+the prod stack's \`max_client_conn\` (${about.maxClientConn} per pod; this benchmark sets it on the local stack, whose own is smaller).
 
 | path | completed | TPS | failed tx | connection errors | peak sessions |
 |---|---|---:|---:|---|---:|

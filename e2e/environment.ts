@@ -96,7 +96,8 @@ function instanceManagerHold(server: ApiServer, namespace: string, clusterName: 
     };
 }
 
-export async function startEnvironment(toolchain: Toolchain, binaries: ControllerBinaries, work: string, started: Started) {
+/** dedicatedSource: start the migration's source Cluster on the apps node (test:e2e's migration checks; bench:nodes does without). */
+export async function startEnvironment(toolchain: Toolchain, binaries: ControllerBinaries, work: string, started: Started, options: { dedicatedSource: boolean } = { dedicatedSource: true }) {
     const { servers, controllers, nodes } = started;
     let bao: OpenBao | undefined;
     // A server left listening by an earlier, killed run would make this one fail obscurely: say which.
@@ -254,7 +255,7 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
     }
     // The dedicated source starts now and gets ready (healthy, seeded) while the checks before the migration's run.
     let source: DedicatedSource | undefined;
-    if (appsNode && operatorDirs["v1.27.4"] && binaries.workloads) {
+    if (options.dedicatedSource && appsNode && operatorDirs["v1.27.4"] && binaries.workloads) {
         source = await startDedicatedSource({ apps: appsServer, appsNode, operatorDir: operatorDirs["v1.27.4"], namespace: config.backend.namespace, schemas: config.tenant.schemas, work, webhookPort: APPS_CNPG_WEBHOOK_PORT, metricsPort: 18092, applyCrds });
         controllers.push(source.operator);
     }

@@ -7,7 +7,6 @@
 // verified copy's result in `pulumi stack output` and the record, the backend on the pooler after the cutover and
 // on the source after a rollback (serving in both), the preflight refusing an illegal move, and the source Cluster
 // and its volume never deleted.
-import * as fs from "node:fs";
 import { isDeepStrictEqual } from "node:util";
 import type { Stack } from "@pulumi/pulumi/automation";
 import type { StackConfig } from "../components/model/config";
@@ -18,6 +17,7 @@ import { type AppsNodeChecks, backendRequest } from "./appsNode";
 import { StopPolling, assert, check, until } from "./checks";
 import { type ApiServer, kubeRequest } from "./controlPlane";
 import { type DedicatedSource, SOURCE, SOURCE_DATA, TODAYS_BACKEND } from "./dedicatedSource";
+import { podProcesses } from "./node/podProcesses";
 import type { PostgresOnNode } from "./postgres";
 
 export interface MigrationContext {
@@ -43,25 +43,14 @@ export interface MigrationContext {
 const WORK_TABLE = "synergyflow_tasks.backend_work";
 
 /**
- * The process of the Job's script (PID 1 of its container, as the host sees it): found by its command line and its
- * pod's cgroup, signalled as the kubelet signals a container it stops (an eviction, a deadline, a deleted Job).
+ * Signals the Job's script (its container's command, pid 1 there) from the host, as the kubelet signals a container
+ * it stops (an eviction, a deadline, a deleted Job).
  */
 function signalJobScript(podUid: string, script: string, signal: NodeJS.Signals): number {
-    const uidForms = [podUid, podUid.replace(/-/g, "_")];
-    for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-        try {
-            const [command, argument] = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-            if (command !== "bash" || argument !== script) continue;
-            if (!uidForms.some((uid) => fs.readFileSync(`/proc/${pid}/cgroup`, "utf8").includes(uid))) continue;
-            // Its pipelines' subshells share the command line: the script is the container's PID 1.
-            if (!/^NSpid:.*\s1$/m.test(fs.readFileSync(`/proc/${pid}/status`, "utf8"))) continue;
-            process.kill(Number(pid), signal);
-            return Number(pid);
-        } catch {
-            // A process that ended while it was read.
-        }
-    }
-    throw new Error(`no process runs ${script} in pod ${podUid}`);
+    const running = podProcesses(podUid).find((p) => p.containerPid === 1 && p.argv[0] === "bash" && p.argv[1] === script);
+    if (!running) throw new Error(`no process runs ${script} in pod ${podUid}`);
+    process.kill(running.pid, signal);
+    return running.pid;
 }
 
 export async function migrationChecks(ctx: MigrationContext): Promise<void> {
