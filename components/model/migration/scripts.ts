@@ -165,13 +165,16 @@ export function copyScript(args: MigrationScriptArgs): string {
 readonly_set=false
 readonly_since=
 restore_pid=
-# A session opened while the database was read-only keeps that default for its life: the application's sessions
-# opened since then (its reconnecting writers) are ended too, so that they reconnect writable.
+# A session keeps the read-only default it logged in with: the application's sessions opened since the change
+# (its reconnecting writers) are ended too, so that they reconnect writable. Sessions of roles the owner cannot end
+# are counted (the owner does not see when they started).
 writable_again() {
-  src psql -X -q -At -c "SET default_transaction_read_only = off" -c "ALTER DATABASE \\"$SOURCE_DATABASE\\" RESET default_transaction_read_only" \\
-    -c "${q(`WITH s AS MATERIALIZED (SELECT a.pid ${APPLICATION_SESSIONS} AND a.backend_start >= `)}'$readonly_since'::timestamptz) SELECT count(*) FROM s WHERE pg_catalog.pg_terminate_backend(pid)" > /tmp/reopened \\
-    && echo "copy failed: the source database $SOURCE_DATABASE is writable again ($(cat /tmp/reopened) application sessions opened while it was read-only were ended, to reconnect writable); the target was left as the failed transaction found it" >&2 \\
-    || echo "copy failed, and the source database $SOURCE_DATABASE could not be made writable again: run SET default_transaction_read_only = off; ALTER DATABASE \\"$SOURCE_DATABASE\\" RESET default_transaction_read_only; on it (or set migration.phase to rollback)" >&2
+  if src psql -X -q -v ON_ERROR_STOP=1 -c "SET default_transaction_read_only = off" -c "ALTER DATABASE \\"$SOURCE_DATABASE\\" RESET default_transaction_read_only"; then
+    reopened=$(src psql -X -q -v ON_ERROR_STOP=1 -At -F ' ' -c "${q(`WITH s AS MATERIALIZED (SELECT a.pid ${APPLICATION_SESSIONS} AND a.backend_start >= `)}'\${readonly_since:--infinity}'::timestamptz) SELECT (SELECT count(*) FROM s WHERE pg_catalog.pg_terminate_backend(pid)), ${q(`(SELECT count(*) FROM pg_catalog.pg_stat_activity a JOIN pg_catalog.pg_roles r ON r.oid = a.usesysid WHERE a.datname = current_database() AND coalesce(a.backend_type, 'client backend') = 'client backend' AND NOT r.rolsuper AND NOT pg_catalog.pg_has_role(a.usesysid, 'USAGE'))`)}") || reopened="unknown unknown"
+    echo "copy failed: the source database $SOURCE_DATABASE is writable again (\${reopened% *} application sessions opened while it was read-only were ended, to reconnect writable; \${reopened#* } sessions of roles the owner cannot end may stay read-only until they reconnect); the target was left as the failed transaction found it" >&2
+  else
+    echo "copy failed, and the source database $SOURCE_DATABASE could not be made writable again: run SET default_transaction_read_only = off; ALTER DATABASE \\"$SOURCE_DATABASE\\" RESET default_transaction_read_only; on it (or set migration.phase to rollback)" >&2
+  fi
 }
 # Every exit but success makes the source writable again. A signal is turned into a failing exit: bash runs its
 # EXIT trap with the status of the last command, which is 0 when a kill arrives between commands. The restore runs
@@ -226,9 +229,12 @@ if [ -n "$outside" ]; then echo "copy refused: the module schemas use objects ou
 # 1. The writers: read-only for every new session, then end the application's sessions, wait for them to go
 # (termination is asynchronous), and prove no write transaction of a non-superuser role is open.
 # (A re-run finds the source read-only already: the session turns that off for itself.)
-# (The time is taken first: a session opened just before the change, ended too on a failure, only reconnects.)
-readonly_since=$(src psql -X -q -v ON_ERROR_STOP=1 -At -c "SELECT pg_catalog.now()" -c "SET default_transaction_read_only = off" -c "ALTER DATABASE \\"$SOURCE_DATABASE\\" SET default_transaction_read_only = on")
+# Set first: a SIGTERM during the change is handled once it committed (bash defers the trap), and the reset is
+# harmless if it did not. The time is taken before the change, less authentication_timeout: a session reads the
+# database's settings when its authentication ends, but its backend_start is when it connected. (One that connected
+# earlier and is ended on a failure only reconnects.)
 readonly_set=true
+readonly_since=$(src psql -X -q -v ON_ERROR_STOP=1 -At -c "SELECT pg_catalog.now() - pg_catalog.current_setting('authentication_timeout')::interval" -c "SET default_transaction_read_only = off" -c "ALTER DATABASE \\"$SOURCE_DATABASE\\" SET default_transaction_read_only = on")
 # (Materialized first: in one WHERE the planner may call pg_terminate_backend before the filter, on this session too.)
 ended=$(src psql -X -v ON_ERROR_STOP=1 -At -c "${q(`WITH s AS MATERIALIZED (SELECT a.pid ${APPLICATION_SESSIONS}) SELECT coalesce(string_agg(pid::text, ','), '') FROM s WHERE pg_catalog.pg_terminate_backend(pid)`)}")
 deadline=$(( $(date +%s) + ${sessionsGone} ))
