@@ -338,6 +338,16 @@ async function storm(apps: ApiServer, appsNode: RunningNode, ns: string, host: s
     };
 }
 
+/** What each committed stack file sets for the reset ("unset" when it leaves PgBouncer's default). */
+function committedResets(): string {
+    return ["dev", "prod", "local"]
+        .map((stack) => {
+            const value = YAML.parse(fs.readFileSync(path.join(__dirname, "..", `Pulumi.${stack}.yaml`), "utf8")).config["synergyflow-db:pooler"]?.parameters?.["server_reset_query_always"];
+            return `${stack} \`${value ?? "unset"}\``;
+        })
+        .join(", ");
+}
+
 function nodesSection(rows: Row[], storms: { pooled: StormResult; direct: StormResult }, about: { clients: number; config: StackConfig; node: string; appsNode: string; maxClientConn: number }): string {
     const f = (n: number, digits = 0) => (Number.isNaN(n) ? "-" : n.toFixed(digits));
     const byLabel = (label: string) => rows.find((r) => r.label === label)!;
@@ -393,6 +403,18 @@ ${rows.map(cpuRow).join("\n")}
   law: clients over throughput). The queue is the price of ${f(pooled.serverConnections)} connections instead of ${f(direct.serverConnections)}; its length is set by
   how fast the shared CPU turns the server connections over.
 - The per-transaction reset (\`server_reset_query_always\` on, as the stacks have it) against none: ${f(pooled.requestsPerSecond)} against ${f(noReset.requestsPerSecond)} requests per second (${f(((noReset.requestsPerSecond - pooled.requestsPerSecond) / pooled.requestsPerSecond) * 100)}% more without it), PostgreSQL ${f(pooled.cpuPer1000.postgres, 2)} against ${f(noReset.cpuPer1000.postgres, 2)} CPU s/1k, p95 ${f(pooled.p95Ms, 2)} against ${f(noReset.p95Ms, 2)} ms.
+
+### The per-transaction reset: the price of each choice
+
+- **Keep it** (\`server_reset_query_always\` true with \`RESET ALL; RESET ROLE\`): ${f(pooled.requestsPerSecond)} requests per second against ${f(noReset.requestsPerSecond)} without it
+  (${f(((noReset.requestsPerSecond - pooled.requestsPerSecond) / noReset.requestsPerSecond) * 100)}% of the pooled throughput), p95 ${f(pooled.p95Ms - noReset.p95Ms, 2)} ms higher, PostgreSQL ${f(pooled.cpuPer1000.postgres - noReset.cpuPer1000.postgres, 2)} CPU s/1k more.
+- **Replace it** by a cheaper reset that still restores a fresh login's state (\`role\` included, which \`RESET ALL\` skips): any
+  reset is one more statement per transaction on the server connection, and its round trip is the price whatever the
+  statement (the host-process section's \`server_reset_query SELECT 1\` row).
+- **Turn it off**: the row without it, and a session \`SET\` (search_path, statement_timeout, role) reaching another
+  client's transactions on that server connection; the preview warns, naming
+  \`synergyflow-db:pooler.parameters.server_reset_query_always\`.
+- The committed stacks: ${committedResets()}.
 
 ### Storm: ${STORM_CLIENTS.toLocaleString("en-US")} clients connecting at once
 
