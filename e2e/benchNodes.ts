@@ -20,16 +20,17 @@ import { until } from "./checks";
 import { type ApiServer, kubeRequest } from "./controlPlane";
 import { startEnvironment } from "./environment";
 import { withHarness } from "./harness";
-import { REAL_NODE_LABEL, type RunningNode } from "./node/node";
+import type { RunningNode } from "./node/node";
 import type { StackConfig } from "../components/model/config";
-import { podsSummary } from "./node/cnpg";
+import { podsSummary, runPsqlPod } from "./node/cnpg";
 import { podProcesses } from "./node/podProcesses";
 import { scrapeSamples } from "./postgres";
 
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 15);
 const WARMUP_SECONDS = 3;
-/** Once per Deployment before the runs: the backend's JIT compiles the request path (the first run was 40% slower). */
+/** Once per Deployment before the runs: the backend's JIT compiles the request path (without it the first pooled run
+ * gave 298 requests/s, the next 548). */
 const JIT_WARMUP_SECONDS = 20;
 const STORM_CLIENTS = 1000;
 const STORM_SECONDS = Number(process.env["BENCH_STORM_SECONDS"] ?? 20);
@@ -291,45 +292,31 @@ interface StormResult {
 /** pgbench from a pod on the apps node: STORM_CLIENTS clients connecting at once over TLS (verify-ca), SELECT 1 each. */
 async function storm(apps: ApiServer, appsNode: RunningNode, ns: string, host: string, credentials: string, config: StackConfig, sessions: () => Promise<number>): Promise<StormResult> {
     const name = `bench-storm-${host.split(".").pop()}`;
-    const caConfigMap = ((await kubeRequest(apps, "GET", `/api/v1/namespaces/${ns}/configmaps`)).items as any[]).find((c) => c.data?.["ca.crt"] && c.metadata.labels?.["synergyflow-db/stack"])?.metadata.name;
-    await kubeRequest(apps, "POST", `/api/v1/namespaces/${ns}/pods`, {
-        metadata: { name },
-        spec: {
-            restartPolicy: "Never",
-            automountServiceAccountToken: false,
-            nodeSelector: { [REAL_NODE_LABEL]: "true" },
-            securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } },
-            containers: [{
-                name: "pgbench",
-                image: appsNode.images["postgresql"],
-                imagePullPolicy: "Never",
-                command: ["sh", "-c", `printf 'SELECT 1;\\n' > /tmp/select.sql && exec pgbench -n -c ${STORM_CLIENTS} -j 2 -T ${STORM_SECONDS} -f /tmp/select.sql`],
-                env: [
-                    { name: "PGHOST", value: host },
-                    { name: "PGDATABASE", value: config.tenant.databaseName },
-                    { name: "PGSSLMODE", value: "verify-ca" },
-                    { name: "PGSSLROOTCERT", value: "/ca/ca.crt" },
-                    { name: "PGUSER", valueFrom: { secretKeyRef: { name: credentials, key: config.backend.usernameEnv } } },
-                    { name: "PGPASSWORD", valueFrom: { secretKeyRef: { name: credentials, key: config.backend.passwordEnv } } },
-                ],
-                securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
-                volumeMounts: [{ name: "ca", mountPath: "/ca", readOnly: true }, { name: "tmp", mountPath: "/tmp" }],
-            }],
-            volumes: [{ name: "ca", configMap: { name: caConfigMap } }, { name: "tmp", emptyDir: {} }],
-        },
-    });
+    const ca = ((await kubeRequest(apps, "GET", `/api/v1/namespaces/${ns}/configmaps`)).items as any[]).find((c) => c.data?.["ca.crt"] && c.metadata.labels?.["synergyflow-db/stack"])?.data["ca.crt"] as string;
     let peak = 0;
     const sampler = setInterval(() => void sessions().then((n) => (peak = Math.max(peak, n)), () => undefined), 500);
-    const done = await until(`${name} finished`, async () => {
-        const p = await kubeRequest(apps, "GET", `/api/v1/namespaces/${ns}/pods/${name}`);
-        return ["Succeeded", "Failed"].includes(p.status?.phase) ? p : undefined;
-    }, (STORM_SECONDS + 120) * 1000, () => podsSummary(apps, ns));
-    clearInterval(sampler);
-    const log = appsNode.podLogs(ns, name);
+    const secret = (key: string) => ({ secretKeyRef: { name: credentials, key } });
+    // pgbench is in the PostgreSQL image (the server package), not in psql's.
+    const { phase, log } = await runPsqlPod(apps, appsNode, {
+        namespace: ns,
+        name,
+        image: appsNode.images["postgresql"],
+        script: `printf '%s' "$CA" > /tmp/ca.crt\nprintf 'SELECT 1;\\n' > /tmp/select.sql\nexec pgbench -n -c ${STORM_CLIENTS} -j 2 -T ${STORM_SECONDS} -f /tmp/select.sql`,
+        env: [
+            { name: "PGHOST", value: host },
+            { name: "PGDATABASE", value: config.tenant.databaseName },
+            { name: "PGSSLMODE", value: "verify-ca" },
+            { name: "PGSSLROOTCERT", value: "/tmp/ca.crt" },
+            { name: "CA", value: ca },
+            { name: "PGUSER", valueFrom: secret(config.backend.usernameEnv) },
+            { name: "PGPASSWORD", valueFrom: secret(config.backend.passwordEnv) },
+        ],
+        timeoutMs: (STORM_SECONDS + 120) * 1000,
+    }).finally(() => clearInterval(sampler));
     await kubeRequest(apps, "DELETE", `/api/v1/namespaces/${ns}/pods/${name}`).catch(() => undefined);
     const errors = log.split("\n").filter((l) => /error|FATAL|abort/i.test(l));
     return {
-        completed: done.status.phase === "Succeeded" && !/aborted/.test(log),
+        completed: phase === "Succeeded" && !/aborted/.test(log),
         tps: Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(log)?.[1] ?? NaN),
         failedTransactions: Number(/number of failed transactions: (\d+)/.exec(log)?.[1] ?? 0),
         connectionErrors: errors.filter((l) => /connection/i.test(l)).length,

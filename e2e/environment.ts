@@ -5,9 +5,10 @@
 // PostgreSQL under CNPG's instance manager, the Poolers' PgBouncer, the bootstrap Job's psql) when its toolchain
 // is built; without it, kwok plays them and the test plays CNPG's password status. With the backend image built too,
 // the apps cluster is a second machine (e2e/node/sites.ts: its own node, linked to the infra node and masquerading
-// its pods' egress) running the backend's pods and their wait-for-db for real; the migration's Job pods stay kwok's
-// and the dedicated source Cluster (e2e/dedicatedSource.ts) run there too. The scenarios (run.ts, rotation.ts, migration.ts) run
-// against what this returns; whatever it starts is registered in `started` so run.ts stops it, also on a signal.
+// its pods' egress) running the backend's pods and their wait-for-db for real; the migration's Jobs and the dedicated
+// source Cluster (e2e/dedicatedSource.ts) run there too. The scenarios (run.ts, rotation.ts, migration.ts) run
+// against what this returns; whatever it starts is registered in `started` (e2e/harness.ts), which stops it, also on
+// a signal.
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";

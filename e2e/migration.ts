@@ -139,7 +139,7 @@ export async function migrationChecks(ctx: MigrationContext): Promise<void> {
     let ca = "";
     let sourceSecretsBefore = "";
     let sourceIdentity = "";
-    const sourceRuns = await check(`the dedicated source runs on the apps node as SynergyFlow has it today (CNPG 1.27.4, ${applicationRows(SOURCE_DATA)} rows in ${APPLICATION_TABLES} tables, ${SOURCE_DATA.largeObjects} large objects, citext and pg_trgm); today's backend writes to it`, async () => {
+    const sourceRuns = await check(`the dedicated source runs on the apps node as SynergyFlow has it today (CNPG 1.27.4, seeded with ${applicationRows(SOURCE_DATA)} rows in ${APPLICATION_TABLES} tables; its ${SOURCE_DATA.largeObjects} large objects there); today's backend writes to it as the owner`, async () => {
         await source.ready;
         // The dedicated cluster's own credentials, which the state and the engine output must not contain.
         for (const secret of [SOURCE.ownerSecret, SOURCE.superuserSecret]) ctx.credentials.push(Buffer.from((await secretData(secret))["password"]!, "base64").toString());

@@ -90,6 +90,17 @@ export const DEFAULT_POOLER_PARAMETERS: PoolerParameters = {
     tcp_keepalive: true,
 };
 
+/**
+ * The warning for a transaction-mode Pooler without the reset after every transaction (PgBouncer's default is off):
+ * a session SET then reaches another client's transactions. A warning, not a problem: a database whose clients
+ * never issue a session SET may take the throughput (docs/benchmarks.md gives the price of each choice).
+ */
+export function resetWarning(poolMode: "transaction" | "session", parameters: PoolerParameters): string | undefined {
+    const resetAlways = parameters["server_reset_query_always"];
+    if (poolMode !== "transaction" || resetAlways === true) return undefined;
+    return `synergyflow-db:pooler.parameters.server_reset_query_always is ${resetAlways === undefined ? "not set (PgBouncer's default: off)" : JSON.stringify(resetAlways)}: behind transaction pooling a session SET (search_path, statement_timeout, role) stays on the server connection and reaches another client's transactions; set it true with server_reset_query "${DEFAULT_POOLER_PARAMETERS["server_reset_query"]}" unless no client of this database ever issues a session SET (docs/benchmarks.md gives the price of each choice)`;
+}
+
 export interface ParameterProblem {
     parameter: string;
     message: string;

@@ -95,6 +95,8 @@ export interface PsqlPod {
     /** Secrets mounted read-only at /secrets/<name>, only `keys` when given (a CA secret also holds its key). */
     secrets?: { name: string; keys?: string[] }[];
     timeoutMs?: number;
+    /** Another of the node's images than psql (e.g. the PostgreSQL one, which has pgbench). */
+    image?: string;
 }
 
 /** Runs a psql pod on the node to completion; its phase and log (read on the node's disk). The pod is left. */
@@ -110,7 +112,7 @@ export async function runPsqlPod(server: ApiServer, node: RunningNode, pod: Psql
             securityContext: { runAsUser: 65534, runAsGroup: 65534, runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
             containers: [{
                 name: "psql",
-                image: node.images["psql"],
+                image: pod.image ?? node.images["psql"],
                 imagePullPolicy: "Never",
                 command: ["sh", "-ec", pod.script],
                 env: [{ name: "PGCONNECT_TIMEOUT", value: "10" }, ...(pod.env ?? [])],

@@ -13,6 +13,7 @@ import { caSecretName, superuserSecretName } from "./livePlatform";
 import { ourRoleNames } from "./plannedObjects";
 import { type MigrationRecord, PHASE_DOES, appsSideDuring, phaseProblem, readMigrationRecord, sourceCaSecretName } from "../migration/phases";
 import { extensionProblems } from "../migration/extensions";
+import { resetWarning } from "../poolerParameters";
 import { type Problem, PreflightError } from "../problem";
 import { CREDENTIAL_SLOTS, type RotationPlan, liveCredentials, loginCredentials, planRotation } from "../rotation";
 
@@ -355,12 +356,8 @@ export function planNotices(config: StackConfig, plan: TenantPlan | undefined): 
         }
         infos.push(plan.budgetArithmetic);
     }
-    const resetAlways = config.pooler.parameters["server_reset_query_always"];
-    if (config.pooler.poolMode === "transaction" && resetAlways !== true) {
-        warnings.push(
-            `synergyflow-db:pooler.parameters.server_reset_query_always is ${resetAlways === undefined ? "not set (PgBouncer's default: off)" : JSON.stringify(resetAlways)}: behind transaction pooling a session SET (search_path, statement_timeout, role) stays on the server connection and reaches another client's transactions; set it true with server_reset_query "RESET ALL; RESET ROLE" unless no client of this database ever issues a session SET (docs/benchmarks.md gives the price of both)`,
-        );
-    }
+    const reset = resetWarning(config.pooler.poolMode, config.pooler.parameters);
+    if (reset) warnings.push(reset);
     const phase = config.migration?.phase;
     if (phase && plan?.migration.record?.phase !== phase) {
         const job = appsSideDuring(config, plan?.migration.record).job;
