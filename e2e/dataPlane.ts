@@ -169,16 +169,16 @@ export function dataPlaneChecks(ctx: DataPlaneContext): DataPlaneChecks {
         assert(JSON.stringify(now) === JSON.stringify(othersBefore), `another tenant's role changed in PostgreSQL ${when}:\nbefore ${othersBefore.join("\n       ")}\nnow    ${now.join("\n       ")}`);
     };
     /** Each login role's session in the database, with the password OpenBao holds: who it is and its search_path. */
-    const sessions = async () => {
-        const lines: string[] = [];
-        for (const slot of CREDENTIAL_SLOTS) {
-            const out = await pg.psql(logins[slot].roleName, await vaultPassword(slot), config.tenant.databaseName, "select 'session ' || current_user || ' ' || session_user || ' ' || current_setting('search_path')");
-            const want = `session ${config.tenant.roleName} ${logins[slot].roleName} ${reportedSearchPath(config.tenant.schemas)}`;
-            assert(out.includes(want), `login role ${slot}: expected "${want}", PostgreSQL says: ${out.trim()}`);
-            lines.push(out.trim());
-        }
-        return lines;
-    };
+    // Each psql is a pod of its own (a few seconds to start): the independent ones run side by side.
+    const sessions = () =>
+        Promise.all(
+            CREDENTIAL_SLOTS.map(async (slot) => {
+                const out = await pg.psql(logins[slot].roleName, await vaultPassword(slot), config.tenant.databaseName, "select 'session ' || current_user || ' ' || session_user || ' ' || current_setting('search_path')");
+                const want = `session ${config.tenant.roleName} ${logins[slot].roleName} ${reportedSearchPath(config.tenant.schemas)}`;
+                assert(out.includes(want), `login role ${slot}: expected "${want}", PostgreSQL says: ${out.trim()}`);
+                return out.trim();
+            }),
+        );
 
     return {
         postgres: pg,
@@ -190,10 +190,9 @@ export function dataPlaneChecks(ctx: DataPlaneContext): DataPlaneChecks {
 
         async afterUp() {
             await check("real instance: PostgreSQL holds the owner and both login roles exactly as declared (attributes, limit, membership, a SCRAM verifier); the other tenants' roles are unchanged in PostgreSQL", async () => {
-                const roles = await pg.rolesInPostgres(ourNames);
+                const [roles] = await Promise.all([pg.rolesInPostgres(ourNames), othersUnchanged("after up")]);
                 const expected = ctx.ourEntries.map(declaredRoleLine).sort();
                 assert(JSON.stringify(roles) === JSON.stringify(expected), `pg_authid:\n  ${roles.join("\n  ")}\ndeclared:\n  ${expected.join("\n  ")}`);
-                await othersUnchanged("after up");
                 console.log(`     pg_authid: ${roles.join("; ")}`);
             });
             await check("real instance: the bootstrap Job ran psql for real; the database and its schemas belong to the owner; each login role logs in with OpenBao's password as the owner with the tenant's search_path", async () => {
@@ -204,15 +203,17 @@ export function dataPlaneChecks(ctx: DataPlaneContext): DataPlaneChecks {
                 const log = ctx.node.podLogs(namespace, pods[0].metadata.name, "bootstrap-sql");
                 assert(/CREATE SCHEMA|GRANT|ALTER/.test(log), `psql's output has no command tags: ${log.slice(0, 600)}`);
                 const schemaList = config.tenant.schemas.map((s) => `'${s}'`).join(",");
-                const owned = await pg.psql(
-                    logins.a.roleName,
-                    await vaultPassword("a"),
-                    config.tenant.databaseName,
-                    `select 'database ' || datname || ' ' || pg_get_userbyid(datdba) from pg_database where datname = current_database() union all select * from (select 'schema ' || nspname || ' ' || pg_get_userbyid(nspowner) from pg_namespace where nspname in (${schemaList}) order by 1) s`,
-                );
+                const [owned, seen] = await Promise.all([
+                    pg.psql(
+                        logins.a.roleName,
+                        await vaultPassword("a"),
+                        config.tenant.databaseName,
+                        `select 'database ' || datname || ' ' || pg_get_userbyid(datdba) from pg_database where datname = current_database() union all select * from (select 'schema ' || nspname || ' ' || pg_get_userbyid(nspowner) from pg_namespace where nspname in (${schemaList}) order by 1) s`,
+                    ),
+                    sessions(),
+                ]);
                 const expected = [`database ${config.tenant.databaseName} ${config.tenant.roleName}`, ...[...config.tenant.schemas].sort().map((s) => `schema ${s} ${config.tenant.roleName}`)];
                 for (const line of expected) assert(owned.includes(line), `missing "${line}" in:\n${owned}`);
-                const seen = await sessions();
                 console.log(`     bootstrap psql (${log.split("\n").filter(Boolean).length} lines of output, pod ${pods[0].metadata.name}); ${config.tenant.schemas.length} schemas owned by ${config.tenant.roleName}; ${seen.join("; ")}`);
             });
             const alerts = ctx.promtool ? "; the alert rules, evaluated by promtool on the live scrape, stay silent and count every pod" : "";
@@ -257,8 +258,7 @@ export function dataPlaneChecks(ctx: DataPlaneContext): DataPlaneChecks {
 
         async afterRotations() {
             await check("real instance after the rotations: both login roles log in with OpenBao's current password (the instance manager applied each); the other tenants' roles are unchanged in PostgreSQL", async () => {
-                const seen = await sessions();
-                await othersUnchanged("after the rotations");
+                const [seen] = await Promise.all([sessions(), othersUnchanged("after the rotations")]);
                 console.log(`     ${seen.join("; ")}`);
             });
         },
@@ -266,8 +266,8 @@ export function dataPlaneChecks(ctx: DataPlaneContext): DataPlaneChecks {
         async afterDestroy(retained: boolean) {
             if (!retained) {
                 await check("real instance after destroy (delete): the database is dropped in PostgreSQL; our roles, declared by the platform (roleStrategy external), stay until its owner marks them absent, then the instance manager drops all three; the other tenants' roles are unchanged", async () => {
-                    assert(!(await pg.databaseExists(config.tenant.databaseName)), `database ${config.tenant.databaseName} still exists`);
-                    const kept = await pg.rolesInPostgres(ourNames);
+                    const [exists, kept] = await Promise.all([pg.databaseExists(config.tenant.databaseName), pg.rolesInPostgres(ourNames)]);
+                    assert(!exists, `database ${config.tenant.databaseName} still exists`);
                     assert(kept.length === 3, `the platform's declared roles: ${kept.join("; ")}`);
                     // The platform team's edit, as Flux applies it: our entries ensure: absent.
                     const roles = [...ctx.otherEntries, ...ctx.ourEntries];
@@ -275,7 +275,7 @@ export function dataPlaneChecks(ctx: DataPlaneContext): DataPlaneChecks {
                     const started = Date.now();
                     while ((await pg.rolesInPostgres(ourNames)).length > 0) {
                         assert(Date.now() - started < 90000, `our roles are still in PostgreSQL 90 s after ensure: absent: ${(await pg.rolesInPostgres(ourNames)).join("; ")}`);
-                        await new Promise((r) => setTimeout(r, 2000));
+                        await new Promise((r) => setTimeout(r, 500));
                     }
                     await othersUnchanged("after destroy");
                     // Declared present again for the next checks, as the platform team adds them back.
@@ -284,11 +284,13 @@ export function dataPlaneChecks(ctx: DataPlaneContext): DataPlaneChecks {
                 });
             } else {
                 await check("real instance after destroy (retain): each login role still logs in with OpenBao's password; the other tenants' roles are unchanged", async () => {
-                    for (const slot of CREDENTIAL_SLOTS) {
-                        const out = await pg.psql(logins[slot].roleName, await vaultPassword(slot), "postgres", "select 'session ' || session_user");
-                        assert(out.includes(`session ${logins[slot].roleName}`), `login role ${slot}: ${out.trim()}`);
-                    }
-                    await othersUnchanged("after destroy (retain)");
+                    await Promise.all([
+                        ...CREDENTIAL_SLOTS.map(async (slot) => {
+                            const out = await pg.psql(logins[slot].roleName, await vaultPassword(slot), "postgres", "select 'session ' || session_user");
+                            assert(out.includes(`session ${logins[slot].roleName}`), `login role ${slot}: ${out.trim()}`);
+                        }),
+                        othersUnchanged("after destroy (retain)"),
+                    ]);
                 });
             }
         },

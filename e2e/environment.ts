@@ -66,11 +66,6 @@ async function portsInUse(ports: number[]): Promise<number[]> {
 /** The apps cluster's CNPG operator's webhooks (the infra cluster's 1.27.4 and 1.30.0 use 19443 and 19444). */
 const APPS_CNPG_WEBHOOK_PORT = 19445;
 
-/** The images the infra node imports: the shared Cluster's, the Poolers', the operator's (its manager), the Jobs' psql. */
-const INFRA_NODE_IMAGES = ["postgresql", "pgbouncer", "cnpg-operator", "psql"];
-/** The apps node's: the backend's (its pods, today's backend and the load clients), wait-for-db's and the Jobs' psql,
- * and the dedicated source Cluster's (its PostgreSQL, the operator's manager). */
-const APPS_NODE_IMAGES = ["backend", "psql", "postgresql", "cnpg-operator"];
 
 /**
  * Holds CNPG's instance manager back from reporting: a ValidatingAdmissionPolicy refuses the instance's
@@ -116,7 +111,7 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
     if (nodeMissing.length > 0) console.log(`no real node (missing: ${nodeMissing.join("; ")}): kwok plays the infra cluster's pods and the test CNPG's password status`);
     const nodeStarting =
         nodeMissing.length === 0
-            ? startNode({ server: servers[0]!, images: INFRA_NODE_IMAGES, logDir: path.join(work, "node") }).then((node) => {
+            ? startNode({ server: servers[0]!, logDir: path.join(work, "node") }).then((node) => {
                   nodes.push(node);
                   return node;
               })
@@ -127,7 +122,7 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
     // Beside the infra node (its link to the infra node's netns waits for that one).
     const appsNodeStarting =
         nodeStarting && nodeToolchain.binaries?.images["backend"]
-            ? startNode({ server: servers[1]!, site: "apps", images: APPS_NODE_IMAGES, logDir: path.join(work, "apps-node") }).then((appsNode) => {
+            ? startNode({ server: servers[1]!, site: "apps", logDir: path.join(work, "apps-node") }).then((appsNode) => {
                   nodes.push(appsNode);
                   return appsNode;
               })

@@ -89,7 +89,7 @@ async function main(): Promise<number> {
                 try {
                     await until("the bootstrap Job", bootstrapJob, 240000);
                     const heldFrom = Date.now();
-                    while (Date.now() - heldFrom < 8000) {
+                    while (Date.now() - heldFrom < 5000) {
                         const appsSide = await appsConnectors();
                         assert(appsSide.length === 0, `created on the apps side before the bootstrap completed: ${appsSide.join(", ")}`);
                         await new Promise((r) => setTimeout(r, 500));
@@ -267,39 +267,34 @@ async function main(): Promise<number> {
         if (waitForControllers && env.source && appsNode && appsChecks && dataPlane) await migrationChecks({ stack, apps: appsServer, config, onOutput, output, previewError, credentials: generated, source: env.source, images: { backend: appsNode.images["backend"]!, psql: appsNode.images["psql"]! }, backend: appsChecks, shared: dataPlane.postgres });
         else skip("the migration's phases against the dedicated source Cluster", "the apps node, CNPG 1.27.4, OpenBao or External Secrets not built");
 
-        const driftCase = async (name: string, edit: () => Promise<void>, verify: () => Promise<boolean>) =>
-            check(`drift: ${name} is reported by refresh and repaired by up`, async () => {
-                await edit();
-                assert(!(await verify()), "the out-of-band edit did not take");
-                const timed = async <T>(body: () => Promise<T>): Promise<[T, string]> => {
-                    const started = Date.now();
-                    const value = await body();
-                    return [value, ((Date.now() - started) / 1000).toFixed(1)];
-                };
-                const [refresh, refreshSeconds] = await timed(() => stack.refresh({ onOutput }));
-                assert((refresh.summary.resourceChanges?.["update"] ?? 0) > 0, `refresh reported no drift: ${JSON.stringify(refresh.summary.resourceChanges)}`);
-                const [preview, previewSeconds] = await timed(() => stack.preview({ onOutput }));
-                assert((preview.changeSummary["update"] ?? 0) + (preview.changeSummary["replace"] ?? 0) > 0, `preview after refresh shows no change: ${JSON.stringify(preview.changeSummary)}`);
-                const [, upSeconds] = await timed(() => stack.up({ onOutput }));
-                assert(await verify(), "up did not repair it");
-                console.log(`     refresh ${refreshSeconds} s, preview ${previewSeconds} s, up ${upSeconds} s`);
-            });
+        // Both edits at once: one refresh must report each, one up repair each.
         const configMaps = async () => ((await kubeRequest(appsServer, "GET", "/api/v1/namespaces/synergyflow/configmaps")).items as any[]).filter((c) => c.data?.["SPRING_DATASOURCE_URL"]);
-        await driftCase(
-            "a changed datasource ConfigMap value",
-            async () => {
-                const cm = (await configMaps())[0]!;
-                await kubeRequest(appsServer, "PATCH", `/api/v1/namespaces/synergyflow/configmaps/${cm.metadata.name}`, [{ op: "replace", path: "/data/SPRING_DATASOURCE_HIKARI_MAXIMUM_POOL_SIZE", value: "99" }], JSON_PATCH);
-            },
-            async () => (await configMaps())[0].data["SPRING_DATASOURCE_HIKARI_MAXIMUM_POOL_SIZE"] === "20",
-        );
-        await driftCase(
-            "a changed Pooler parameter",
-            async () => {
-                await kubeRequest(infraServer, "PATCH", POOLER, [{ op: "replace", path: "/spec/pgbouncer/parameters/max_client_conn", value: "999" }], JSON_PATCH);
-            },
-            async () => (await kubeRequest(infraServer, "GET", POOLER)).spec.pgbouncer.parameters.max_client_conn === "200",
-        );
+        await check("drift: a changed datasource ConfigMap value and a changed Pooler parameter are reported by refresh and repaired by up", async () => {
+            const cm = (await configMaps())[0]!;
+            await kubeRequest(appsServer, "PATCH", `/api/v1/namespaces/synergyflow/configmaps/${cm.metadata.name}`, [{ op: "replace", path: "/data/SPRING_DATASOURCE_HIKARI_MAXIMUM_POOL_SIZE", value: "99" }], JSON_PATCH);
+            await kubeRequest(infraServer, "PATCH", POOLER, [{ op: "replace", path: "/spec/pgbouncer/parameters/max_client_conn", value: "999" }], JSON_PATCH);
+            const repaired = async () => ({
+                configMap: (await configMaps())[0].data["SPRING_DATASOURCE_HIKARI_MAXIMUM_POOL_SIZE"] === "20",
+                pooler: (await kubeRequest(infraServer, "GET", POOLER)).spec.pgbouncer.parameters.max_client_conn === "200",
+            });
+            const edited = await repaired();
+            assert(!edited.configMap && !edited.pooler, `the out-of-band edits did not take: ${JSON.stringify(edited)}`);
+            const timed = async <T>(body: () => Promise<T>): Promise<[T, string]> => {
+                const started = Date.now();
+                const value = await body();
+                return [value, ((Date.now() - started) / 1000).toFixed(1)];
+            };
+            const from = output.length;
+            const [, refreshSeconds] = await timed(() => stack.refresh({ onOutput }));
+            const refreshed = output.slice(from).join("");
+            for (const kind of ["ConfigMap", "Pooler"]) assert(new RegExp(`:${kind} \\S+ updated`).test(refreshed), `refresh did not report the ${kind}'s drift: ${refreshed.slice(-1500)}`);
+            const [preview, previewSeconds] = await timed(() => stack.preview({ onOutput }));
+            assert((preview.changeSummary["update"] ?? 0) + (preview.changeSummary["replace"] ?? 0) >= 2, `preview after refresh does not plan both repairs: ${JSON.stringify(preview.changeSummary)}`);
+            const [, upSeconds] = await timed(() => stack.up({ onOutput }));
+            const after = await repaired();
+            assert(after.configMap && after.pooler, `up did not repair both: ${JSON.stringify(after)}`);
+            console.log(`     refresh ${refreshSeconds} s, preview ${previewSeconds} s, up ${upSeconds} s`);
+        });
 
         await check("no credential of this run (API tokens, OpenBao tokens, generated passwords) appears in the state backend or the engine output", async () => {
             const files = fs.readdirSync(path.join(work, "state"), { recursive: true, encoding: "utf8" }).map((f) => path.join(work, "state", f)).filter((f) => fs.statSync(f).isFile());

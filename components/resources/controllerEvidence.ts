@@ -26,7 +26,7 @@ export async function missingNow(reader: LiveReader, waits: EvidenceWait[]): Pro
 }
 
 /** The provider logic, given a way to read the clusters (the real client, or a fake in tests). */
-export function evidenceProvider(connect: (clusters: Record<ClusterSide, KubeAccess>) => LiveReader, pollIntervalMs = 1000): pulumi.dynamic.ResourceProvider {
+export function evidenceProvider(connect: (clusters: Record<ClusterSide, KubeAccess>) => LiveReader, pollIntervalMs = 250): pulumi.dynamic.ResourceProvider {
     async function await_(state: EvidenceState): Promise<EvidenceState> {
         const reader = connect(state.clusters);
         let missing: string[] = [];

@@ -32,7 +32,7 @@ export function jobOutcome(job: KubeObject | undefined, pods: KubeObject[]): { s
     return { succeeded: done.type === "Complete", message: messages[messages.length - 1] ?? fromJob };
 }
 
-export function jobResultProvider(connect: (clusters: Record<ClusterSide, KubeAccess>) => LiveReader, pollIntervalMs = 2000): pulumi.dynamic.ResourceProvider {
+export function jobResultProvider(connect: (clusters: Record<ClusterSide, KubeAccess>) => LiveReader, pollIntervalMs = 500): pulumi.dynamic.ResourceProvider {
     async function wait(state: JobResultState): Promise<JobResultState> {
         const reader = connect(state.clusters);
         const job = `Job ${state.namespace}/${state.jobName} on the ${state.cluster} cluster`;

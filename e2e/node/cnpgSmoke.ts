@@ -110,7 +110,7 @@ async function main(): Promise<number> {
     try {
         const s = (server = await timed("api server", () => startApiServer("infra", toolchain, work, PORTS.etcd, PORTS.api)));
         sched = startScheduler(scheduler, s, work);
-        const n = (node = await timed("node start", () => startNode({ server: s, images: ["postgresql", "pgbouncer", "psql", "cnpg-operator"], logDir: path.join(work, "node-logs") })));
+        const n = (node = await timed("node start", () => startNode({ server: s, logDir: path.join(work, "node-logs") })));
         console.log(`node phases (ms): ${JSON.stringify(n.timings)}`);
         times["image import"] = n.timings["images"] ?? 0;
 

@@ -26,6 +26,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { type ApiServer, kubeRequest } from "../controlPlane";
 import { GLOBAL_SYSCTLS, readSysctl, sysctlPath } from "./hostState";
+import { copyImageStore, ensureImageStore, imageStoreDir } from "./imageStore";
 import { NODE_SITES, type NodeSite, type NodeSiteId } from "./sites";
 
 /** The label a real node carries (kwok's fake nodes do not). */
@@ -453,8 +454,6 @@ export interface NodeOptions {
     labels?: Record<string, string>;
     /** Where logs go (kept after stop); default a new dir under the system temp dir. */
     logDir?: string;
-    /** Images (names from images.json) to import; default all. */
-    images?: string[];
     toolchainDir?: string;
     /** Stop the node on SIGINT/SIGTERM (and re-raise the signal when nothing else handles it). Default true. */
     handleSignals?: boolean;
@@ -746,22 +745,29 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
         );
         // Temp files (containerd mounts layers in temp dirs) in the work dir, seen the same from both namespaces.
         const tmpEnv = { TMPDIR: fsRoot("tmp") };
+        // Every image of images.json, from the machine's image store (imageStore.ts), built on the first start.
+        const storeImages = { images: binaries.images, containerd: binaries.containerd };
+        const store = imageStoreDir(options.toolchainDir ?? toolchainDir(), storeImages);
+        const storeBuilder: ChildProcess[] = [];
+        await ensureImageStore(store, storeImages, {
+            startContainerd: (config) => {
+                const child = launch("image-store-containerd", binaries.containerd, ["--config", config], { env: tmpEnv });
+                storeBuilder.push(child);
+                return child;
+            },
+            ctr: (args) => runAsync(binaries.ctr, args, path.join(logDir, "ctr.log")),
+            scratch: path.join(work, "image-store"),
+        });
+        // Stopped once the store is built: not a component that exits early.
+        for (const child of storeBuilder) children.splice(children.indexOf(child), 1);
+        copyImageStore(store, path.join(work, "containerd"));
+        phase("images");
+
         launch("containerd", binaries.containerd, ["--config", containerdConfig], { env: tmpEnv });
         const socket = fsRoot("run/containerd/containerd.sock");
         const ctr = (...args: string[]): [string, string[]] => [binaries.ctr, ["--address", socket, "--namespace", "k8s.io", ...args]];
         await waitFor("containerd", async () => fs.existsSync(socket) && (await runAsync(...ctr("version"), path.join(logDir, "ctr.log")).then(() => true, () => false)));
         phase("containerd");
-
-        const wanted = options.images ?? Object.keys(binaries.images);
-        for (const image of wanted) if (!binaries.images[image]) throw new Error(`no image "${image}" in images.json (have: ${Object.keys(binaries.images).join(", ")})`);
-        // One at a time: two cores, and each import is mostly hashing and unpacking the layer. (`--no-unpack` halves
-        // this phase, but CRI then unpacks at the first container: measured, the pods became Ready ~4 s later.)
-        for (const image of new Set(["pause", ...wanted])) {
-            const start = Date.now();
-            await runAsync(...ctr("images", "import", binaries.images[image]!.file), path.join(logDir, "ctr.log"));
-            timings[`image ${image}`] = Date.now() - start;
-        }
-        phase("images");
 
         if (peer && site.peerLink) {
             // The peer may be starting beside this one: its namespace is made in its first moments.

@@ -219,7 +219,7 @@ async function main(): Promise<number> {
 
         // The second machine.
         const apps = (appsServer = await timed("apps api server", () => startApiServer("apps", toolchain, work, APPS_ETCD_PORT, APPS_API_PORT, NODE_SITES.apps)));
-        const a = (appsNode = await timed("apps node start", () => startNode({ server: apps, site: "apps", images: ["psql"], logDir: path.join(work, "apps-node-logs") })));
+        const a = (appsNode = await timed("apps node start", () => startNode({ server: apps, site: "apps", logDir: path.join(work, "apps-node-logs") })));
         console.log(`apps node phases (ms): ${JSON.stringify(a.timings)}`);
         await kubeRequest(s, "POST", `/api/v1/namespaces/${NS}/services`, { apiVersion: "v1", kind: "Service", metadata: { name: "pg-lb", namespace: NS }, spec: { type: "LoadBalancer", externalTrafficPolicy: "Local", selector: { app: "pg" }, ports: [{ port: 5432, name: "postgres" }] } });
         await kubeRequest(s, "PATCH", `/api/v1/namespaces/${NS}/services/pg-lb/status`, { status: { loadBalancer: { ingress: [{ ip: LB_IP }] } } }, "application/merge-patch+json");
