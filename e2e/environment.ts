@@ -9,6 +9,7 @@
 // source Cluster (e2e/dedicatedSource.ts) run there too. The scenarios (run.ts, rotation.ts, migration.ts) run
 // against what this returns; whatever it starts is registered in `started` (e2e/harness.ts), which stops it, also on
 // a signal.
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -90,6 +91,25 @@ function instanceManagerHold(server: ApiServer, namespace: string, clusterName: 
             held = undefined;
         },
     };
+}
+
+/**
+ * The stack whose up, refresh and destroy return without their result: after each the Automation API runs the CLI
+ * three more times (`stack output` twice, `stack history` once; 0.9 s on this machine, some 40 operations a run) to
+ * build a result the checks never read (an operation that fails throws; they read outputs with stack.outputs()).
+ * Only calls made inside an operation skip it (AsyncLocalStorage): a check reading outputs meanwhile gets them.
+ */
+function withoutOperationResults(stack: Stack): Stack {
+    const inOperation = new AsyncLocalStorage<true>();
+    const outputs = stack.outputs.bind(stack);
+    const info = stack.info.bind(stack);
+    stack.outputs = () => (inOperation.getStore() ? Promise.resolve({}) : outputs());
+    stack.info = (showSecrets?: boolean) => (inOperation.getStore() ? Promise.resolve(undefined) : info(showSecrets));
+    for (const operation of ["up", "refresh", "destroy"] as const) {
+        const run = stack[operation].bind(stack) as (options?: unknown) => Promise<unknown>;
+        (stack as unknown as Record<string, unknown>)[operation] = (options?: unknown) => inOperation.run(true, () => run(options));
+    }
+    return stack;
 }
 
 /** dedicatedSource: start the migration's source Cluster on the apps node (test:e2e's migration checks; bench:nodes does without). */
@@ -328,16 +348,18 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
     for (const file of ["Pulumi.yaml", "Pulumi.local.yaml", "package.json"]) fs.copyFileSync(path.join(ROOT, file), path.join(project, file));
     // The dynamic provider resolves the modules its serialized code requires from the project folder.
     fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(project, "node_modules"));
-    const stack: Stack = await LocalWorkspace.createOrSelectStack(
-        {
-            stackName: "local",
-            projectName: "synergyflow-db",
-            program: async () => {
-                const stackConfig = loadStackConfig(pulumi.runtime.allConfig());
-                return runSynergyflowDb(stackConfig, stackLiveReader(stackConfig), pulumi.getStack(), { credentials });
+    const stack: Stack = withoutOperationResults(
+        await LocalWorkspace.createOrSelectStack(
+            {
+                stackName: "local",
+                projectName: "synergyflow-db",
+                program: async () => {
+                    const stackConfig = loadStackConfig(pulumi.runtime.allConfig());
+                    return runSynergyflowDb(stackConfig, stackLiveReader(stackConfig), pulumi.getStack(), { credentials });
+                },
             },
-        },
-        { workDir: project, pulumiCommand, envVars },
+            { workDir: project, pulumiCommand, envVars },
+        ),
     );
     if (waitForControllers) await stack.setConfig("synergyflow-db:waitForControllers", { value: "true" });
     // The bootstrap Job's psql: the node's local image (the stack file names the platform's); on the apps node the

@@ -1,7 +1,8 @@
-// Password rotation through the real engine, External Secrets and OpenBao (CNPG's password status played, see
-// cnpgOperator.ts): three rotations in a row, each leaving every Secret and the pod template on the same (login
-// role, Vault version); then one `up` interrupted after each step of ROTATION_ORDER (a controller held back, or
-// the apps API server refusing the Deployment's update), re-run, never regenerating the login role in use.
+// Password rotation through the real engine, External Secrets and OpenBao (CNPG's password status from the real
+// instance manager on the node, or played by cnpgOperator.ts without it): three rotations in a row, each leaving
+// every Secret and the pod template on the same (login role, Vault version); then one rotation interrupted after
+// each step of ROTATION_ORDER in turn (a controller held back, the apps API server refusing the Deployment's
+// update, a stalled rollout), each re-run resuming it, never regenerating the login role in use.
 import type { Stack } from "@pulumi/pulumi/automation";
 import type { StackConfig } from "../components/model/config";
 import { CREDENTIALS_ANNOTATION, CREDENTIAL_SLOTS, type CredentialSlot, POD_CREDENTIALS_ANNOTATION, ROTATION_ANNOTATIONS, credentialsVersion, loginCredentials, loginRoleOf } from "../components/model/rotation";
@@ -160,16 +161,26 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
         await consistent();
     });
 
-    /**
-     * One rotation interrupted after `step`: `interrupt` makes the run stop there, `release` undoes it; the failed
-     * run and its re-run with the same value must never touch the login role the pods run on.
-     */
-    const interrupted = (step: string, value: string, interrupt: () => Promise<void> | void, release: () => Promise<void> | void, expectInError: string) =>
-        check(`rotation ${value} interrupted after step ${step}, then re-run: the login role in use keeps its password, the idle one is regenerated once`, async () => {
-            const inUse = await consistent();
-            const idle = inUse === "a" ? "b" : "a";
-            const before = { a: await vaultVersion("a"), b: await vaultVersion("b") };
-            await rotateAfterRollout(value);
+    // One rotation interrupted after each step of ROTATION_ORDER in turn: each re-run resumes it and stops one step
+    // further (a controller held back, the apps API server refusing the Deployment's update, a rollout that stalls),
+    // and the last re-run finishes it. Across all of them the login role the pods run on keeps its password and the
+    // idle one gets exactly one new Vault version: no re-run regenerates what an earlier one wrote.
+    const ROTATION = "6";
+    let chain: { inUse: CredentialSlot; idle: CredentialSlot; before: Record<CredentialSlot, number> } | undefined;
+    /** After a run that stopped before the rollout: Vault and the pods as the chain expects. */
+    const unchangedButIdle = async (run: string) => {
+        const { inUse, idle, before } = chain!;
+        assert((await vaultVersion(inUse)) === before[inUse], `${run} regenerated the login role in use (${inUse})`);
+        const idleVersions = (await vaultVersion(idle)) - before[idle];
+        assert(idleVersions === 1, `after ${run} the idle login role (${idle}) has ${idleVersions} new Vault versions, expected exactly 1`);
+    };
+    const interrupted = (step: string, how: string, interrupt: () => Promise<void> | void, release: () => Promise<void> | void, expectInError: string) =>
+        check(`rotation ${ROTATION} ${chain ? "re-run, " : ""}interrupted after step ${step} (${how}): up fails there; the login role in use keeps its password, the idle one has exactly one new Vault version; the pods stay on the login role in use`, async () => {
+            if (!chain) {
+                const inUse = await consistent();
+                chain = { inUse, idle: inUse === "a" ? "b" : "a", before: { a: await vaultVersion("a"), b: await vaultVersion("b") } };
+                await rotateAfterRollout(ROTATION);
+            }
             await interrupt();
             let message: string;
             try {
@@ -178,27 +189,23 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
                 await release();
             }
             assert(message.includes(expectInError), `up failed, but not at ${step}: ${message.slice(-600)}`);
-            assert((await vaultVersion(inUse)) === before[inUse], `the interrupted run regenerated the login role in use (${inUse})`);
-            assert(slotOf(await podsPair()) === inUse, "the pods moved although the run stopped before the rollout");
-            await up();
-            assert((await vaultVersion(inUse)) === before[inUse], `the re-run regenerated the login role in use (${inUse})`);
-            assert((await vaultVersion(idle)) === before[idle] + 1, `the idle login role (${idle}) has ${(await vaultVersion(idle)) - before[idle]} new Vault versions, expected exactly 1`);
-            assert((await consistent()) === idle, `after the re-run the backend is not on ${idle}`);
+            await unchangedButIdle(`the run interrupted after ${step}`);
+            assert(slotOf(await podsPair()) === chain!.inUse, "the pods moved although the run stopped before the rollout");
         });
 
     await stack.setConfig("synergyflow-db:evidenceTimeoutSeconds", { value: String(HELD_TIMEOUT_SECONDS) });
     try {
         // vault: the new password is in OpenBao, the infra ExternalSecret cannot sync it.
-        await interrupted("vault", "6", () => ctx.esoInfra.pause(), () => ctx.esoInfra.resume(), "External Secrets has not synced it yet");
-        // infraSecret: synced, but CNPG (played) does not apply it.
-        await interrupted("infraSecret", "7", () => ctx.cnpg.pause(), () => ctx.cnpg.resume(), "CNPG has not applied Secret");
+        await interrupted("vault", "External Secrets held on infra", () => ctx.esoInfra.pause(), () => ctx.esoInfra.resume(), "External Secrets has not synced it yet");
+        // infraSecret: synced, but CNPG does not apply it.
+        await interrupted("infraSecret", "CNPG's password status held", () => ctx.cnpg.pause(), () => ctx.cnpg.resume(), "CNPG has not applied Secret");
         // postgres: PostgreSQL has it, the backend's ExternalSecret cannot sync.
-        await interrupted("postgres", "8", () => ctx.esoApps.pause(), () => ctx.esoApps.resume(), "backend credentials synced: no evidence");
+        await interrupted("postgres", "External Secrets held on apps", () => ctx.esoApps.pause(), () => ctx.esoApps.resume(), "backend credentials synced: no evidence");
         // appsSecret: the backend's Secret moved; the apps API server refuses the Deployment's update.
         let frozen: { lift(): Promise<void> } | undefined;
         await interrupted(
             "appsSecret",
-            "9",
+            "the apps API server refuses the Deployment's update; a new value is refused meanwhile",
             async () => {
                 frozen = await refuseWrites(apps, "synergyflow-e2e-freeze-backend", {
                     rules: [{ apiGroups: ["apps"], resources: ["deployments"] }],
@@ -209,10 +216,10 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
             },
             async () => {
                 // Before the re-run: the record is ahead of the pods, and only this rotation may finish it.
-                await rotate("10");
+                await rotate(String(Number(ROTATION) + 1));
                 const refused = await failureOf("the preview", () => stack.preview({ onOutput }));
                 assert(refused.includes("still run on"), `a new rotation while the record is ahead of the pods was not refused: ${refused.slice(-400)}`);
-                await rotate("9");
+                await rotate(ROTATION);
                 await frozen?.lift();
             },
             "frozen by the e2e",
@@ -224,14 +231,12 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
     // no new pod becomes Ready; a progress deadline of a few seconds makes the Deployment controller, and so
     // Pulumi's await, give up). The older pods still run on the login role in use: a new value is refused until
     // the rollout completes, and the same value finishes it.
-    await check("rotation 11 interrupted after step backend (the rollout does not finish), then re-run: a new value is refused while older pods run; the login role in use keeps its password", async () => {
-        const inUse = await consistent();
-        const idle = inUse === "a" ? "b" : "a";
-        const before = { a: await vaultVersion("a"), b: await vaultVersion("b") };
+    await check(`rotation ${ROTATION} re-run, interrupted after step backend (the rollout does not finish): the pod template moved; a new value is refused while older pods run; the login role in use keeps its password; the next re-run finishes the rotation on the idle login role`, async () => {
+        assert(chain, "the rotation's earlier runs did not start it");
+        const { inUse, idle } = chain;
         const deadline = [{ op: "add", path: "/spec/progressDeadlineSeconds", value: 5 }];
         await kubeRequest(apps, "PATCH", deploymentPath, deadline, "application/json-patch+json");
         try {
-            await rotateAfterRollout("11");
             ctx.appsPodsHold.pause();
             let message: string;
             try {
@@ -244,18 +249,18 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
                 message = await failureOf("up", () => stack.up({ onOutput }));
                 await stalled;
                 assert(slotOf(await podsPair()) === idle, "the pod template did not move before the rollout stalled");
-                await rotate("12");
+                await rotate(String(Number(ROTATION) + 1));
                 const refused = await failureOf("the preview", () => stack.preview({ onOutput }));
                 assert(refused.includes("has not finished the last one"), `a new rotation during an unfinished rollout was not refused: ${refused.slice(-400)}`);
-                await rotate("11");
+                await rotate(ROTATION);
             } finally {
                 ctx.appsPodsHold.resume();
             }
             assert(/ProgressDeadlineExceeded|cancel|interrupt/i.test(message), `up failed, but not at the rollout: ${message.slice(-600)}`);
-            assert((await vaultVersion(inUse)) === before[inUse], `the interrupted run regenerated the login role the older pods use (${inUse})`);
+            await unchangedButIdle("the run interrupted after backend");
             await stack.up({ onOutput });
-            assert((await vaultVersion(inUse)) === before[inUse] && (await vaultVersion(idle)) === before[idle] + 1, "a re-run regenerated more than the idle login role once");
-            assert((await consistent()) === idle, `after the re-run the backend is not on ${idle}`);
+            await unchangedButIdle("the last re-run");
+            assert((await consistent()) === idle, `after the last re-run the backend is not on ${idle} (it was on ${inUse})`);
         } finally {
             // The Deployment's default again (the program does not set it, so its applies leave it as patched).
             await kubeRequest(apps, "PATCH", deploymentPath, [{ op: "replace", path: "/spec/progressDeadlineSeconds", value: 600 }], "application/json-patch+json");
