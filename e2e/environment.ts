@@ -229,6 +229,14 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
     }
     await applyCluster(false);
     for (const o of fixtureInfra.filter((o) => ["Pooler", "PodDisruptionBudget"].includes(o.kind) || (o.kind === "Secret" && !operator))) await fluxApply(infraServer, o);
+    // The infra cluster's scheduler at once: the shared Cluster's instance starts (initdb) while the rest is set up.
+    let infraPodsHold: RunningController | undefined;
+    if (binaries.workloads) {
+        const infraWorkloads = await startWorkloads(binaries.workloads, infraServer, work, 18259, node ? 0 : 3);
+        infraPodsHold = infraWorkloads.find((c) => c.name.startsWith(node ? "kube-scheduler" : "kwok"));
+        controllers.push(...infraWorkloads);
+    }
+    const schedulerStarted = Date.now();
     if (operator) await until("the CA Secret the operator makes for the Cluster", () => kubeRequest(infraServer, "GET", "/api/v1/namespaces/cnpg-system/secrets/shared-postgres-ca"), 90000);
     for (const server of servers) {
         await kubeRequest(server, "POST", "/api/v1/namespaces/external-secrets/secrets", { metadata: { name: "openbao-token" }, stringData: { token: storeToken } });
@@ -249,8 +257,7 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
 
     // Kept by name: the rotation checks hold each of them back in turn, the first up the infra cluster's pods.
     let eso: { infra: RunningController; apps: RunningController } | undefined;
-    // What holds the infra cluster's pods back (kwok, or with the node the scheduler), and CNPG's reporting.
-    let infraPodsHold: RunningController | undefined;
+    // What holds the infra cluster's pods back (kwok, or with the node the scheduler: infraPodsHold above), and CNPG's reporting.
     // What holds the apps cluster's new pods back from becoming Ready (kwok, or with the apps node the scheduler).
     let appsPodsHold: RunningController | undefined;
     let cnpgHold: Holdable | undefined;
@@ -262,9 +269,6 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
     if (appsNode) console.log(`apps node ${appsNode.name} started in ${((appsNode.timings["total"] ?? 0) / 1000).toFixed(1)} s (phases, ms: ${JSON.stringify(appsNode.timings)})`);
     controllers.push(playLoadBalancerIpam(infraServer, LOAD_BALANCER_CIDR));
     if (binaries.workloads) {
-        const infraWorkloads = await startWorkloads(binaries.workloads, infraServer, work, 18259, node ? 0 : 3);
-        infraPodsHold = infraWorkloads.find((c) => c.name.startsWith(node ? "kube-scheduler" : "kwok"));
-        controllers.push(...infraWorkloads);
         const appsWorkloads = await startWorkloads(binaries.workloads, appsServer, work, 18260, appsNode ? 0 : 3);
         appsPodsHold = appsWorkloads.find((c) => c.name.startsWith(appsNode ? "kube-scheduler" : "kwok"));
         controllers.push(...appsWorkloads);
@@ -282,13 +286,12 @@ export async function startEnvironment(toolchain: Toolchain, binaries: Controlle
     const logins = loginCredentials(config.tenant);
     if (node) {
         // The instance runs once the scheduler places it: the platform as it is before our stack.
-        const healthy = Date.now();
         await waitForClusterHealthy(infraServer, config.sharedCluster.namespace, config.sharedCluster.name);
         await until("the other tenants' roles reconciled in PostgreSQL", async () => {
             const reconciled = ((await kubeRequest(infraServer, "GET", CLUSTER)).status?.managedRolesStatus?.byStatus?.reconciled ?? []) as string[];
             return OTHERS.every((name: string) => reconciled.includes(name)) ? true : undefined;
         }, 120000);
-        console.log(`the shared Cluster's instance is healthy and its roles reconciled ${((Date.now() - healthy) / 1000).toFixed(1)} s after the scheduler started`);
+        console.log(`the shared Cluster's instance is healthy and its roles reconciled ${((Date.now() - schedulerStarted) / 1000).toFixed(1)} s after the scheduler started`);
         cnpgHold = instanceManagerHold(infraServer, config.sharedCluster.namespace, config.sharedCluster.name);
     } else if (waitForControllers) {
         // PostgreSQL does not run: the test applies the login roles' passwords as CNPG's instance manager would.

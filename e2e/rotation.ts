@@ -139,28 +139,6 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
         if (ctx.load) console.log(`     ${await ctx.load.finish()}`);
     });
 
-    // A pod that stops is no longer counted by the Deployment's status, but still serves and logs in while it
-    // drains: a finalizer keeps one older pod stopping, and the engine's preview must refuse the next rotation.
-    await check("a new rotation is refused while an older backend pod is still stopping (the Deployment's status no longer counts it), naming the pod", async () => {
-        const hold = "e2e.synergyflow-db/hold-stopping";
-        const podPath = (name: string) => `/api/v1/namespaces/${ns.apps}/pods/${name}`;
-        const held = ((await get(apps, `/api/v1/namespaces/${ns.apps}/pods`)).items as any[]).find((pod) => pod.metadata.annotations?.[POD_CREDENTIALS_ANNOTATION] && !pod.metadata.deletionTimestamp);
-        assert(held, "no backend pod to hold");
-        await kubeRequest(apps, "PATCH", podPath(held.metadata.name), { metadata: { finalizers: [hold] } }, "application/merge-patch+json");
-        try {
-            await rotateAfterRollout("13");
-            await up();
-            await until(`${held.metadata.name} stopping`, async () => ((await get(apps, podPath(held.metadata.name))).metadata.deletionTimestamp ? true : undefined), 60000);
-            await rotate("14");
-            const refused = await failureOf("the preview", () => stack.preview({ onOutput }));
-            assert(refused.includes("has not finished the last one") && / of them stopping\)/.test(refused) && refused.includes(held.metadata.name), `a rotation with an older pod stopping was not refused naming it: ${refused.slice(-600)}`);
-        } finally {
-            await kubeRequest(apps, "PATCH", podPath(held.metadata.name), { metadata: { finalizers: null } }, "application/merge-patch+json").catch(() => undefined);
-            await rotate("13");
-        }
-        await consistent();
-    });
-
     // One rotation interrupted after each step of ROTATION_ORDER in turn: each re-run resumes it and stops one step
     // further (a controller held back, the apps API server refusing the Deployment's update, a rollout that stalls),
     // and the last re-run finishes it. Across all of them the login role the pods run on keeps its password and the
@@ -231,7 +209,12 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
     // no new pod becomes Ready; a progress deadline of a few seconds makes the Deployment controller, and so
     // Pulumi's await, give up). The older pods still run on the login role in use: a new value is refused until
     // the rollout completes, and the same value finishes it.
-    await check(`rotation ${ROTATION} re-run, interrupted after step backend (the rollout does not finish): the pod template moved; a new value is refused while older pods run; the login role in use keeps its password; the next re-run finishes the rotation on the idle login role`, async () => {
+    // The re-run that finishes it: a pod that stops is no longer counted by the Deployment's status, but still serves
+    // and logs in while it drains; a finalizer keeps one older pod stopping, and the preview must refuse the next
+    // rotation, naming it.
+    const HOLD_STOPPING = "e2e.synergyflow-db/hold-stopping";
+    const podPath = (name: string) => `/api/v1/namespaces/${ns.apps}/pods/${name}`;
+    await check(`rotation ${ROTATION} re-run, interrupted after step backend (the rollout does not finish): the pod template moved; a new value is refused while older pods run; the login role in use keeps its password; the next re-run finishes the rotation on the idle login role, and while one older pod is still stopping (the Deployment's status no longer counts it) a new value is refused naming the pod`, async () => {
         assert(chain, "the rotation's earlier runs did not start it");
         const { inUse, idle } = chain;
         const deadline = [{ op: "add", path: "/spec/progressDeadlineSeconds", value: 5 }];
@@ -258,9 +241,21 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
             }
             assert(/ProgressDeadlineExceeded|cancel|interrupt/i.test(message), `up failed, but not at the rollout: ${message.slice(-600)}`);
             await unchangedButIdle("the run interrupted after backend");
-            await stack.up({ onOutput });
-            await unchangedButIdle("the last re-run");
-            assert((await consistent()) === idle, `after the last re-run the backend is not on ${idle} (it was on ${inUse})`);
+            const held = (await olderPods()).find((pod) => !pod.metadata.deletionTimestamp);
+            assert(held, "no older backend pod to hold");
+            await kubeRequest(apps, "PATCH", podPath(held.metadata.name), { metadata: { finalizers: [HOLD_STOPPING] } }, "application/merge-patch+json");
+            try {
+                await stack.up({ onOutput });
+                await unchangedButIdle("the last re-run");
+                assert((await consistent()) === idle, `after the last re-run the backend is not on ${idle} (it was on ${inUse})`);
+                await until(`${held.metadata.name} stopping`, async () => ((await get(apps, podPath(held.metadata.name))).metadata.deletionTimestamp ? true : undefined), 60000);
+                await rotate(String(Number(ROTATION) + 1));
+                const refused = await failureOf("the preview", () => stack.preview({ onOutput }));
+                assert(refused.includes("has not finished the last one") && / of them stopping\)/.test(refused) && refused.includes(held.metadata.name), `a rotation with an older pod stopping was not refused naming it: ${refused.slice(-600)}`);
+            } finally {
+                await kubeRequest(apps, "PATCH", podPath(held.metadata.name), { metadata: { finalizers: null } }, "application/merge-patch+json").catch(() => undefined);
+                await rotate(ROTATION);
+            }
         } finally {
             // The Deployment's default again (the program does not set it, so its applies leave it as patched).
             await kubeRequest(apps, "PATCH", deploymentPath, [{ op: "replace", path: "/spec/progressDeadlineSeconds", value: 600 }], "application/json-patch+json");

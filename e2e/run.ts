@@ -29,6 +29,7 @@ async function main(): Promise<number> {
     const end = await withHarness("test:e2e", async ({ toolchain, binaries, work, started }) => {
         const { servers, controllers } = started;
         const env = await startEnvironment(toolchain, binaries, work, started);
+        console.log(`environment ready ${((Date.now() - startedAt) / 1000).toFixed(1)} s after the start`);
         const bao = started.bao;
         const { infraServer, appsServer, CLUSTER, POOLER, JSON_PATCH, operatorDirs, config, kvMount, keyPrefix, storeToken, applyCluster, othersOf, othersBefore, fluxObjects, fluxBefore, eso, infraPodsHold, appsPodsHold, appsNode, cnpgHold, waitForControllers, logins, generated, envVars, pulumiCommand, output, onOutput, project, stack, ours, bootstrapJob, appsConnectors, previewError } = env;
         let operator = env.operator;

@@ -32,6 +32,12 @@ describe("the backend Deployment", () => {
         expect(probe.periodSeconds).toBe(2);
     });
 
+    test("the readiness probe checks every 2 s and tolerates 30 s of failures (a started pod is ready within 2 s of Spring saying so)", () => {
+        const probe = podOf(backendDeployment(inputs())).spec.containers[0].readinessProbe;
+        expect(probe.periodSeconds).toBe(2);
+        expect(probe.periodSeconds * probe.failureThreshold).toBe(30);
+    });
+
     test("the pod template names the credentials pair it was started on, so a rotation rolls it", () => {
         expect(podOf(backendDeployment(inputs())).metadata.annotations).toEqual({ "synergyflow.io/db-credentials-version": "synergyflow_app_b@4" });
     });

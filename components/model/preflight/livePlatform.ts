@@ -56,27 +56,36 @@ export async function readLivePlatform(config: StackConfig, reader: LiveReader, 
     const store = (cluster: ClusterSide, name: string) => reader.get({ cluster, apiVersion: "external-secrets.io/v1", kind: "ClusterSecretStore", name });
     const cluster = infraSide ? await reader.get({ cluster: "infra", apiVersion: CNPG, kind: "Cluster", namespace: ns, name: sharedCluster.name }) : undefined;
     const secret = (name: string) => reader.get({ cluster: "infra", apiVersion: "v1", kind: "Secret", namespace: ns, name });
-    const planned = await Promise.all(
-        plannedObjects(config).map(async (object) => {
-            const live = await reader.get(object.ref);
-            const maker = live && object.madeBy ? await reader.get({ ...object.ref, ...object.madeBy }) : undefined;
-            return { object, ...(live ? { live } : {}), ...(maker ? { maker } : {}) };
-        }),
-    );
+    // Every other read at once: only the two Secrets' names depend on the Cluster.
+    const [planned, databaseRoles, poolers, caSecret, superuserSecret, infraStore, appsStore, appsNamespace, appsPods, migration] = await Promise.all([
+        Promise.all(
+            plannedObjects(config).map(async (object) => {
+                const live = await reader.get(object.ref);
+                const maker = live && object.madeBy ? await reader.get({ ...object.ref, ...object.madeBy }) : undefined;
+                return { object, ...(live ? { live } : {}), ...(maker ? { maker } : {}) };
+            }),
+        ),
+        infraSide ? reader.list("infra", CNPG, "DatabaseRole", ns) : [],
+        infraSide ? reader.list("infra", CNPG, "Pooler", ns).then((poolers) => poolers ?? []) : [],
+        infraSide ? secret(caSecretName(cluster, sharedCluster.name)) : undefined,
+        infraSide && config.pooler.authMode === "vault" ? secret(superuserSecretName(cluster, sharedCluster.name)) : undefined,
+        infraSide ? store("infra", externalSecrets.infraStore) : undefined,
+        store("apps", externalSecrets.appsStore),
+        reader.get({ cluster: "apps", apiVersion: "v1", kind: "Namespace", name: backend.namespace }),
+        reader.list("apps", "v1", "Pod", backend.namespace).then((pods) => pods ?? []),
+        readMigration(config, reader),
+    ]);
     return {
         stack,
         cluster,
-        databaseRoles: infraSide ? await reader.list("infra", CNPG, "DatabaseRole", ns) : [],
-        poolers: infraSide ? ((await reader.list("infra", CNPG, "Pooler", ns)) ?? []) : [],
-        caSecret: infraSide ? await secret(caSecretName(cluster, sharedCluster.name)) : undefined,
-        superuserSecret: infraSide && config.pooler.authMode === "vault" ? await secret(superuserSecretName(cluster, sharedCluster.name)) : undefined,
-        stores: {
-            ...(infraSide ? { infra: await store("infra", externalSecrets.infraStore) } : {}),
-            apps: await store("apps", externalSecrets.appsStore),
-        },
-        appsNamespace: await reader.get({ cluster: "apps", apiVersion: "v1", kind: "Namespace", name: backend.namespace }),
-        appsPods: (await reader.list("apps", "v1", "Pod", backend.namespace)) ?? [],
-        migration: await readMigration(config, reader),
+        databaseRoles,
+        poolers,
+        caSecret,
+        superuserSecret,
+        stores: { ...(infraSide ? { infra: infraStore } : {}), apps: appsStore },
+        appsNamespace,
+        appsPods,
+        migration,
         planned,
     };
 }
