@@ -7,7 +7,7 @@ import type { Stack } from "@pulumi/pulumi/automation";
 import type { StackConfig } from "../components/model/config";
 import { CREDENTIALS_ANNOTATION, CREDENTIAL_SLOTS, type CredentialSlot, POD_CREDENTIALS_ANNOTATION, ROTATION_ANNOTATIONS, credentialsVersion, loginCredentials, loginRoleOf } from "../components/model/rotation";
 import { execFileSync } from "node:child_process";
-import { assert, check, failureOf, until } from "./checks";
+import { StopPolling, assert, check, failureOf, until } from "./checks";
 import type { Holdable, RunningController } from "./controllers";
 import { type ApiServer, kubeRequest, refuseWrites } from "./controlPlane";
 import type { OpenBao } from "./openbao";
@@ -152,23 +152,33 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
         const idleVersions = (await vaultVersion(idle)) - before[idle];
         assert(idleVersions === 1, `after ${run} the idle login role (${idle}) has ${idleVersions} new Vault versions, expected exactly 1`);
     };
-    const interrupted = (step: string, how: string, interrupt: () => Promise<void> | void, release: () => Promise<void> | void, expectInError: string) =>
+    // Each step's hold goes on before the previous one comes off: a controller released acts on its own (ESO syncs
+    // the infra Secret, the instance manager then applies and reports it), and must find the next one held already.
+    let releasePrevious: (() => Promise<void> | void) | undefined;
+    const releaseHeld = async () => {
+        const release = releasePrevious;
+        releasePrevious = undefined;
+        await release?.();
+    };
+    const interrupted = (step: string, how: string, hold: () => Promise<void> | void, release: () => Promise<void> | void, expectInError: string, whileHeld?: () => Promise<void>) =>
         check(`rotation ${ROTATION} ${chain ? "re-run, " : ""}interrupted after step ${step} (${how}): up fails there; the login role in use keeps its password, the idle one has exactly one new Vault version; the pods stay on the login role in use`, async () => {
             if (!chain) {
                 const inUse = await consistent();
-                chain = { inUse, idle: inUse === "a" ? "b" : "a", before: { a: await vaultVersion("a"), b: await vaultVersion("b") } };
+                const before = { a: await vaultVersion("a"), b: await vaultVersion("b") };
                 await rotateAfterRollout(ROTATION);
+                chain = { inUse, idle: inUse === "a" ? "b" : "a", before };
             }
-            await interrupt();
-            let message: string;
+            await hold();
             try {
-                message = await failingUp();
+                await releaseHeld();
             } finally {
-                await release();
+                releasePrevious = release;
             }
+            const message = await failingUp();
             assert(message.includes(expectInError), `up failed, but not at ${step}: ${message.slice(-600)}`);
             await unchangedButIdle(`the run interrupted after ${step}`);
             assert(slotOf(await podsPair()) === chain!.inUse, "the pods moved although the run stopped before the rollout");
+            await whileHeld?.();
         });
 
     await stack.setConfig("synergyflow-db:evidenceTimeoutSeconds", { value: String(HELD_TIMEOUT_SECONDS) });
@@ -176,7 +186,23 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
         // vault: the new password is in OpenBao, the infra ExternalSecret cannot sync it.
         await interrupted("vault", "External Secrets held on infra", () => ctx.esoInfra.pause(), () => ctx.esoInfra.resume(), "External Secrets has not synced it yet");
         // infraSecret: synced, but CNPG does not apply it.
-        await interrupted("infraSecret", "CNPG's password status held", () => ctx.cnpg.pause(), () => ctx.cnpg.resume(), "CNPG has not applied Secret");
+        // Released, the instance manager reports on its own schedule (its status writes were refused while held,
+        // and its retries back off): the next run starts once the evidence is there, as an operator's re-run would.
+        const cnpgReported = async () => {
+            const secret = await get(infra, `/api/v1/namespaces/${ns.infra}/secrets/${logins[chain!.idle].passwordSecretName}`);
+            const cluster = await get(infra, `/apis/postgresql.cnpg.io/v1/namespaces/${ns.infra}/clusters/${config.sharedCluster.name}`);
+            return cluster.status?.managedRolesStatus?.passwordStatus?.[logins[chain!.idle].roleName]?.resourceVersion === secret.metadata.resourceVersion ? true : undefined;
+        };
+        await interrupted(
+            "infraSecret",
+            "CNPG's password status held",
+            () => ctx.cnpg.pause(),
+            async () => {
+                await ctx.cnpg.resume();
+                await until("CNPG to report the idle login role's new password", cnpgReported, 120000);
+            },
+            "CNPG has not applied Secret",
+        );
         // postgres: PostgreSQL has it, the backend's ExternalSecret cannot sync.
         await interrupted("postgres", "External Secrets held on apps", () => ctx.esoApps.pause(), () => ctx.esoApps.resume(), "backend credentials synced: no evidence");
         // appsSecret: the backend's Secret moved; the apps API server refuses the Deployment's update.
@@ -192,17 +218,19 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
                     probe: () => kubeRequest(apps, "PATCH", `${deploymentPath}?dryRun=All`, {}, "application/merge-patch+json"),
                 });
             },
+            () => frozen?.lift(),
+            "frozen by the e2e",
             async () => {
-                // Before the re-run: the record is ahead of the pods, and only this rotation may finish it.
+                // The record is ahead of the pods, and only this rotation may finish it.
                 await rotate(String(Number(ROTATION) + 1));
                 const refused = await failureOf("the preview", () => stack.preview({ onOutput }));
-                assert(refused.includes("still run on"), `a new rotation while the record is ahead of the pods was not refused: ${refused.slice(-400)}`);
                 await rotate(ROTATION);
-                await frozen?.lift();
+                assert(refused.includes("still run on"), `a new rotation while the record is ahead of the pods was not refused: ${refused.slice(-400)}`);
             },
-            "frozen by the e2e",
         );
     } finally {
+        // Nothing on the apps side changes the Deployment but the program: the backend step's hold may follow the lift.
+        await releaseHeld();
         await stack.removeConfig("synergyflow-db:evidenceTimeoutSeconds");
     }
     // backend: the pod template names the new pair, but the rollout does not finish (the apps cluster's new pods held:
@@ -219,44 +247,59 @@ export async function rotationChecks(ctx: RotationContext): Promise<void> {
         const { inUse, idle } = chain;
         const deadline = [{ op: "add", path: "/spec/progressDeadlineSeconds", value: 5 }];
         await kubeRequest(apps, "PATCH", deploymentPath, deadline, "application/json-patch+json");
+        let held: string | undefined;
         try {
             ctx.appsPodsHold.pause();
             let message: string;
             try {
                 // Pulumi's Deployment await only warns on ProgressDeadlineExceeded and would wait out its own 10
-                // minutes: the run is cancelled there (SIGINT to the CLI, as CI cancelling a job does).
+                // minutes: the run is cancelled there (SIGINT to the CLI, as CI cancelling a job does). The watch
+                // ends with the run, so that it can never signal a later one.
                 const from = output.length;
-                const stalled = until("the rollout to stall", async () => (output.slice(from).join("").includes("[ProgressDeadlineExceeded]") ? true : undefined), 120000).then(() => {
-                    execFileSync("pkill", ["-INT", "-f", "bin/pulumi up .*--stack local"]);
-                });
-                message = await failureOf("up", () => stack.up({ onOutput }));
+                let upEnded = false;
+                const stalled = until("the rollout to stall", async () => {
+                    if (output.slice(from).join("").includes("[ProgressDeadlineExceeded]")) return true;
+                    if (upEnded) throw new StopPolling("up ended before the rollout stalled");
+                    return undefined;
+                }, 120000).then(() => execFileSync("pkill", ["-INT", "-f", "bin/pulumi up .*--stack local"]));
+                stalled.catch(() => undefined);
+                try {
+                    message = await failureOf("up", () => stack.up({ onOutput }));
+                } finally {
+                    upEnded = true;
+                }
                 await stalled;
                 assert(slotOf(await podsPair()) === idle, "the pod template did not move before the rollout stalled");
-                await rotate(String(Number(ROTATION) + 1));
-                const refused = await failureOf("the preview", () => stack.preview({ onOutput }));
-                assert(refused.includes("has not finished the last one"), `a new rotation during an unfinished rollout was not refused: ${refused.slice(-400)}`);
-                await rotate(ROTATION);
+                try {
+                    await rotate(String(Number(ROTATION) + 1));
+                    const refused = await failureOf("the preview", () => stack.preview({ onOutput }));
+                    assert(refused.includes("has not finished the last one"), `a new rotation during an unfinished rollout was not refused: ${refused.slice(-400)}`);
+                } finally {
+                    await rotate(ROTATION);
+                }
+                // One of the older pods, held before the new ones may start (the rollout then deletes it).
+                held = (await olderPods()).find((pod) => !pod.metadata.deletionTimestamp)?.metadata.name;
+                assert(held, "no older backend pod to hold");
+                await kubeRequest(apps, "PATCH", podPath(held), { metadata: { finalizers: [HOLD_STOPPING] } }, "application/merge-patch+json");
             } finally {
                 ctx.appsPodsHold.resume();
             }
             assert(/ProgressDeadlineExceeded|cancel|interrupt/i.test(message), `up failed, but not at the rollout: ${message.slice(-600)}`);
             await unchangedButIdle("the run interrupted after backend");
-            const held = (await olderPods()).find((pod) => !pod.metadata.deletionTimestamp);
-            assert(held, "no older backend pod to hold");
-            await kubeRequest(apps, "PATCH", podPath(held.metadata.name), { metadata: { finalizers: [HOLD_STOPPING] } }, "application/merge-patch+json");
+            await stack.up({ onOutput });
+            await unchangedButIdle("the last re-run");
+            assert((await consistent()) === idle, `after the last re-run the backend is not on ${idle} (it was on ${inUse})`);
+            const stopping = held;
+            await until(`${stopping} stopping`, async () => ((await get(apps, podPath(stopping))).metadata.deletionTimestamp ? true : undefined), 60000);
             try {
-                await stack.up({ onOutput });
-                await unchangedButIdle("the last re-run");
-                assert((await consistent()) === idle, `after the last re-run the backend is not on ${idle} (it was on ${inUse})`);
-                await until(`${held.metadata.name} stopping`, async () => ((await get(apps, podPath(held.metadata.name))).metadata.deletionTimestamp ? true : undefined), 60000);
                 await rotate(String(Number(ROTATION) + 1));
                 const refused = await failureOf("the preview", () => stack.preview({ onOutput }));
-                assert(refused.includes("has not finished the last one") && / of them stopping\)/.test(refused) && refused.includes(held.metadata.name), `a rotation with an older pod stopping was not refused naming it: ${refused.slice(-600)}`);
+                assert(refused.includes("has not finished the last one") && / of them stopping\)/.test(refused) && refused.includes(stopping), `a rotation with an older pod stopping was not refused naming it: ${refused.slice(-600)}`);
             } finally {
-                await kubeRequest(apps, "PATCH", podPath(held.metadata.name), { metadata: { finalizers: null } }, "application/merge-patch+json").catch(() => undefined);
                 await rotate(ROTATION);
             }
         } finally {
+            if (held) await kubeRequest(apps, "PATCH", podPath(held), { metadata: { finalizers: null } }, "application/merge-patch+json").catch(() => undefined);
             // The Deployment's default again (the program does not set it, so its applies leave it as patched).
             await kubeRequest(apps, "PATCH", deploymentPath, [{ op: "replace", path: "/spec/progressDeadlineSeconds", value: 600 }], "application/json-patch+json");
         }

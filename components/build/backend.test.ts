@@ -32,9 +32,10 @@ describe("the backend Deployment", () => {
         expect(probe.periodSeconds).toBe(2);
     });
 
-    test("the readiness probe checks every 2 s and tolerates 30 s of failures (a started pod is ready within 2 s of Spring saying so)", () => {
+    test("the readiness probe checks every 3 s, no shorter than its timeout, and tolerates 30 s of failures (a started pod is ready within 3 s of Spring saying so)", () => {
         const probe = podOf(backendDeployment(inputs())).spec.containers[0].readinessProbe;
-        expect(probe.periodSeconds).toBe(2);
+        expect(probe.periodSeconds).toBe(3);
+        expect(probe.timeoutSeconds).toBeLessThanOrEqual(probe.periodSeconds);
         expect(probe.periodSeconds * probe.failureThreshold).toBe(30);
     });
 

@@ -102,10 +102,11 @@ export function backendDeployment(inputs: BackendInputs): k8s.types.input.apps.v
                             envFrom: [{ configMapRef: { name: inputs.datasourceConfigMapName } }],
                             env: [{ name: "SPRING_CONFIG_IMPORT", value: `configtree:${SPRING_CREDENTIALS_DIR}` }],
                             livenessProbe: probe("/actuator/health/liveness", 3),
-                            // Every 2 s, the same 30 s of failures tolerated as 3 x 10 s: Spring reports ready a moment
-                            // after live, and a pod whose first readiness check came too early waited out a 10 s period
-                            // (the e2e measured 10 s added to a third of its rollouts under load, so to rotations).
-                            readinessProbe: probe("/actuator/health/readiness", 15, 2),
+                            // Every 3 s (no shorter than its 3 s timeout), the same 30 s of failures tolerated as 3 x 10
+                            // s: Spring reports ready a moment after live, and a pod whose first readiness check came
+                            // too early waited out a 10 s period (the e2e measured 10 s added to a third of its
+                            // rollouts under load, so to rotations).
+                            readinessProbe: probe("/actuator/health/readiness", 10, 3),
                             // The same 300 s to start, checked every 2 s: a pod is Ready (and a rollout, so a
                             // rotation, moves on) within 2 s of starting instead of up to 10.
                             startupProbe: probe("/actuator/health/liveness", 150, 2),

@@ -41,7 +41,8 @@ const building = new Map<string, Promise<void>>();
 
 /**
  * The store for these images, built if it is missing (once per process: two nodes starting together share one
- * build). A build cut short leaves a `.building` dir, removed by the next; stores of other archives are removed.
+ * build; two runs never build at once, since a node refuses to start while another run's node of its site lives).
+ * A build cut short leaves a `.building` dir, removed by the next; stores of other archives are removed.
  */
 export function ensureImageStore(store: string, spec: StoreImages, builder: StoreBuilder): Promise<void> {
     if (fs.existsSync(store)) return Promise.resolve();
@@ -90,15 +91,23 @@ async function buildImageStore(store: string, spec: StoreImages, builder: StoreB
         for (const image of Object.values(spec.images)) await builder.ctr(["--address", socket, "--namespace", "k8s.io", "images", "import", image.file]);
     } finally {
         containerd.kill("SIGTERM");
+        const killed = setTimeout(() => containerd.kill("SIGKILL"), 10000);
         await exited;
+        clearTimeout(killed);
     }
     fs.renameSync(root, store);
 }
 
-/** A node's containerd root as a copy of the store: files hard-linked, the bolt databases copied. */
-export function copyImageStore(store: string, root: string): void {
+/**
+ * A node's containerd root as a copy of the store: files hard-linked, the bolt databases copied. Extended attributes
+ * are required, not best effort (overlayfs marks opaque directories with one; cp recreates directories). A work dir
+ * on another filesystem than the cache (a tmpfs /tmp) cannot link: the files are copied (reflinked where the
+ * filesystem can). Returns how.
+ */
+export function copyImageStore(store: string, root: string): "linked" | "copied" {
     fs.mkdirSync(root, { recursive: true });
-    execFileSync("cp", ["-al", `${store}/.`, root]);
+    const link = fs.statSync(store).dev === fs.statSync(root).dev;
+    execFileSync("cp", [link ? "-al" : "-a", "--preserve=xattr", ...(link ? [] : ["--reflink=auto"]), `${store}/.`, root]);
     // meta.db (images, content, snapshots) and each snapshotter's metadata.db, one level down.
     for (const plugin of fs.readdirSync(root)) {
         const dir = path.join(root, plugin);
@@ -108,4 +117,5 @@ export function copyImageStore(store: string, root: string): void {
             fs.copyFileSync(path.join(store, plugin, file), path.join(dir, file));
         }
     }
+    return link ? "linked" : "copied";
 }

@@ -760,8 +760,8 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
         });
         // Stopped once the store is built: not a component that exits early.
         for (const child of storeBuilder) children.splice(children.indexOf(child), 1);
-        copyImageStore(store, path.join(work, "containerd"));
-        phase("images");
+        // "images (copied)": the work dir is on another filesystem than the cache, so nothing could be linked.
+        phase(copyImageStore(store, path.join(work, "containerd")) === "linked" ? "images" : "images (copied)");
 
         launch("containerd", binaries.containerd, ["--config", containerdConfig], { env: tmpEnv });
         const socket = fsRoot("run/containerd/containerd.sock");
