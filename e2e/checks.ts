@@ -17,13 +17,6 @@ export async function check(name: string, body: () => Promise<void> | void): Pro
     }
 }
 
-/** What `body` returns, and its wall time in seconds (one decimal), for the lines a check prints. */
-export async function timed<T>(body: () => Promise<T>): Promise<[T, string]> {
-    const started = Date.now();
-    const value = await body();
-    return [value, ((Date.now() - started) / 1000).toFixed(1)];
-}
-
 /** A check that needs a controller that is not built: skipped by name, never reported as passed. */
 export function skip(name: string, why: string): void {
     skipped.push(name);

@@ -19,7 +19,8 @@ import { rotationChecks } from "./rotation";
 import { dataPlaneChecks } from "./dataPlane";
 import { appsNodeChecks } from "./appsNode";
 import { type ApiServer, kubeRequest } from "./controlPlane";
-import { assert, check, results, skip, skipped, timed, until } from "./checks";
+import { assert, check, results, skip, skipped, until } from "./checks";
+import { stepTimer } from "./node/smokeRun";
 import { withHarness } from "./harness";
 
 const ROOT = path.join(__dirname, "..");
@@ -280,15 +281,15 @@ async function main(): Promise<number> {
             const edited = await repaired();
             assert(!edited.configMap && !edited.pooler, `the out-of-band edits did not take: ${JSON.stringify(edited)}`);
             const from = output.length;
-            const [, refreshSeconds] = await timed(() => stack.refresh({ onOutput }));
+            const { timed } = stepTimer("     ");
+            await timed("refresh", () => stack.refresh({ onOutput }));
             const refreshed = output.slice(from).join("");
             for (const kind of ["ConfigMap", "Pooler"]) assert(new RegExp(`:${kind} \\S+ updated`).test(refreshed), `refresh did not report the ${kind}'s drift: ${refreshed.slice(-1500)}`);
-            const [preview, previewSeconds] = await timed(() => stack.preview({ onOutput }));
+            const preview = await timed("preview", () => stack.preview({ onOutput }));
             assert((preview.changeSummary["update"] ?? 0) + (preview.changeSummary["replace"] ?? 0) >= 2, `preview after refresh does not plan both repairs: ${JSON.stringify(preview.changeSummary)}`);
-            const [, upSeconds] = await timed(() => stack.up({ onOutput }));
+            await timed("up", () => stack.up({ onOutput }));
             const after = await repaired();
             assert(after.configMap && after.pooler, `up did not repair both: ${JSON.stringify(after)}`);
-            console.log(`     refresh ${refreshSeconds} s, preview ${previewSeconds} s, up ${upSeconds} s`);
         });
 
         await check("no credential of this run (API tokens, OpenBao tokens, generated passwords) appears in the state backend or the engine output", async () => {
@@ -315,17 +316,17 @@ async function main(): Promise<number> {
             await check("destroy (retain): both login roles' Secrets stay with Vault's values; the next preview plans the stack again beside them and says it adopts them", async () => {
                 await stack.setConfig("synergyflow-db:tenant.roleReclaimPolicy", { value: "retain" }, true);
                 try {
-                    const [, upSeconds] = await timed(() => stack.up({ onOutput }));
+                    const { timed } = stepTimer("     ");
+                    await timed("up", () => stack.up({ onOutput }));
                     const vault = { a: (await bao!.readKv(kvMount, vaultKeyOf("a")))!, b: (await bao!.readKv(kvMount, vaultKeyOf("b")))! };
                     for (const slot of ["a", "b"] as const) await until(`login role ${slot}'s Secret`, () => roleSecret(slot));
-                    const [, destroySeconds] = await timed(() => stack.destroy({ onOutput }));
+                    await timed("destroy", () => stack.destroy({ onOutput }));
                     await new Promise((r) => setTimeout(r, 3000));
                     for (const slot of ["a", "b"] as const) assert(decode(await roleSecret(slot), "password") === vault[slot].data["password"], `login role ${slot}'s kept Secret differs from Vault's`);
                     const from = output.length;
-                    const [preview, previewSeconds] = await timed(() => stack.preview({ onOutput }));
+                    const preview = await timed("preview", () => stack.preview({ onOutput }));
                     assert((preview.changeSummary["create"] ?? 0) > 10, "the next preview does not plan the stack again over the kept Secrets");
                     assert(output.slice(from).join("").includes(`adopting Secret cnpg-system/${logins.a.passwordSecretName}, kept by an earlier destroy`), "the preview does not say it adopts the kept Secrets");
-                    console.log(`     up ${upSeconds} s, destroy ${destroySeconds} s, 3 s for the garbage collector, preview ${previewSeconds} s`);
                 } finally {
                     await stack.setConfig("synergyflow-db:tenant.roleReclaimPolicy", { value: "delete" }, true);
                 }

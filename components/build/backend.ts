@@ -104,8 +104,8 @@ export function backendDeployment(inputs: BackendInputs): k8s.types.input.apps.v
                             livenessProbe: probe("/actuator/health/liveness", 3),
                             // Every 3 s (no shorter than its 3 s timeout), the same 30 s of failures tolerated as 3 x 10
                             // s: Spring reports ready a moment after live, and a pod whose first readiness check came
-                            // too early waited out a 10 s period (the e2e measured 10 s added to a third of its
-                            // rollouts under load, so to rotations).
+                            // too early waited out a 10 s period (in one e2e run, two of its three rollouts under
+                            // load, so two rotations, took 10 s more).
                             readinessProbe: probe("/actuator/health/readiness", 10, 3),
                             // The same 300 s to start, checked every 2 s: a pod is Ready (and a rollout, so a
                             // rotation, moves on) within 2 s of starting instead of up to 10.

@@ -1,10 +1,10 @@
-// What both node smoke scripts (smoke.ts, cnpgSmoke.ts) share: a step timer and the end of a run: the host compared with its snapshot from before, the logs kept only on a failure.
+// What both node smoke scripts (smoke.ts, cnpgSmoke.ts) share: a step timer (the e2e's checks use it too) and the end of a run: the host compared with its snapshot from before, the logs kept only on a failure.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { type HostSnapshot, diffSnapshots, hostSnapshot } from "./hostState";
 
-/** Each step's time, printed as it ends and kept for the summary line. */
-export function stepTimer(): { times: Record<string, number>; timed: <T>(what: string, body: () => Promise<T>) => Promise<T> } {
+/** Each step's time, printed as it ends (after `indent`) and kept for the summary line. */
+export function stepTimer(indent = ""): { times: Record<string, number>; timed: <T>(what: string, body: () => Promise<T>) => Promise<T> } {
     const times: Record<string, number> = {};
     const timed = async <T>(what: string, body: () => Promise<T>): Promise<T> => {
         const start = Date.now();
@@ -12,7 +12,7 @@ export function stepTimer(): { times: Record<string, number>; timed: <T>(what: s
             return await body();
         } finally {
             times[what] = Date.now() - start;
-            console.log(`${what}: ${((Date.now() - start) / 1000).toFixed(1)}s`);
+            console.log(`${indent}${what}: ${((Date.now() - start) / 1000).toFixed(1)}s`);
         }
     };
     return { times, timed };
